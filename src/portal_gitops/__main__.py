@@ -1,0 +1,3 @@
+from portal_gitops.cli import main
+
+main()

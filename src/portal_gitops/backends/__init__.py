@@ -1,0 +1,1 @@
+"""Where live state lives: the embedded SQLite store, a real Tyk, and the emulator between them."""

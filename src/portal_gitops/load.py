@@ -1,0 +1,235 @@
+"""Files -> YAML documents that remember the file and line of every node.
+
+The loader is deliberately strict: duplicate keys, alias expansion bombs, deep nesting,
+non-UTF-8 or binary content, oversize files and non-mapping documents are refused with a
+message naming the file and line, never a traceback. It reads files but holds no other I/O.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path as FsPath
+from typing import Any
+
+import yaml
+
+from portal_gitops.errors import Issue, ManifestError
+from portal_gitops.source import Path, PositionIndex
+
+try:  # the C parser is several times faster; fall back to pure Python where libyaml is absent
+    _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _BaseLoader = yaml.SafeLoader
+
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_NODES_PER_DOCUMENT = 200_000
+MAX_DEPTH = 64
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document: its data, where it came from, and the line of each node."""
+
+    data: dict[str, Any]
+    file: str
+    index: int  # position of the document in its file, 0-based
+    positions: PositionIndex
+
+    @property
+    def line(self) -> int:
+        return self.positions.line_of(())
+
+
+class _Limits(Exception):
+    def __init__(self, message: str, line: int):
+        self.message = message
+        self.line = line
+
+
+class _Builder:
+    """Turns a composed node tree into plain data plus a position index, enforcing limits."""
+
+    def __init__(self, loader: yaml.SafeLoader):
+        self.loader = loader
+        self.nodes = 0
+        self.lines: dict[Path, int] = {}
+
+    def build(self, node: yaml.Node, path: Path = (), depth: int = 0) -> Any:
+        self.nodes += 1
+        line = node.start_mark.line + 1
+        if self.nodes > MAX_NODES_PER_DOCUMENT:
+            raise _Limits(
+                f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes "
+                "(alias/anchor expansion bomb?)",
+                line,
+            )
+        if depth > MAX_DEPTH:
+            raise _Limits(f"nesting deeper than {MAX_DEPTH} levels", line)
+        if path not in self.lines:
+            self.lines[path] = line
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            self.loader.flatten_mapping(node)  # type: ignore[attr-defined]
+            for key_node, value_node in node.value:
+                key = self.build(key_node, (*path, "<key>"), depth + 1)
+                if not isinstance(key, (str, int, float, bool)) and key is not None:
+                    raise _Limits("mapping keys must be scalars", key_node.start_mark.line + 1)
+                if key in out:
+                    raise _Limits(
+                        f"duplicate key {key!r} (first at line "
+                        f"{self.lines.get((*path, key), line)})",
+                        key_node.start_mark.line + 1,
+                    )
+                self.lines[(*path, key)] = key_node.start_mark.line + 1
+                out[key] = self.build(value_node, (*path, key), depth + 1)
+            self.lines.pop((*path, "<key>"), None)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [
+                self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)
+            ]
+        return self.loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+
+
+def parse_text(text: str, file: str) -> list[Document]:
+    """Parse YAML text into documents; raises ManifestError with every problem found."""
+    loader = _BaseLoader(text)
+    docs: list[Document] = []
+    try:
+        index = 0
+        while loader.check_node():  # type: ignore[attr-defined]
+            node = loader.get_node()  # type: ignore[attr-defined]
+            if node is None:
+                break
+            builder = _Builder(loader)
+            data = builder.build(node)
+            pos = PositionIndex(file, builder.lines)
+            if data is None:  # an empty document between '---' markers
+                index += 1
+                continue
+            if not isinstance(data, dict):
+                raise ManifestError(
+                    [
+                        Issue(
+                            file,
+                            node.start_mark.line + 1,
+                            f"document {index + 1} is a {_type_name(data)}, "
+                            "expected a mapping with apiVersion, kind, metadata and spec",
+                        )
+                    ]
+                )
+            docs.append(Document(data, file, index, pos))
+            index += 1
+    except _Limits as exc:
+        raise ManifestError([Issue(file, exc.line, exc.message)]) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ManifestError([Issue(file, line, f"YAML syntax error: {problem}")]) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError([Issue(file, 1, f"YAML error: {exc}")]) from None
+    except RecursionError:
+        raise ManifestError([Issue(file, 1, f"nesting deeper than {MAX_DEPTH} levels")]) from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _type_name(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def read_text(path: FsPath, display: str, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Read a manifest file as UTF-8 text, refusing oversize, binary and non-UTF-8 files."""
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ManifestError([Issue(display, 1, f"cannot read file: {exc.strerror}")]) from None
+    if size > max_bytes:
+        raise ManifestError(
+            [Issue(display, 1, f"file is {size} bytes, over the {max_bytes}-byte limit")]
+        )
+    with open(path, "rb") as fh:
+        raw = fh.read(max_bytes + 1)
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise ManifestError([Issue(display, line, "binary file (contains NUL bytes)")])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ManifestError(
+            [Issue(display, line, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})")]
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def discover(paths: Iterable[str]) -> tuple[list[tuple[FsPath, str]], list[Issue]]:
+    """Expand PATHS into manifest files (sorted, deterministic) and problems with the paths.
+
+    Symbolic links that lead outside the directory being walked are refused: a manifest
+    tree must not read files it does not contain.
+    """
+    files: list[tuple[FsPath, str]] = []
+    issues: list[Issue] = []
+    seen: set[FsPath] = set()
+    for given in paths:
+        p = FsPath(given)
+        if not p.exists():
+            issues.append(Issue(given, 1, "no such file or directory"))
+            continue
+        if p.is_file():
+            real = p.resolve()
+            if real not in seen:
+                seen.add(real)
+                files.append((p, str(p)))
+            continue
+        root = p.resolve()
+        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                if not name.endswith(YAML_SUFFIXES) or name.startswith("."):
+                    continue
+                fp = FsPath(dirpath) / name
+                real = fp.resolve()
+                if fp.is_symlink() and not real.is_relative_to(root):
+                    issues.append(
+                        Issue(str(fp), 1, "symbolic link leads outside the manifest directory")
+                    )
+                    continue
+                if real in seen:
+                    continue
+                seen.add(real)
+                files.append((fp, str(fp)))
+            for d in list(dirnames):
+                dp = FsPath(dirpath) / d
+                if dp.is_symlink():  # os.walk does not descend; say so rather than skip silently
+                    issues.append(
+                        Issue(str(dp), 1, "symbolic link to a directory is not followed")
+                    )
+    return files, issues
+
+
+def load_paths(paths: Iterable[str]) -> tuple[list[Document], list[Issue]]:
+    """Load every manifest under PATHS. Returns the documents and every problem found."""
+    files, issues = discover(paths)
+    docs: list[Document] = []
+    for fp, display in files:
+        try:
+            docs.extend(parse_text(read_text(fp, display), display))
+        except ManifestError as exc:
+            issues.extend(exc.issues)
+    return docs, issues
+
+
+def iter_documents(paths: Iterable[str]) -> Iterator[Document]:
+    docs, issues = load_paths(paths)
+    if issues:
+        raise ManifestError(issues)
+    yield from docs

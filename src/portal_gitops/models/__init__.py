@@ -1,0 +1,47 @@
+"""The manifest kinds: frozen pydantic models, one module per kind, all sharing the envelope."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from portal_gitops.models.access_request import REQUEST_ID_ANNOTATION, AccessRequest
+from portal_gitops.models.catalogue import Catalogue
+from portal_gitops.models.common import API_VERSION, FromEnv, FromFile, SecretRef
+from portal_gitops.models.organisation import Organisation
+from portal_gitops.models.plan import Plan
+from portal_gitops.models.product import Product
+from portal_gitops.models.provider import Provider
+from portal_gitops.models.team import Team
+
+Manifest = Provider | Organisation | Team | Product | Plan | Catalogue | AccessRequest
+AnyManifest = Annotated[Manifest, Field(discriminator="kind")]
+
+KINDS: dict[str, type[Manifest]] = {
+    "Provider": Provider,
+    "Organisation": Organisation,
+    "Team": Team,
+    "Product": Product,
+    "Plan": Plan,
+    "Catalogue": Catalogue,
+    "AccessRequest": AccessRequest,
+}
+
+__all__ = [
+    "API_VERSION",
+    "KINDS",
+    "REQUEST_ID_ANNOTATION",
+    "AccessRequest",
+    "AnyManifest",
+    "Catalogue",
+    "FromEnv",
+    "FromFile",
+    "Manifest",
+    "Organisation",
+    "Plan",
+    "Product",
+    "Provider",
+    "SecretRef",
+    "Team",
+]

@@ -1,0 +1,77 @@
+"""The envelope every manifest shares, and the small value types kinds reuse."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+API_VERSION = "portal-gitops/v1"
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s/\\][^/\\]*[^\s/\\]$|^[^\s/\\]$"),
+]
+"""A portal object's name: no slashes (they separate team from organisation), no outer spaces."""
+
+PositiveInt = Annotated[int, Field(gt=0, le=2**31 - 1, strict=True)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Owner = Annotated[
+    str,
+    StringConstraints(pattern=r"^@[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$|^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+"""A CODEOWNERS owner: @user, @org/team or an email address."""
+
+ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+
+class FromEnv(Model):
+    fromEnv: Annotated[str, StringConstraints(pattern=ENV_VAR)] = Field(
+        description="Name of the environment variable holding the secret."
+    )
+
+
+class FromFile(Model):
+    fromFile: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="Path of a file holding the secret (relative to the working directory)."
+    )
+
+
+SecretRef = FromEnv | FromFile
+"""Secrets are never literal: they are read from the environment or a file at apply time."""
+
+
+def secret_ref_label(ref: SecretRef) -> str:
+    return f"env:{ref.fromEnv}" if isinstance(ref, FromEnv) else f"file:{ref.fromFile}"
+
+
+class Metadata(Model):
+    name: Name = Field(description="The portal object's Name and its identity in manifests.")
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+
+def _reject_literal_secret(value: Any, field: str) -> Any:
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        raise ValueError(
+            f"literal secrets are not allowed in {field}; use {{fromEnv: VAR}} or {{fromFile: path}}"
+        )
+    return value
+
+
+class Envelope(Model):
+    """Fields common to every document."""
+
+    apiVersion: Literal["portal-gitops/v1"]
+    metadata: Metadata
+
+
+Visibility = Literal["public", "private"]
+SLUG_RE = re.compile(r"[^a-z0-9]+")
+
+

@@ -2,7 +2,7 @@
 
     PortalGitopsError                 anything the CLI reports as "error: ..." with exit 1
     ├── ManifestError                 one or more problems in the manifests (carries Issue list)
-    ├── SecretError                   a secret reference cannot be resolved (names the variable/file, never a value)
+    ├── SecretError                   a secret reference cannot be resolved (named, never shown)
     ├── PlanError
     │   ├── StalePlanError            a saved plan no longer matches the manifests or the live state
     │   └── UnsafePlanError           more deletions than --max-deletes without --force

@@ -88,9 +88,7 @@ class _Builder:
             self.lines.pop((*path, "<key>"), None)
             return out
         if isinstance(node, yaml.SequenceNode):
-            return [
-                self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)
-            ]
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
 
 
@@ -210,9 +208,7 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[FsPath, str]], list[Issue
             for d in list(dirnames):
                 dp = FsPath(dirpath) / d
                 if dp.is_symlink():  # os.walk does not descend; say so rather than skip silently
-                    issues.append(
-                        Issue(str(dp), 1, "symbolic link to a directory is not followed")
-                    )
+                    issues.append(Issue(str(dp), 1, "symbolic link to a directory is not followed"))
     return files, issues
 
 

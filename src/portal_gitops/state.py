@@ -66,7 +66,7 @@ LEVEL: dict[str, int] = {
     "Catalogue": 5,
     "AccessRequest": 6,
 }
-"""Dependency level of each kind: creates and updates run level by level upwards, deletes downwards."""
+"""Dependency level per kind: creates/updates run upwards level by level, deletes downwards."""
 
 PRODUCT_PARTITIONS = {"acl": True, "quota": False, "rate_limit": False}
 PLAN_PARTITIONS = {"acl": False, "quota": True, "rate_limit": True}

@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 API_VERSION = "portal-gitops/v1"
 
 Name = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=200, pattern=r"^[^\s/\\][^/\\]*[^\s/\\]$|^[^\s/\\]$"),
+    StringConstraints(
+        min_length=1, max_length=200, pattern=r"^[^\s/\\][^/\\]*[^\s/\\]$|^[^\s/\\]$"
+    ),
 ]
 """A portal object's name: no slashes (they separate team from organisation), no outer spaces."""
 
@@ -19,7 +21,9 @@ PositiveInt = Annotated[int, Field(gt=0, le=2**31 - 1, strict=True)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Owner = Annotated[
     str,
-    StringConstraints(pattern=r"^@[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$|^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    StringConstraints(
+        pattern=r"^@[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$|^[^@\s]+@[^@\s]+\.[^@\s]+$"
+    ),
 ]
 """A CODEOWNERS owner: @user, @org/team or an email address."""
 
@@ -56,11 +60,9 @@ class Metadata(Model):
     annotations: dict[str, str] = Field(default_factory=dict)
 
 
-def _reject_literal_secret(value: Any, field: str) -> Any:
+def _reject_literal_secret(value: Any) -> Any:
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        raise ValueError(
-            f"literal secrets are not allowed in {field}; use {{fromEnv: VAR}} or {{fromFile: path}}"
-        )
+        raise ValueError("literal secrets are not allowed; use {fromEnv: VAR} or {fromFile: path}")
     return value
 
 
@@ -73,5 +75,3 @@ class Envelope(Model):
 
 Visibility = Literal["public", "private"]
 SLUG_RE = re.compile(r"[^a-z0-9]+")
-
-

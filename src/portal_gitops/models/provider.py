@@ -14,7 +14,9 @@ Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=
 class ProviderSpec(Model):
     type: Literal["tyk-pro"]
     dashboardUrl: Url
-    secret: SecretRef = Field(description="Dashboard API secret: {fromEnv: VAR} or {fromFile: path}.")
+    secret: SecretRef = Field(
+        description="Dashboard API secret: {fromEnv: VAR} or {fromFile: path}."
+    )
     orgId: Annotated[str, StringConstraints(min_length=1)]
     gatewayUrl: Url | None = None
     policyTags: list[Annotated[str, StringConstraints(min_length=1)]] = Field(default_factory=list)
@@ -23,7 +25,7 @@ class ProviderSpec(Model):
     @field_validator("secret", mode="before")
     @classmethod
     def _no_literal(cls, v: Any) -> Any:
-        return _reject_literal_secret(v, "secret")
+        return _reject_literal_secret(v)
 
 
 class Provider(Envelope):

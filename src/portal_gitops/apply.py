@@ -1,0 +1,201 @@
+"""Plan + Backend -> ApplyResult: the effectful engine.
+
+Groups run in plan order; actions within a group run concurrently up to ``parallelism``. The
+first failure stops scheduling: what ran is reported done or failed, the rest skipped. A create
+whose reply was lost (timeout, reset, 5xx) is looked up before it is retried, so a retry never
+duplicates. The managed record is written after every group, so a crash loses at most one
+group's bookkeeping, and objects in the manifests are adopted on the next run anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from portal_gitops.backends.base import Backend, ManagedRecord
+from portal_gitops.errors import (
+    BackendError,
+    PortalGitopsError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+)
+from portal_gitops.plan import Action, Plan
+from portal_gitops.state import Key, LiveObject, LiveState
+
+Sleep = Callable[[float], Awaitable[None]]
+Progress = Callable[[str, Action, str], None]  # event ("start"|"done"|"failed"), action, detail
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, exc: BaseException) -> float:
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.max_delay)
+        return min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + random.random() / 2)
+
+
+@dataclass
+class ApplyResult:
+    done: list[Action] = field(default_factory=list)
+    failed: list[tuple[Action, str]] = field(default_factory=list)
+    skipped: list[Action] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+    def summary(self) -> str:
+        return f"{len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} skipped"
+
+
+def _lost_reply(exc: BaseException) -> bool:
+    return isinstance(exc, (TransportError, ServerError))
+
+
+class Applier:
+    def __init__(
+        self,
+        backend: Backend,
+        live: LiveState,
+        *,
+        parallelism: int = 8,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        progress: Progress | None = None,
+        notes: Mapping[str, Mapping[str, Any]] | None = None,
+    ):
+        self.backend = backend
+        self.live = live
+        self.parallelism = max(1, parallelism)
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.progress = progress
+        self.notes = notes or {}
+
+    async def run(self, plan: Plan) -> ApplyResult:
+        result = ApplyResult()
+        record = await self.backend.read_managed()
+        managed: dict[Key, str] = dict(record.objects)
+        notes: dict[Key, Mapping[str, Any]] = dict(record.notes)
+        sem = asyncio.Semaphore(self.parallelism)
+        groups = list(plan.groups())
+        for gi, group in enumerate(groups):
+            outcomes = await asyncio.gather(*(self._guarded(sem, a) for a in group))
+            for action, (ok, detail) in zip(group, outcomes, strict=True):
+                key = (action.kind, action.key)
+                if ok:
+                    result.done.append(action)
+                    if action.op == "delete":
+                        managed.pop(key, None)
+                        notes.pop(key, None)
+                    else:
+                        managed[key] = detail
+                        note = self.notes.get(action.address)
+                        if note:
+                            notes[key] = note
+                else:
+                    result.failed.append((action, detail))
+            await self.backend.write_managed(ManagedRecord(managed, notes))
+            if result.failed:
+                for rest in groups[gi + 1 :]:
+                    result.skipped.extend(rest)
+                break
+        return result
+
+    async def _guarded(self, sem: asyncio.Semaphore, action: Action) -> tuple[bool, str]:
+        async with sem:
+            if self.progress:
+                self.progress("start", action, "")
+            try:
+                live_id = await self._run(action)
+            except PortalGitopsError as exc:
+                if self.progress:
+                    self.progress("failed", action, str(exc))
+                return False, str(exc)
+            if self.progress:
+                self.progress("done", action, "")
+            return True, live_id
+
+    async def _run(self, action: Action) -> str:
+        live = self._live(action)
+        attrs = action.attrs or {}
+        if action.op == "create":
+            return await self._create(action, attrs)
+        if action.op == "adopt":
+            assert live is not None
+            return live.id
+        if live is None:
+            if action.op == "delete":
+                return ""  # already gone: deletion is idempotent
+            # updated/replaced object vanished since the read: create it
+            return await self._create(action, attrs)
+        if action.op == "update":
+            await self._retrying(action, lambda: self.backend.update(live, attrs))
+            return live.id
+        if action.op == "replace":
+            await self._retrying(action, lambda: self.backend.delete(live))
+            return await self._create(action, attrs)
+        if action.op == "delete":
+            await self._retrying(action, lambda: self.backend.delete(live))
+            return live.id
+        raise BackendError(f"unknown operation {action.op}", operation=action.address)
+
+    def _live(self, action: Action) -> LiveObject | None:
+        obj = self.live.get(action.kind, action.key)
+        if obj is None and action.live_id:
+            obj = self._by_id().get((action.kind, action.live_id))
+        return obj
+
+    _id_index: dict[tuple[str, str], LiveObject] | None = None
+
+    def _by_id(self) -> dict[tuple[str, str], LiveObject]:
+        if self._id_index is None:
+            self._id_index = {(o.kind, o.id): o for o in self.live}
+        return self._id_index
+
+    async def _create(self, action: Action, attrs: Mapping[str, Any]) -> str:
+        attempt = 0
+        while True:
+            try:
+                return await self.backend.create(action.kind, action.key, attrs)
+            except (TransportError, ServerError, RateLimitedError) as exc:
+                attempt += 1
+                if attempt >= self.retry.attempts:
+                    raise
+                if _lost_reply(exc):
+                    # the create may have happened even though we got no answer
+                    found = await self._retrying(
+                        action, lambda: self.backend.find(action.kind, action.key)
+                    )
+                    if found is not None:
+                        await self._retrying(action, lambda f=found: self.backend.update(f, attrs))
+                        return found.id
+                await self.sleep(self.retry.delay(attempt, exc))
+
+    async def _retrying(self, action: Action, call: Callable[[], Awaitable[Any]]) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return await call()
+            except (TransportError, ServerError, RateLimitedError) as exc:
+                attempt += 1
+                if attempt >= self.retry.attempts:
+                    raise
+                await self.sleep(self.retry.delay(attempt, exc))
+
+
+async def apply_plan(
+    plan: Plan,
+    backend: Backend,
+    live: LiveState,
+    **options: Any,
+) -> ApplyResult:
+    return await Applier(backend, live, **options).run(plan)

@@ -1,0 +1,413 @@
+"""The command line: parses arguments, calls commands.py, prints, exits. Nothing else prints.
+
+Exit codes: 0 success / no changes; 1 error (invalid input, failed apply, stale plan);
+2 changes present (plan --detailed-exitcode, drift).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+from portal_gitops import __version__
+from portal_gitops import commands as cmd
+from portal_gitops.apply import ApplyResult
+from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
+from portal_gitops.plan import Action, Plan, dumps
+from portal_gitops.render import render
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class Context:
+    def __init__(
+        self, store: str | None, portal_url: str | None, verbose: int, color: bool, debug: bool
+    ):
+        self.store = store
+        self.portal_url = portal_url
+        self.verbose = verbose
+        self.color = color
+        self.debug = debug
+
+    def target(self, parallelism: int = 8) -> cmd.Target:
+        return cmd.Target(
+            store=self.store,
+            portal_url=self.portal_url,
+            environ=dict(os.environ),
+            parallelism=parallelism,
+        )
+
+
+def _color_default() -> bool:
+    return "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--store",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Embedded store file (default: .portal-gitops/portal.db next to the manifests).",
+    )(f)
+    f = click.option(
+        "--portal-url",
+        envvar="TYK_PORTAL_URL",
+        default=None,
+        help="Tyk Developer Portal base URL, e.g. https://portal:3001 "
+        "(env TYK_PORTAL_URL); token from env TYK_PORTAL_TOKEN.",
+    )(f)
+    f = click.option("-v", "--verbose", count=True, help="Show more detail.")(f)
+    f = click.option(
+        "--no-color", is_flag=True, default=False, help="Plain output (NO_COLOR is honoured too)."
+    )(f)
+    f = click.option(
+        "--debug",
+        is_flag=True,
+        default=False,
+        hidden=True,
+        help="Show tracebacks for unexpected errors.",
+    )(f)
+    return f
+
+
+def _ctx(
+    store: str | None, portal_url: str | None, verbose: int, no_color: bool, debug: bool
+) -> Context:
+    return Context(store, portal_url, verbose, _color_default() and not no_color, debug)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def run(fn: Callable[[], int], debug: bool = False) -> NoReturn:
+    """One handler for every command: expected failures exit 1 with a message, bugs too,
+    but say they are bugs."""
+    try:
+        code = fn()
+    except ManifestError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        n = len(exc.issues)
+        click.echo(f"error: {n} problem{'s' if n != 1 else ''} found in the manifests", err=True)
+        sys.exit(EXIT_ERROR)
+    except ApplyError as exc:
+        fail(str(exc))
+    except PortalGitopsError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit:
+        raise
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        fail(
+            f"unexpected {type(exc).__name__}: {exc} (this is a bug in portal-gitops; "
+            "run with --debug for details)"
+        )
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="portal-gitops")
+def main() -> None:
+    """Manage a Tyk Developer Portal from YAML manifests: validate, plan, apply."""
+
+
+# --- validate -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.option("--no-color", is_flag=True, default=False)
+def validate(paths: tuple[str, ...], fmt: str, no_color: bool) -> None:
+    """Validate manifests (default: the current directory). Needs no network and no secrets."""
+
+    def go() -> int:
+        result = cmd.validate(paths or (".",))
+        if fmt == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "valid": result.ok,
+                        "documents": len(result.manifests),
+                        "errors": [i.as_dict() for i in result.errors],
+                        "warnings": [i.as_dict() for i in result.warnings],
+                    },
+                    indent=2,
+                )
+            )
+            return EXIT_OK if result.ok else EXIT_ERROR
+        for w in result.warnings:
+            click.echo(f"warning: {w}", err=True)
+        for e in result.errors:
+            click.echo(str(e), err=True)
+        if not result.ok:
+            n = len(result.errors)
+            click.echo(
+                f"error: {n} problem{'s' if n != 1 else ''} found in the manifests", err=True
+            )
+            return EXIT_ERROR
+        click.echo(f"{len(result.manifests)} documents valid.")
+        return EXIT_OK
+
+    run(go)
+
+
+# --- plan / drift ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `apply FILE`.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option(
+    "--prune", is_flag=True, help="Plan deletion of managed objects removed from the manifests."
+)
+@common_options
+def plan(
+    paths: tuple[str, ...],
+    out: str | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    prune: bool,
+    store: str | None,
+    portal_url: str | None,
+    verbose: int,
+    no_color: bool,
+    debug: bool,
+) -> None:
+    """Show what apply would change in the portal."""
+    ctx = _ctx(store, portal_url, verbose, no_color, debug)
+
+    def go() -> int:
+        p = cmd.plan(paths or (".",), ctx.target(), prune=prune)
+        click.echo(render(p, fmt, color=ctx.color, verbose=verbose > 0), nl=False)
+        if out:
+            with open(out, "w", encoding="utf-8") as fh:
+                fh.write(dumps(p))
+            click.echo(
+                f"Saved the plan to {out}; apply it with `portal-gitops apply {out}`.", err=True
+            )
+        return EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK
+
+    run(go, debug)
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@common_options
+def drift(
+    paths: tuple[str, ...],
+    fmt: str,
+    store: str | None,
+    portal_url: str | None,
+    verbose: int,
+    no_color: bool,
+    debug: bool,
+) -> None:
+    """Report drift between the manifests and the portal; exit 2 when they differ."""
+    ctx = _ctx(store, portal_url, verbose, no_color, debug)
+
+    def go() -> int:
+        p = cmd.plan(paths or (".",), ctx.target(), prune=False)
+        click.echo(render(p, fmt, color=ctx.color, verbose=verbose > 0), nl=False)
+        if p.has_changes:
+            click.echo("drift detected: the portal differs from the manifests", err=True)
+            return EXIT_CHANGES
+        return EXIT_OK
+
+    run(go, debug)
+
+
+# --- apply ----------------------------------------------------------------------------------
+
+
+class ProgressPrinter:
+    """Prints progress to stderr for long applies (more than 20 changes, or -v)."""
+
+    def __init__(self, total: int, verbose: bool):
+        self.total = total
+        self.count = 0
+        self.enabled = verbose or total > 20
+        self.every = 1 if verbose or total <= 100 else max(1, total // 20)
+
+    def __call__(self, event: str, action: Action, detail: str) -> None:
+        if event == "start":
+            return
+        self.count += 1
+        if event == "failed":
+            click.echo(
+                f"[{self.count}/{self.total}] FAILED {action.op} {action.address}: {detail}",
+                err=True,
+            )
+        elif self.enabled and (self.count % self.every == 0 or self.count == self.total):
+            click.echo(f"[{self.count}/{self.total}] {action.op} {action.address}", err=True)
+
+
+def _report(result: ApplyResult) -> None:
+    for action, message in result.failed:
+        click.echo(f"failed: {action.op} {action.address}: {message}", err=True)
+    if result.skipped:
+        click.echo(f"skipped after the failure ({len(result.skipped)}):", err=True)
+        for action in result.skipped[:50]:
+            click.echo(f"  {action.op} {action.address}", err=True)
+        if len(result.skipped) > 50:
+            click.echo(f"  ... and {len(result.skipped) - 50} more", err=True)
+    click.echo(f"Apply: {result.summary()}.")
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option("--prune", is_flag=True, help="Delete managed objects removed from the manifests.")
+@click.option(
+    "--max-deletes",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Refuse plans that delete more objects than this, unless --force.",
+)
+@click.option("--force", is_flag=True, help="Allow more deletions than --max-deletes.")
+@click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True)
+@common_options
+def apply(
+    paths: tuple[str, ...],
+    auto_approve: bool,
+    prune: bool,
+    max_deletes: int,
+    force: bool,
+    parallelism: int,
+    store: str | None,
+    portal_url: str | None,
+    verbose: int,
+    no_color: bool,
+    debug: bool,
+) -> None:
+    """Apply the manifests to the portal, or apply a plan saved with `plan --out FILE`."""
+    ctx = _ctx(store, portal_url, verbose, no_color, debug)
+    target = ctx.target(parallelism)
+
+    def confirm(p: Plan) -> bool:
+        click.echo(render(p, "text", color=ctx.color, verbose=verbose > 0), nl=False)
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            fail(
+                "refusing to apply without confirmation: standard input is not a terminal; "
+                "pass --auto-approve"
+            )
+        return click.confirm("Apply these changes?", default=False)
+
+    def go() -> int:
+        printer: ProgressPrinter | None = None
+
+        def progress(event: str, action: Action, detail: str) -> None:
+            if printer is not None:
+                printer(event, action, detail)
+
+        def confirm_and_track(p: Plan) -> bool:
+            nonlocal printer
+            ok = confirm(p)
+            printer = ProgressPrinter(len(p.actions), verbose > 0)
+            return ok
+
+        if len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0]):
+            outcome = cmd.apply_saved(
+                paths[0],
+                target,
+                max_deletes=max_deletes,
+                force=force,
+                confirm=confirm_and_track,
+                progress=progress,
+            )
+        else:
+            outcome = cmd.apply(
+                paths or (".",),
+                target,
+                prune=prune,
+                max_deletes=max_deletes,
+                force=force,
+                confirm=confirm_and_track,
+                progress=progress,
+            )
+        if outcome.result is None:
+            if outcome.plan.has_changes:
+                click.echo("Apply cancelled; nothing was changed.")
+            else:
+                click.echo(render(outcome.plan, "text", color=ctx.color), nl=False)
+            return EXIT_OK
+        _report(outcome.result)
+        return EXIT_OK if outcome.result.ok else EXIT_ERROR
+
+    run(go, debug)
+
+
+# --- schema / emulator ----------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Write one schema file per kind into this directory.",
+)
+def schema(out: str | None) -> None:
+    """Print (or write) the JSON Schemas of the manifests."""
+    from portal_gitops.schema import json_schemas, write_schemas
+
+    def go() -> int:
+        if out:
+            for path in write_schemas(out):
+                click.echo(str(path))
+        else:
+            click.echo(json.dumps(json_schemas()["manifest.schema.json"], indent=2))
+        return EXIT_OK
+
+    run(go)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=3001, show_default=True)
+@click.option(
+    "--store", type=click.Path(dir_okay=False), default=str(cmd.DEFAULT_STORE), show_default=True
+)
+@click.option("--latency-ms", type=float, default=0.0, help="Delay every request (testing).")
+def emulator(host: str, port: int, store: str, latency_ms: float) -> None:
+    """Serve the embedded store over HTTP with Tyk's portal and Dashboard APIs.
+
+    Requires TYK_PORTAL_TOKEN (portal API) and TYK_DASHBOARD_SECRET (Dashboard API)."""
+    from portal_gitops.backends.emulator import FaultConfig, serve, settings_from_env
+
+    def go() -> int:
+        settings_from_env(os.environ)  # fail early and clearly when tokens are missing
+        os.makedirs(os.path.dirname(os.path.abspath(store)), exist_ok=True)
+        click.echo(
+            f"emulator: portal http://{host}:{port}/portal-api, dashboard "
+            f"http://{host}:{port}/api (store {store})",
+            err=True,
+        )
+        serve(host, port, store, faults=FaultConfig(latency_ms=latency_ms))
+        return EXIT_OK
+
+    run(go)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

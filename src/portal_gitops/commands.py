@@ -1,0 +1,379 @@
+"""The Python API behind every command: returns data and exit codes, never prints.
+
+This is the effectful edge above the pure core: it reads the environment for secrets and
+targets, opens backends, takes the apply lock and runs the engine. cli.py only parses
+arguments, prints what these functions return, and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import os
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from portal_gitops import plan as planmod
+from portal_gitops.apply import Applier, ApplyResult, Progress
+from portal_gitops.backends.base import Backend
+from portal_gitops.desired import Desired, build_desired
+from portal_gitops.diff import diff
+from portal_gitops.errors import (
+    Issue,
+    ManifestError,
+    PortalGitopsError,
+    SecretError,
+    StalePlanError,
+)
+from portal_gitops.load import discover
+from portal_gitops.models import Manifest, Provider
+from portal_gitops.models.common import secret_ref_label
+from portal_gitops.plan import Plan, build_plan, check_fresh
+from portal_gitops.state import LiveState, Sensitive
+from portal_gitops.validate import ValidationResult, validate_paths
+
+DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
+LOCK_TTL_SECONDS = 30 * 60
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the live portal is: the embedded store (default) or a real Tyk portal."""
+
+    store: str | None = None
+    portal_url: str | None = None
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    parallelism: int = 8
+
+    def describe(self, paths: Sequence[str]) -> str:
+        return self.portal_url or f"embedded store {self.store_path(paths)}"
+
+    def store_path(self, paths: Sequence[str]) -> str:
+        if self.store:
+            return self.store
+        first = Path(paths[0]) if paths else Path(".")
+        base = first if first.is_dir() else first.parent
+        return str(base / DEFAULT_STORE)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Validated manifests and the desired state built from them."""
+
+    paths: tuple[str, ...]
+    validation: ValidationResult
+    desired: Desired
+    manifests_hash: str
+
+    @property
+    def manifests(self) -> list[Manifest]:
+        return [m for m, _ in self.validation.manifests]
+
+    @property
+    def warnings(self) -> list[Issue]:
+        return list(self.validation.warnings)
+
+
+def secret_resolver(environ: Mapping[str, str]) -> Callable[[str], str | None]:
+    def resolve(label: str) -> str | None:
+        kind, _, ref = label.partition(":")
+        if kind == "env":
+            return environ.get(ref) or None
+        if kind == "file":
+            try:
+                return Path(ref).read_text(encoding="utf-8").strip() or None
+            except OSError:
+                return None
+        return None
+
+    return resolve
+
+
+def manifests_hash(paths: Sequence[str]) -> str:
+    files, _ = discover(paths)
+    contents = []
+    for fp, display in files:
+        try:
+            contents.append((display, fp.read_bytes()))
+        except OSError:
+            contents.append((display, b""))
+    return planmod.hash_files(contents)
+
+
+def load(
+    paths: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+    *,
+    today: dt.date | None = None,
+) -> Loaded:
+    """Load and validate manifests; raises ManifestError carrying every problem."""
+    paths = tuple(paths) or (".",)
+    result = validate_paths(list(paths))
+    if result.errors:
+        raise ManifestError(list(result.errors))
+    desired = build_desired(
+        [m for m, _ in result.manifests],
+        today=today or dt.date.today(),
+        resolve_secret=secret_resolver(environ if environ is not None else os.environ),
+    )
+    return Loaded(paths, result, desired, manifests_hash(paths))
+
+
+def require_secrets(loaded: Loaded) -> None:
+    """Everything that talks to a portal needs the secrets the manifests reference."""
+    missing = []
+    for res in loaded.desired.state:
+        for value in res.attrs.values():
+            if isinstance(value, Sensitive) and value.value is None:
+                missing.append(f"{res.kind}/{res.key}: {_describe_ref(value.ref)}")
+    if missing:
+        raise SecretError("secrets not available: " + "; ".join(sorted(missing)))
+
+
+def _describe_ref(ref: str) -> str:
+    kind, _, name = ref.partition(":")
+    if kind == "env":
+        return f"environment variable {name} is not set"
+    return f"file {name} is missing or empty"
+
+
+def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manifest]) -> Backend:
+    from portal_gitops.backends.portal import DashboardConn, open_embedded, open_tyk
+
+    if not target.portal_url:
+        store = Path(target.store_path(paths))
+        store.parent.mkdir(parents=True, exist_ok=True)
+        return open_embedded(str(store))
+    token = target.environ.get("TYK_PORTAL_TOKEN")
+    token_file = target.environ.get("TYK_PORTAL_TOKEN_FILE")
+    if not token and token_file:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretError(f"cannot read TYK_PORTAL_TOKEN_FILE: {exc.strerror}") from None
+    if not token:
+        raise SecretError(
+            "TYK_PORTAL_TOKEN (or TYK_PORTAL_TOKEN_FILE) must be set to talk to "
+            f"{target.portal_url}"
+        )
+    resolve = secret_resolver(target.environ)
+    dashboards = {
+        m.metadata.name: DashboardConn(
+            url=m.spec.dashboardUrl,
+            secret=resolve(secret_ref_label(m.spec.secret)),
+            insecure=m.spec.insecureSkipVerify,
+        )
+        for m in manifests
+        if isinstance(m, Provider)
+    }
+    return open_tyk(
+        target.portal_url,
+        token,
+        dashboards,
+        dashboard_url_override=target.environ.get("TYK_DASHBOARD_URL") or None,
+        parallelism=target.parallelism,
+    )
+
+
+def _notes(desired: Desired) -> dict[str, Mapping[str, Any]]:
+    return {f"{k}/{n}": v for (k, n), v in desired.notes.items()}
+
+
+def compute_plan(
+    loaded: Loaded, live: LiveState, target_desc: str, backend_kind: str, *, prune: bool
+) -> Plan:
+    result = diff(loaded.desired, live, prune=prune)
+    return build_plan(
+        result,
+        live,
+        target=target_desc,
+        backend=backend_kind,
+        manifests_hash=loaded.manifests_hash,
+        paths=loaded.paths,
+        notes=_notes(loaded.desired),
+        warnings=[str(w) for w in loaded.warnings],
+    )
+
+
+async def _plan(loaded: Loaded, target: Target, *, prune: bool) -> Plan:
+    backend = open_backend(target, loaded.paths, loaded.manifests)
+    try:
+        live = await backend.read()
+        return compute_plan(loaded, live, target.describe(loaded.paths), backend.kind, prune=prune)
+    finally:
+        await backend.aclose()
+
+
+def plan(
+    paths: Sequence[str], target: Target, *, prune: bool = False, today: dt.date | None = None
+) -> Plan:
+    loaded = load(paths, target.environ, today=today)
+    if target.portal_url:
+        require_secrets(loaded)
+    return asyncio.run(_plan(loaded, target, prune=prune))
+
+
+def lock_holder() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
+
+
+@dataclass
+class ApplyOutcome:
+    plan: Plan
+    result: ApplyResult | None  # None when there was nothing to do or it was declined
+
+
+Confirm = Callable[[Plan], bool]
+
+
+async def _apply(
+    loaded: Loaded | None,
+    target: Target,
+    *,
+    prune: bool,
+    max_deletes: int,
+    force: bool,
+    confirm: Confirm,
+    progress: Progress | None,
+    saved: Plan | None,
+    paths: Sequence[str],
+) -> ApplyOutcome:
+    manifests = loaded.manifests if loaded else _manifests_for(paths)
+    backend = open_backend(target, paths, manifests)
+    holder = lock_holder()
+    try:
+        await backend.acquire_lock(holder, LOCK_TTL_SECONDS)
+        try:
+            live = await backend.read()
+            if saved is not None:
+                if saved.target != target.describe(paths):
+                    raise StalePlanError(
+                        f"the saved plan was made for {saved.target}, "
+                        f"not for {target.describe(paths)}"
+                    )
+                current = manifests_hash(saved.paths) if _paths_exist(saved.paths) else None
+                check_fresh(saved, live, current)
+                the_plan = _resolve_plan_secrets(saved, target.environ)
+            else:
+                assert loaded is not None
+                the_plan = compute_plan(
+                    loaded, live, target.describe(paths), backend.kind, prune=prune
+                )
+            if not the_plan.has_changes:
+                return ApplyOutcome(the_plan, None)
+            the_plan.raise_if_unsafe(max_deletes=max_deletes, force=force)
+            if not confirm(the_plan):
+                return ApplyOutcome(the_plan, None)
+            applier = Applier(
+                backend,
+                live,
+                parallelism=target.parallelism,
+                progress=progress,
+                notes=the_plan.notes,
+            )
+            return ApplyOutcome(the_plan, await applier.run(the_plan))
+        finally:
+            await backend.release_lock(holder)
+    finally:
+        await backend.aclose()
+
+
+def _paths_exist(paths: Sequence[str]) -> bool:
+    return bool(paths) and all(Path(p).exists() for p in paths)
+
+
+def _manifests_for(paths: Sequence[str]) -> list[Manifest]:
+    """Provider manifests of a saved plan's paths, for Dashboard connections (best effort)."""
+    if not _paths_exist(paths):
+        return []
+    result = validate_paths(list(paths))
+    return [m for m, _ in result.manifests]
+
+
+def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str]) -> Plan:
+    resolve = secret_resolver(environ)
+    actions = []
+    missing = []
+    for a in saved.actions:
+        if a.attrs and any(isinstance(v, Sensitive) for v in a.attrs.values()):
+            attrs = dict(a.attrs)
+            for k, v in attrs.items():
+                if isinstance(v, Sensitive):
+                    value = resolve(v.ref)
+                    if value is None:
+                        missing.append(f"{a.address}: {_describe_ref(v.ref)}")
+                    attrs[k] = Sensitive(v.ref, value)
+            a = planmod.replace(a, attrs=attrs)
+        actions.append(a)
+    if missing:
+        raise SecretError("secrets not available: " + "; ".join(missing))
+    return planmod.replace(saved, actions=tuple(actions))
+
+
+def apply(
+    paths: Sequence[str],
+    target: Target,
+    *,
+    prune: bool = False,
+    max_deletes: int = 10,
+    force: bool = False,
+    confirm: Confirm = lambda _plan: True,
+    progress: Progress | None = None,
+    today: dt.date | None = None,
+) -> ApplyOutcome:
+    loaded = load(paths, target.environ, today=today)
+    require_secrets(loaded) if target.portal_url else None
+    return asyncio.run(
+        _apply(
+            loaded,
+            target,
+            prune=prune,
+            max_deletes=max_deletes,
+            force=force,
+            confirm=confirm,
+            progress=progress,
+            saved=None,
+            paths=loaded.paths,
+        )
+    )
+
+
+def apply_saved(
+    plan_file: str,
+    target: Target,
+    *,
+    max_deletes: int = 10,
+    force: bool = False,
+    confirm: Confirm = lambda _plan: True,
+    progress: Progress | None = None,
+) -> ApplyOutcome:
+    try:
+        text = Path(plan_file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PortalGitopsError(f"cannot read plan file {plan_file}: {exc.strerror}") from None
+    saved = planmod.loads(text)
+    return asyncio.run(
+        _apply(
+            None,
+            target,
+            prune=False,
+            max_deletes=max_deletes,
+            force=force,
+            confirm=confirm,
+            progress=progress,
+            saved=saved,
+            paths=saved.paths,
+        )
+    )
+
+
+def validate(paths: Sequence[str]) -> ValidationResult:
+    return validate_paths(list(paths) or ["."])

@@ -1,0 +1,173 @@
+"""DesiredState + LiveState -> changes (pure).
+
+Canonical attrs compare with ``==`` first (cheap, and the common case: nothing changed); only
+objects that differ get a field-level diff from deepdiff, reported as (path, old, new).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+from deepdiff.helper import NotPresent
+
+from portal_gitops.desired import Desired
+from portal_gitops.state import Key, LiveObject, LiveState, Sensitive
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    path: str
+    old: Any
+    new: Any
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing that differs. ``op``: create | update | replace | delete | adopt."""
+
+    op: str
+    kind: str
+    key: str
+    after: Mapping[str, Any] | None = None
+    live: LiveObject | None = None
+    fields: tuple[FieldChange, ...] = ()
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    changes: list[Change]
+    unmanaged: list[LiveObject] = field(default_factory=list)
+    # managed objects no longer in the manifests, kept because --prune was not given
+    orphaned: list[LiveObject] = field(default_factory=list)
+
+
+# An access request cannot be edited once decided: anything but a decision on a pending
+# request means revoking it and asking again.
+REPLACE_ON_CHANGE = {"AccessRequest"}
+
+
+def _strip_sensitive(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    plain: dict[str, Any] = {}
+    secret: dict[str, Any] = {}
+    for k, v in attrs.items():
+        (secret if isinstance(v, Sensitive) else plain)[k] = v
+    return plain, secret
+
+
+def _fmt_path(parts: list[Any]) -> str:
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += f".{p}" if out else str(p)
+    return out
+
+
+def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[FieldChange]:
+    """Field-level differences between two canonical attrs mappings, secrets masked."""
+    old_plain, old_secret = _strip_sensitive(old)
+    new_plain, new_secret = _strip_sensitive(new)
+    for k in sorted(set(old_secret) | set(new_secret)):
+        o, n = old_secret.get(k), new_secret.get(k)
+        if isinstance(n, Sensitive) and n.value is None:
+            continue  # not resolvable here (no secret set): unknown, so not compared
+        if o != n:
+            yield FieldChange(k, None, None, sensitive=True)
+    if old_plain == new_plain:
+        return
+    dd = DeepDiff(old_plain, new_plain, view="tree", verbose_level=2)
+    rows: list[FieldChange] = []
+    for levels in dd.values():
+        for level in levels:
+            parts = level.path(output_format="list")
+            rows.append(FieldChange(_fmt_path(parts), _plain(level.t1), _plain(level.t2)))
+    yield from sorted(rows, key=lambda r: r.path)
+
+
+def _plain(value: Any) -> Any:
+    # deepdiff marks the absent side of an addition or removal with a sentinel
+    return None if isinstance(value, NotPresent) else value
+
+
+def diff(
+    desired: Desired,
+    live: LiveState,
+    *,
+    prune: bool = False,
+) -> DiffResult:
+    """Compare desired with live; ordering is left to plan.py."""
+    changes: list[Change] = []
+    matched: set[Key] = set()
+    for res in desired.state:
+        live_key = desired.aliases.get(res.ref, res.ref)
+        obj = live.objects.get(live_key) or live.objects.get(res.ref)
+        if obj is None:
+            changes.append(Change("create", res.kind, res.key, after=res.attrs))
+            continue
+        matched.add(obj.ref)
+        if _equal(obj.attrs, res.attrs):
+            if (not obj.managed and not obj.builtin) or obj.ref != res.ref:
+                changes.append(
+                    Change(
+                        "adopt",
+                        res.kind,
+                        res.key,
+                        after=res.attrs,
+                        live=obj,
+                        reason="exists in the portal; will be managed",
+                    )
+                )
+            continue
+        fields = tuple(field_changes(obj.attrs, res.attrs))
+        if not fields:  # only an unresolvable secret differs in shape
+            if not obj.managed and not obj.builtin:
+                changes.append(Change("adopt", res.kind, res.key, after=res.attrs, live=obj))
+            continue
+        op = "update"
+        if res.kind in REPLACE_ON_CHANGE and not _is_decision(obj, fields):
+            op = "replace"
+        changes.append(Change(op, res.kind, res.key, after=res.attrs, live=obj, fields=fields))
+    for key in sorted(desired.expired):
+        live_key = desired.aliases.get(key, key)
+        obj = live.objects.get(live_key) or live.objects.get(key)
+        if obj is not None:
+            matched.add(obj.ref)
+            changes.append(Change("delete", obj.kind, obj.key, live=obj, reason="expired"))
+    unmanaged: list[LiveObject] = []
+    orphaned: list[LiveObject] = []
+    for obj in live:
+        if obj.ref in matched or obj.builtin:
+            continue
+        if (obj.kind, obj.key) in desired.state.resources:
+            continue
+        if not obj.managed:
+            unmanaged.append(obj)
+        elif prune:
+            changes.append(
+                Change("delete", obj.kind, obj.key, live=obj, reason="removed from the manifests")
+            )
+        else:
+            orphaned.append(obj)
+    return DiffResult(changes, unmanaged, orphaned)
+
+
+def _is_decision(obj: LiveObject, fields: tuple[FieldChange, ...]) -> bool:
+    """A pending request being approved or rejected is an update; anything else replaces."""
+    return obj.attrs.get("status") == "pending" and all(f.path == "status" for f in fields)
+
+
+def _equal(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    if a == b:
+        return True
+    # an unresolved desired secret compares as "unknown": equal when everything else is
+    if any(isinstance(v, Sensitive) and v.value is None for v in b.values()):
+        return {k: v for k, v in a.items() if not isinstance(v, Sensitive)} == {
+            k: v for k, v in b.items() if not isinstance(v, Sensitive)
+        }
+    return False

@@ -1,0 +1,304 @@
+"""Changes -> an ordered, gated, serialisable Plan (pure).
+
+Creates, updates, replaces and adoptions run first, level by level from providers down to
+access requests; deletions run afterwards, from access requests back up to providers, so
+nothing is ever deleted while something still points at it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from portal_gitops.diff import Change, DiffResult, FieldChange
+from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
+from portal_gitops.state import LEVEL, LiveObject, LiveState, Sensitive, to_jsonable
+
+FORMAT_VERSION = 1
+OPS = ("create", "update", "replace", "adopt", "delete")
+
+
+@dataclass(frozen=True)
+class Action:
+    op: str
+    kind: str
+    key: str
+    attrs: Mapping[str, Any] | None = None  # desired canonical attrs (None for delete)
+    live_id: str = ""
+    fields: tuple[FieldChange, ...] = ()
+    reason: str = ""
+
+    @property
+    def phase(self) -> int:
+        return 1 if self.op == "delete" else 0
+
+    @property
+    def level(self) -> int:
+        return LEVEL[self.kind]
+
+    @property
+    def group(self) -> tuple[int, int]:
+        """Actions of one group may run concurrently; groups run one after another."""
+        return (self.phase, -self.level if self.phase else self.level)
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Unmanaged:
+    kind: str
+    key: str
+    reason: str
+
+    @property
+    def address(self) -> str:
+        return f"{self.kind}/{self.key}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    unmanaged: tuple[Unmanaged, ...] = ()
+    orphaned: tuple[Unmanaged, ...] = ()
+    target: str = ""
+    backend: str = ""
+    manifests_hash: str = ""
+    paths: tuple[str, ...] = ()
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
+    notes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.actions)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(OPS, 0)
+        for a in self.actions:
+            out[a.op] += 1
+        return out
+
+    @property
+    def deletions(self) -> list[Action]:
+        return [a for a in self.actions if a.op in ("delete", "replace")]
+
+    def groups(self) -> Iterator[list[Action]]:
+        current: list[Action] = []
+        for a in self.actions:
+            if current and current[0].group != a.group:
+                yield current
+                current = []
+            current.append(a)
+        if current:
+            yield current
+
+    def raise_if_unsafe(self, *, max_deletes: int, force: bool) -> None:
+        """Refuse a plan that deletes more than the budget unless forced (like octoDNS)."""
+        n = len(self.deletions)
+        if n > max_deletes and not force:
+            raise UnsafePlanError(
+                f"the plan deletes {n} objects, more than --max-deletes {max_deletes}; "
+                "review it, then raise --max-deletes or pass --force"
+            )
+
+
+def _sort_key(a: Action) -> tuple[int, int, str, str]:
+    p, lvl = a.group
+    return (p, lvl, a.kind, a.key)
+
+
+def build_plan(
+    result: DiffResult,
+    live: LiveState,
+    *,
+    target: str = "",
+    backend: str = "",
+    manifests_hash: str = "",
+    paths: Iterable[str] = (),
+    notes: Mapping[str, Mapping[str, Any]] | None = None,
+    warnings: Iterable[str] = (),
+) -> Plan:
+    actions = [_action(c) for c in result.changes]
+    actions.sort(key=_sort_key)
+    return Plan(
+        actions=tuple(actions),
+        unmanaged=tuple(
+            Unmanaged(o.kind, o.key, "not in the manifests and not managed by portal-gitops")
+            for o in sorted(result.unmanaged, key=lambda o: (LEVEL[o.kind], o.kind, o.key))
+        ),
+        orphaned=tuple(
+            Unmanaged(o.kind, o.key, "managed but removed from the manifests (use --prune)")
+            for o in sorted(result.orphaned, key=lambda o: (LEVEL[o.kind], o.kind, o.key))
+        ),
+        target=target,
+        backend=backend,
+        manifests_hash=manifests_hash,
+        paths=tuple(paths),
+        fingerprints=live_fingerprints(live),
+        notes=dict(notes or {}),
+        warnings=tuple(warnings),
+    )
+
+
+def _action(c: Change) -> Action:
+    return Action(
+        op=c.op,
+        kind=c.kind,
+        key=c.key,
+        attrs=c.after,
+        live_id=c.live.id if c.live is not None else "",
+        fields=c.fields,
+        reason=c.reason,
+    )
+
+
+def live_fingerprints(live: LiveState) -> dict[str, str]:
+    return {f"{o.kind}/{o.key}": o.fingerprint for o in live}
+
+
+def hash_files(contents: Iterable[tuple[str, bytes]]) -> str:
+    h = hashlib.sha256()
+    for name, data in sorted(contents):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def check_fresh(plan: Plan, live: LiveState, manifests_hash: str | None) -> None:
+    """Raise StalePlanError, saying what changed, if the plan no longer matches."""
+    problems: list[str] = []
+    if manifests_hash is not None and manifests_hash != plan.manifests_hash:
+        problems.append("the manifests changed since the plan was made")
+    now = live_fingerprints(live)
+    changed = sorted(
+        k for k in plan.fingerprints.keys() & now.keys() if plan.fingerprints[k] != now[k]
+    )
+    gone = sorted(plan.fingerprints.keys() - now.keys())
+    new = sorted(now.keys() - plan.fingerprints.keys())
+    for label, keys in (("changed", changed), ("deleted", gone), ("created", new)):
+        if keys:
+            shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+            problems.append(f"{label} in the portal since the plan was made: {shown}")
+    if problems:
+        raise StalePlanError(
+            "the saved plan is stale: " + "; ".join(problems) + ". Run plan again."
+        )
+
+
+# --- serialisation -------------------------------------------------------------------------
+
+
+def to_dict(plan: Plan) -> dict[str, Any]:
+    """The documented, stable JSON shape of a plan (see docs/plan-format.md)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "backend": plan.backend,
+        "target": plan.target,
+        "manifests_hash": plan.manifests_hash,
+        "paths": list(plan.paths),
+        "summary": plan.counts()
+        | {"unmanaged": len(plan.unmanaged), "orphaned": len(plan.orphaned)},
+        "changes": [
+            {
+                "op": a.op,
+                "kind": a.kind,
+                "key": a.key,
+                "live_id": a.live_id,
+                "reason": a.reason,
+                "attrs": to_jsonable(a.attrs) if a.attrs is not None else None,
+                "fields": [
+                    {"path": f.path, "sensitive": True}
+                    if f.sensitive
+                    else {"path": f.path, "old": to_jsonable(f.old), "new": to_jsonable(f.new)}
+                    for f in a.fields
+                ],
+            }
+            for a in plan.actions
+        ],
+        "unmanaged": [{"kind": u.kind, "key": u.key, "reason": u.reason} for u in plan.unmanaged],
+        "orphaned": [{"kind": u.kind, "key": u.key, "reason": u.reason} for u in plan.orphaned],
+        "warnings": list(plan.warnings),
+        "notes": {k: dict(v) for k, v in plan.notes.items()},
+        "fingerprints": dict(sorted(plan.fingerprints.items())),
+    }
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"sensitive"} and isinstance(value["sensitive"], str):
+            return Sensitive(value["sensitive"])
+        return {k: _from_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_jsonable(v) for v in value]
+    return value
+
+
+def from_dict(data: Mapping[str, Any]) -> Plan:
+    if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
+        raise PlanError(f"not a portal-gitops plan file (format_version {FORMAT_VERSION} expected)")
+    try:
+        actions = tuple(
+            Action(
+                op=c["op"],
+                kind=c["kind"],
+                key=c["key"],
+                attrs=_from_jsonable(c["attrs"]) if c.get("attrs") is not None else None,
+                live_id=c.get("live_id", ""),
+                reason=c.get("reason", ""),
+                fields=tuple(
+                    FieldChange(f["path"], None, None, sensitive=True)
+                    if f.get("sensitive")
+                    else FieldChange(f["path"], f.get("old"), f.get("new"))
+                    for f in c.get("fields", [])
+                ),
+            )
+            for c in data["changes"]
+        )
+        for a in actions:
+            if a.op not in OPS or a.kind not in LEVEL:
+                raise PlanError(f"plan file has an unknown change {a.op} {a.kind}")
+        return Plan(
+            actions=actions,
+            unmanaged=tuple(Unmanaged(u["kind"], u["key"], u["reason"]) for u in data["unmanaged"]),
+            orphaned=tuple(Unmanaged(u["kind"], u["key"], u["reason"]) for u in data["orphaned"]),
+            target=data["target"],
+            backend=data["backend"],
+            manifests_hash=data["manifests_hash"],
+            paths=tuple(data["paths"]),
+            fingerprints=dict(data["fingerprints"]),
+            notes=dict(data.get("notes", {})),
+            warnings=tuple(data.get("warnings", [])),
+        )
+    except (KeyError, TypeError) as exc:
+        raise PlanError(f"plan file is malformed: missing or bad {exc}") from None
+
+
+def dumps(plan: Plan) -> str:
+    return json.dumps(to_dict(plan), indent=2, sort_keys=False, default=str) + "\n"
+
+
+def loads(text: str) -> Plan:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PlanError(f"plan file is not JSON: {exc.msg} at line {exc.lineno}") from None
+    return from_dict(data)
+
+
+def with_live(plan: Plan, live: LiveState) -> dict[str, LiveObject]:
+    """Live objects the plan's actions address, looked up afresh by identity."""
+    out: dict[str, LiveObject] = {}
+    for a in plan.actions:
+        obj = live.get(a.kind, a.key)
+        if obj is None and a.live_id:
+            obj = next((o for o in live if o.kind == a.kind and o.id == a.live_id), None)
+        if obj is not None:
+            out[a.address] = obj
+    return out
+
+
+__all__ = ["Action", "Plan", "build_plan", "check_fresh", "dumps", "loads", "replace"]

@@ -1,0 +1,201 @@
+"""Plan -> text (optionally coloured), markdown (for PR comments) or JSON (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from portal_gitops.plan import Action, Plan, to_dict
+from portal_gitops.state import Sensitive
+
+MARKDOWN_LIMIT = 60_000
+SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "adopt": "=", "delete": "-"}
+VERB = {
+    "create": "will be created",
+    "update": "will be updated",
+    "replace": "will be replaced",
+    "adopt": "will be managed (no change)",
+    "delete": "will be deleted",
+}
+COLOUR = {"create": "32", "update": "33", "replace": "35", "adopt": "36", "delete": "31"}
+
+
+def _c(text: str, code: str, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color else text
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, Sensitive):
+        return "(sensitive)"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(_plain(value), ensure_ascii=False, sort_keys=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Sensitive):
+        return "(sensitive)"
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def summary_line(plan: Plan) -> str:
+    c = plan.counts()
+    if not plan.has_changes:
+        return "No changes. The portal matches the manifests."
+    parts = [f"{c['create']} to create", f"{c['update']} to update"]
+    if c["replace"]:
+        parts.append(f"{c['replace']} to replace")
+    parts.append(f"{c['delete']} to delete")
+    if c["adopt"]:
+        parts.append(f"{c['adopt']} to adopt")
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def access_summary(action: Action) -> str | None:
+    """One line saying who gets what, for access requests."""
+    if action.kind != "AccessRequest":
+        return None
+    a = action.attrs or {}
+    if action.op == "delete":
+        why = "expired" if action.reason == "expired" else "revoked"
+        return f"access {why}: {action.key}"
+    products = ", ".join(a.get("products", []))
+    verb = "REJECT" if a.get("status") == "rejected" else "GRANT"
+    org = a.get("organisation") or "?"
+    app = (a.get("app") or {}).get("name", "?")
+    return (
+        f"{verb} {a.get('consumer')} ({org}) products [{products}] on plan "
+        f"{a.get('plan')} via app {app!r} from catalogue {a.get('catalogue')}"
+    )
+
+
+def _attr_lines(attrs: Mapping[str, Any], indent: str) -> Iterable[str]:
+    for k in sorted(attrs):
+        yield f"{indent}{k}: {fmt_value(attrs[k])}"
+
+
+def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
+    out: list[str] = []
+    for a in plan.actions:
+        head = f"{SYMBOL[a.op]} {a.address} {VERB[a.op]}"
+        if a.reason and a.op not in ("adopt",):
+            head += f" ({a.reason})"
+        out.append(_c(head, COLOUR[a.op], color))
+        acc = access_summary(a)
+        if acc:
+            out.append(f"    {acc}")
+        if a.op == "create" and a.attrs is not None and (verbose or a.kind != "AccessRequest"):
+            out.extend(_attr_lines(a.attrs, "    + "))
+        for f in a.fields:
+            if f.sensitive:
+                out.append(f"    ~ {f.path}: (sensitive value changed)")
+            else:
+                out.append(f"    ~ {f.path}: {fmt_value(f.old)} -> {fmt_value(f.new)}")
+    if plan.orphaned:
+        out.append("")
+        out.append("Managed objects removed from the manifests (deleted only with --prune):")
+        out.extend(f"  {u.address}" for u in plan.orphaned)
+    if plan.unmanaged:
+        out.append("")
+        out.append(f"Unmanaged objects in the portal ({len(plan.unmanaged)}), never touched:")
+        shown = plan.unmanaged if verbose else plan.unmanaged[:20]
+        out.extend(f"  {u.address}" for u in shown)
+        if len(shown) < len(plan.unmanaged):
+            out.append(f"  ... and {len(plan.unmanaged) - len(shown)} more (-v to list all)")
+    for w in plan.warnings:
+        out.append(f"warning: {w}")
+    if out:
+        out.append("")
+    out.append(_c(summary_line(plan), "1", color))
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
+    """A PR comment: summary, access grants, then every change; summarised past ``limit``."""
+    head = ["### portal-gitops plan", "", f"**{summary_line(plan)}**", ""]
+    if plan.target:
+        head.append(f"Target: `{plan.target}`")
+        head.append("")
+    grants = [s for a in plan.actions if (s := access_summary(a))]
+    if grants:
+        head.append("#### Access requests")
+        head.extend(f"- {s}" for s in grants)
+        head.append("")
+    body: list[str] = []
+    if plan.actions:
+        body.append("#### Changes")
+        body.append("")
+        body.append("| | object | change |")
+        body.append("|---|---|---|")
+        for a in plan.actions:
+            detail = "; ".join(
+                f"`{f.path}`: (sensitive)"
+                if f.sensitive
+                else f"`{f.path}`: {_md(fmt_value(f.old))} → {_md(fmt_value(f.new))}"
+                for f in a.fields
+            ) or (a.reason or VERB[a.op])
+            body.append(f"| {SYMBOL[a.op]} | `{a.address}` | {detail} |")
+        body.append("")
+    if plan.orphaned:
+        body.append(
+            "<details><summary>Managed objects removed from the manifests "
+            f"({len(plan.orphaned)}, deleted only with --prune)</summary>"
+        )
+        body.append("")
+        body.extend(f"- `{u.address}`" for u in plan.orphaned)
+        body.append("</details>")
+        body.append("")
+    if plan.unmanaged:
+        body.append(
+            f"<details><summary>Unmanaged objects ({len(plan.unmanaged)}), never touched</summary>"
+        )
+        body.append("")
+        body.extend(f"- `{u.address}`" for u in plan.unmanaged)
+        body.append("</details>")
+        body.append("")
+    body.extend(f"> warning: {w}" for w in plan.warnings)
+    text = "\n".join(head + body) + "\n"
+    if len(text) <= limit:
+        return text
+    # too long for a PR comment: keep the head and the counts per kind and operation
+    counts: dict[tuple[str, str], int] = {}
+    for a in plan.actions:
+        counts[(a.kind, a.op)] = counts.get((a.kind, a.op), 0) + 1
+    short = [
+        *head[:4],
+        "The full plan is too long for a comment; counts per kind follow. "
+        "Run `portal-gitops plan` locally or read the job log for every change.",
+        "",
+        "| kind | operation | count |",
+        "|---|---|---|",
+        *(f"| {k} | {op} | {n} |" for (k, op), n in sorted(counts.items())),
+        "",
+        f"Unmanaged objects: {len(plan.unmanaged)}; removed from the manifests: "
+        f"{len(plan.orphaned)}.",
+    ]
+    text = "\n".join(short) + "\n"
+    return text[:limit]
+
+
+def _md(text: str) -> str:
+    text = text.replace("|", "\\|").replace("\n", " ")
+    return f"`{text}`" if len(text) < 200 else f"`{text[:197]}...`"
+
+
+def render_json(plan: Plan) -> str:
+    return json.dumps(to_dict(plan), indent=2) + "\n"
+
+
+def render(plan: Plan, fmt: str, *, color: bool = False, verbose: bool = False) -> str:
+    if fmt == "json":
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan)
+    return render_text(plan, color=color, verbose=verbose)

@@ -1,0 +1,783 @@
+"""HTTP client layer for the Tyk Developer Portal admin API and the Dashboard policies API.
+
+Everything that touches httpx lives here: authentication (raw token in ``Authorization``),
+pagination followed to the end, bounded concurrency, timeouts, retries with backoff for safe
+requests only, tolerant parsing of the documented quirks, and the ONE table that turns HTTP
+statuses and transport failures into our errors (``errors.py``). No httpx exception leaves
+this module: each is translated here, once, and chained with ``from``.
+
+    TykApi                 one portal + the Dashboards its providers point at
+    ├── PortalApi          /portal-api/...  (PascalCase JSON, integer IDs, page/per_page)
+    └── DashboardApi       /api/portal/policies  (snake_case JSON, ``_id``, ``p`` + ``Pages``)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from portal_gitops.errors import (
+    AuthError,
+    BackendError,
+    ConflictError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    ValidationFailed,
+    is_retryable,
+)
+
+log = logging.getLogger(__name__)
+
+PORTAL_PREFIX = "/portal-api"
+POLICIES_PATH = "/api/portal/policies"
+SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+"""Methods that may be retried blindly. POST never is: the caller looks the object up instead."""
+
+_NO_BODY: Any = object()
+
+
+# --------------------------------------------------------------------------------------------
+# configuration records
+
+
+@dataclass(frozen=True)
+class DashboardConn:
+    """Where a provider's Dashboard is and how to authenticate (the secret is never printed)."""
+
+    url: str
+    secret: str | None = field(default=None, repr=False)
+    insecure: bool = False
+
+    def __repr__(self) -> str:  # explicit so that no dataclass change can ever show the secret
+        return f"DashboardConn(url={self.url!r}, insecure={self.insecure!r})"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to wait for a connection and for a reply (write/pool share the read timeout)."""
+
+    connect: float = 5.0
+    read: float = 30.0
+
+    def to_httpx(self) -> httpx.Timeout:
+        return httpx.Timeout(self.read, connect=self.connect)
+
+
+def _default_jitter() -> float:
+    return random.random()  # jitter, not cryptography
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter for safe requests; ``Retry-After`` honoured, capped.
+
+    ``sleep`` is injectable so tests never sleep for real.
+    """
+
+    attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 8.0
+    max_retry_after: float = 60.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    jitter: Callable[[], float] = _default_jitter
+
+    def delay(self, attempt: int, exc: BaseException) -> float:
+        """Seconds to wait before retry number ``attempt`` (0-based) after ``exc``."""
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            wait: float = exc.retry_after
+            return max(0.0, min(wait, self.max_retry_after))
+        backoff = min(self.max_delay, self.base_delay * (2.0**attempt))
+        return backoff * (0.5 + 0.5 * self.jitter())
+
+
+NO_RETRY = RetryPolicy(attempts=1)
+
+
+# --------------------------------------------------------------------------------------------
+# tolerant parsing of the documented quirks (pure functions)
+
+
+def as_list(body: Any, *, operation: str = "") -> list[dict[str, Any]]:
+    """A list reply as a list of objects: a bare array, ``{"data": [...]}`` or ``{"Data": [...]}``.
+
+    ``null`` (or ``{"data": null}``) is an empty list. Non-object items are dropped.
+    """
+    items: Any = body
+    if isinstance(body, Mapping):
+        for key in ("data", "Data"):
+            if key in body:
+                items = body[key]
+                break
+        else:
+            raise ServerError(
+                f"unexpected reply: an object without a data array ({_describe(body)})",
+                operation=operation,
+            )
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise ServerError(f"unexpected reply: not a list ({_describe(items)})", operation=operation)
+    return [item for item in items if isinstance(item, dict)]
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "keys " + ", ".join(sorted(str(k) for k in value)[:8])
+    return type(value).__name__
+
+
+_PERIOD_SECONDS = {
+    "second": 1,
+    "sec": 1,
+    "s": 1,
+    "minute": 60,
+    "min": 60,
+    "m": 60,
+    "hour": 3600,
+    "h": 3600,
+    "day": 86400,
+    "d": 86400,
+    "week": 604800,
+    "month": 2592000,
+    "year": 31536000,
+}
+_LIMIT_RE = re.compile(
+    r"^\s*(?P<count>-?\d+(?:\.\d+)?)\s*(?:calls?|requests?)?\s*"
+    r"(?:(?:/|per)\s*(?P<n>\d+(?:\.\d+)?)?\s*(?P<unit>[a-z]+)(?:\(s\)|s)?)?\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_limit(value: Any) -> tuple[int | None, int | None]:
+    """A plan limit as ``(count, period seconds)``; ``(None, None)`` means unlimited.
+
+    Accepts integers (portal >= 1.13), numeric strings, and the legacy strings such as
+    ``"1000 calls / 60 second(s)"``, ``"1000 calls / 1 minute(s)"`` or ``"unlimited"``.
+    A count <= 0 means unlimited. The period is None when the value does not carry one.
+    """
+    if value is None or isinstance(value, bool):
+        return (None, None)
+    if isinstance(value, (int, float)):
+        count = int(value)
+        return (count, None) if count > 0 else (None, None)
+    if not isinstance(value, str):
+        return (None, None)
+    text = value.strip()
+    if not text or text.lower() in {"unlimited", "none", "disabled", "-1"}:
+        return (None, None)
+    match = _LIMIT_RE.match(text)
+    if not match:
+        return (None, None)
+    count = int(float(match["count"]))
+    if count <= 0:
+        return (None, None)
+    unit = (match["unit"] or "").lower()
+    if not unit:
+        return (count, None)
+    unit = unit.removesuffix("(s)")
+    seconds = _PERIOD_SECONDS.get(unit) or _PERIOD_SECONDS.get(unit.rstrip("s"))
+    if seconds is None:
+        return (count, None)
+    n = float(match["n"]) if match["n"] else 1.0
+    return (count, int(n * seconds))
+
+
+_USER_REF_RE = re.compile(r"^\s*User\s*#\s*(\d+)\s*$", re.IGNORECASE)
+
+
+def parse_user_ref(value: Any) -> int | None:
+    """A user reference as an integer id: ``"User#6"``, ``6``, ``"6"`` or ``{"ID": 6}``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Mapping):
+        return parse_user_ref(value.get("ID"))
+    if isinstance(value, str):
+        match = _USER_REF_RE.match(value)
+        if match:
+            return int(match[1])
+        if value.strip().isdigit():
+            return int(value.strip())
+    return None
+
+
+def parse_names(value: Any, known: Iterable[str] = ()) -> list[str]:
+    """Names from a field that is a list of names, a list of objects, or one name string.
+
+    Access requests' ``Products`` is sometimes one string: when it is not a known name but
+    its comma-separated parts all are, it is split.
+    """
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        known_set = set(known)
+        if text in known_set or not known_set:
+            return [text]
+        parts = [p.strip() for p in text.split(",") if p.strip()]
+        return parts if all(p in known_set for p in parts) else [text]
+    if isinstance(value, list):
+        names: list[str] = []
+        for item in value:
+            if isinstance(item, str):
+                names.append(item)
+            elif isinstance(item, Mapping) and isinstance(item.get("Name"), str):
+                names.append(item["Name"])
+        return names
+    return []
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """A portal timestamp (``YYYY-MM-DD HH:MM`` or with seconds); ``""``/null is None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def as_int(value: Any) -> int | None:
+    """An integer from an int, an integral float or a numeric string; otherwise None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value == int(value) else None
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return None
+        return int(number) if number == int(number) else None
+    return None
+
+
+def number(value: Any, default: int | float = 0) -> int | float:
+    """A JSON number normalised: integral floats become ints; strings are parsed."""
+    if isinstance(value, bool) or value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return int(value) if float(value).is_integer() else value
+    if isinstance(value, str):
+        try:
+            parsed = float(value.strip())
+        except ValueError:
+            return default
+        return int(parsed) if parsed.is_integer() else parsed
+    return default
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or invalid."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def provider_metadata(provider: Mapping[str, Any]) -> dict[str, Any]:
+    """A provider's ``Configuration.MetaData`` decoded (it is a JSON-encoded string)."""
+    config = provider.get("Configuration")
+    raw = config.get("MetaData") if isinstance(config, Mapping) else None
+    if isinstance(raw, Mapping):
+        return dict(raw)
+    if isinstance(raw, str) and raw.strip():
+        try:
+            decoded = json.loads(raw)
+        except ValueError:
+            return {}
+        return dict(decoded) if isinstance(decoded, dict) else {}
+    return {}
+
+
+# --------------------------------------------------------------------------------------------
+# the one table: HTTP status -> our error
+
+_STATUS_ERRORS: dict[int, type[BackendError]] = {
+    400: ValidationFailed,
+    401: AuthError,
+    403: AuthError,
+    404: NotFoundError,
+    409: ConflictError,
+    410: NotFoundError,
+    422: ValidationFailed,
+}
+_DUPLICATE_RE = re.compile(
+    r"already\s+(?:been\s+)?(?:used|exists?|taken|in use|registered)|duplicate|not unique|"
+    r"must be unique|unique constraint",
+    re.IGNORECASE,
+)
+
+
+def error_detail(body: bytes, limit: int = 300) -> str:
+    """The human part of an error reply: portal ``errors``, dashboard ``Message``, or text."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    detail = ""
+    if isinstance(data, Mapping):
+        errors = data.get("errors") or data.get("Errors")
+        if isinstance(errors, list) and errors:
+            detail = "; ".join(str(e) for e in errors)
+        elif isinstance(errors, str):
+            detail = errors
+        else:
+            for key in ("Message", "message", "error", "detail"):
+                if isinstance(data.get(key), str) and data[key]:
+                    detail = data[key]
+                    break
+    elif text and not text.startswith(("{", "[")):
+        detail = " ".join(text.split())
+    if len(detail) > limit:
+        detail = detail[: limit - 1] + "…"
+    return detail
+
+
+def error_for_status(
+    status: int,
+    body: bytes,
+    *,
+    operation: str,
+    retry_after: str | None = None,
+    scrub: Callable[[str], str] = lambda s: s,
+) -> BackendError:
+    """Translate one failed HTTP reply into our error; the message names the operation."""
+    detail = scrub(error_detail(body))
+    reason = httpx.codes.get_reason_phrase(status) or "HTTP error"
+    message = f"{status} {reason}: {detail}" if detail else f"{status} {reason}"
+    if status == 429:
+        return RateLimitedError(
+            message, operation=operation, retry_after=parse_retry_after(retry_after)
+        )
+    if status >= 500:
+        return ServerError(message, operation=operation, status=status)
+    cls = _STATUS_ERRORS.get(status, BackendError)
+    if status in (400, 422) and _DUPLICATE_RE.search(detail):
+        cls = ConflictError
+    return cls(message, operation=operation, status=status)
+
+
+def error_for_transport(exc: Exception, *, operation: str, host: str) -> TransportError:
+    """Translate an httpx transport failure (never a reply) into ``TransportError``."""
+    if isinstance(exc, httpx.TimeoutException):
+        phase = {
+            httpx.ConnectTimeout: "connecting to",
+            httpx.ReadTimeout: "waiting for a reply from",
+            httpx.WriteTimeout: "sending to",
+            httpx.PoolTimeout: "waiting for a free connection to",
+        }.get(type(exc), "talking to")
+        return TransportError(f"timed out {phase} {host}", operation=operation, timed_out=True)
+    if isinstance(exc, httpx.ConnectError):
+        return TransportError(f"cannot connect to {host}: {_short(exc)}", operation=operation)
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)):
+        return TransportError(f"connection to {host} broken: {_short(exc)}", operation=operation)
+    return TransportError(f"request to {host} failed: {_short(exc)}", operation=operation)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+# --------------------------------------------------------------------------------------------
+# one authenticated HTTP client
+
+
+class _Client:
+    """One base URL + one raw token; every request goes through ``request``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        *,
+        transport: httpx.AsyncBaseTransport | None,
+        timeouts: Timeouts,
+        verify: bool,
+        semaphore: asyncio.Semaphore,
+        retry: RetryPolicy,
+        secrets: set[str],
+    ) -> None:
+        headers = {"Accept": "application/json", "User-Agent": "portal-gitops"}
+        if token:
+            headers["Authorization"] = token  # raw token: no "Bearer" (REFERENCE.md §1)
+        self.base_url = base_url.rstrip("/")
+        self._host = httpx.URL(self.base_url).netloc.decode("ascii", "replace") or self.base_url
+        self._semaphore = semaphore
+        self._retry = retry
+        self._secrets = secrets
+        if token:
+            secrets.add(token)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=timeouts.to_httpx(),
+            verify=verify,
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret and len(secret) >= 4 and secret in text:
+                text = text.replace(secret, "***")
+        return text
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None = None,
+        body: Any = _NO_BODY,
+    ) -> Any:
+        """Send one request (retrying only when safe); return the decoded JSON reply or None.
+
+        A DELETE whose retry finds the object gone (404) has succeeded: the first attempt
+        deleted it and only the reply was lost.
+        """
+        attempts = max(1, self._retry.attempts) if method in SAFE_METHODS else 1
+        attempt = 0
+        while True:
+            try:
+                return await self._once(method, path, operation=operation, params=params, body=body)
+            except NotFoundError:
+                if method == "DELETE" and attempt > 0:
+                    return None
+                raise
+            except BackendError as exc:
+                if attempt + 1 >= attempts or not is_retryable(exc):
+                    raise
+                delay = self._retry.delay(attempt, exc)
+                log.debug("retrying %s %s in %.2fs after: %s", method, path, delay, exc)
+                attempt += 1
+                await self._retry.sleep(delay)
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        params: Mapping[str, str | int] | None,
+        body: Any,
+    ) -> Any:
+        kwargs: dict[str, Any] = {}
+        if params:
+            kwargs["params"] = {k: str(v) for k, v in params.items()}
+        if body is not _NO_BODY:
+            kwargs["json"] = body
+        async with self._semaphore:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+                content = await response.aread()
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+                raise error_for_transport(exc, operation=operation, host=self._host) from exc
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        if response.status_code >= 400:
+            raise error_for_status(
+                response.status_code,
+                content,
+                operation=operation,
+                retry_after=response.headers.get("Retry-After"),
+                scrub=self._scrub,
+            )
+        if response.status_code >= 300:
+            raise BackendError(
+                f"{response.status_code} unexpected redirect",
+                operation=operation,
+                status=response.status_code,
+            )
+        if not content.strip():
+            return None
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise ServerError(
+                f"{response.status_code}: the reply is not JSON",
+                operation=operation,
+                status=response.status_code,
+            ) from exc
+
+
+# --------------------------------------------------------------------------------------------
+# the portal admin API
+
+
+class PortalApi(_Client):
+    """The portal admin API under ``<portal>/portal-api``; ``what`` names the object in errors."""
+
+    def __init__(self, *args: Any, per_page: int = 100, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.per_page = per_page
+
+    async def list_all(self, path: str, *, what: str) -> list[dict[str, Any]]:
+        """Every item of a paginated list (``page``/``per_page`` until a short page)."""
+        operation = f"list {what}"
+        items: list[dict[str, Any]] = []
+        seen_first: set[Any] = set()
+        page = 1
+        while True:
+            reply = await self.request(
+                "GET", path, operation=operation, params={"page": page, "per_page": self.per_page}
+            )
+            batch = as_list(reply, operation=operation)
+            if not batch:
+                break
+            # a server that ignores ``page`` would return page 1 forever: stop on a repeat
+            marker = batch[0].get("ID", json.dumps(batch[0], sort_keys=True, default=str))
+            if marker in seen_first:
+                break
+            seen_first.add(marker)
+            items.extend(batch)
+            if len(batch) < self.per_page:
+                break
+            page += 1
+        return items
+
+    async def get(self, path: str, *, what: str) -> dict[str, Any]:
+        reply = await self.request("GET", path, operation=f"read {what}")
+        return reply if isinstance(reply, dict) else {}
+
+    async def create(self, path: str, body: Mapping[str, Any], *, what: str) -> dict[str, Any]:
+        """POST (never retried); 200 and 201 are both success."""
+        reply = await self.request("POST", path, operation=f"create {what}", body=dict(body))
+        return reply if isinstance(reply, dict) else {}
+
+    async def update(self, path: str, body: Mapping[str, Any], *, what: str) -> dict[str, Any]:
+        reply = await self.request("PUT", path, operation=f"update {what}", body=dict(body))
+        return reply if isinstance(reply, dict) else {}
+
+    async def action(
+        self, path: str, *, verb: str, what: str, body: Mapping[str, Any] | None = None
+    ) -> Any:
+        """A PUT action such as approve, reject or provision (``{"status":"ok",...}`` replies)."""
+        return await self.request(
+            "PUT", path, operation=f"{verb} {what}", body=_NO_BODY if body is None else dict(body)
+        )
+
+    async def delete(
+        self, path: str, *, what: str, params: Mapping[str, str] | None = None
+    ) -> None:
+        await self.request("DELETE", path, operation=f"delete {what}", params=params)
+
+    # named helpers for the resources the reconciler uses (paths from the 1.14 spec)
+
+    async def list_providers(self) -> list[dict[str, Any]]:
+        return await self.list_all("/providers", what="providers")
+
+    async def list_organisations(self) -> list[dict[str, Any]]:
+        return await self.list_all("/organisations", what="organisations")
+
+    async def list_teams(self, org_id: int, org_name: str = "") -> list[dict[str, Any]]:
+        label = (
+            f'teams of organisation "{org_name}"' if org_name else f"teams of organisation {org_id}"
+        )
+        return await self.list_all(f"/organisations/{org_id}/teams", what=label)
+
+    async def list_users(self) -> list[dict[str, Any]]:
+        return await self.list_all("/users", what="users")
+
+    async def list_products(self) -> list[dict[str, Any]]:
+        return await self.list_all("/products", what="products")
+
+    async def list_plans(self) -> list[dict[str, Any]]:
+        return await self.list_all("/plans", what="plans")
+
+    async def list_catalogues(self) -> list[dict[str, Any]]:
+        return await self.list_all("/catalogues", what="catalogues")
+
+    async def list_audiences(self, catalogue_id: int, name: str = "") -> list[dict[str, Any]]:
+        return await self.list_all(
+            f"/catalogues/{catalogue_id}/audiences",
+            what=f'audiences of catalogue "{name or catalogue_id}"',
+        )
+
+    async def list_tags(self) -> list[dict[str, Any]]:
+        return await self.list_all("/tags", what="tags")
+
+    async def list_apps(self) -> list[dict[str, Any]]:
+        return await self.list_all("/apps", what="apps")
+
+    async def list_access_requests(self) -> list[dict[str, Any]]:
+        return await self.list_all("/access_requests", what="access requests")
+
+    async def list_app_access_requests(self, app_id: int, name: str = "") -> list[dict[str, Any]]:
+        return await self.list_all(
+            f"/apps/{app_id}/access-requests", what=f'access requests of app "{name or app_id}"'
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# the Dashboard policies API
+
+
+class DashboardApi(_Client):
+    """Dashboard policies under ``<dashboard>/api/portal/policies``."""
+
+    async def list_policies(self) -> list[dict[str, Any]]:
+        """Every policy: page 1 tells ``Pages``; the remaining pages are fetched concurrently."""
+        operation = "list Dashboard policies"
+        first = await self.request("GET", POLICIES_PATH, operation=operation, params={"p": 1})
+        policies = as_list(first, operation=operation)
+        pages = as_int(first.get("Pages")) if isinstance(first, Mapping) else None
+        if pages and pages > 1:
+            rest = await asyncio.gather(
+                *(
+                    self.request("GET", POLICIES_PATH, operation=operation, params={"p": p})
+                    for p in range(2, pages + 1)
+                )
+            )
+            for reply in rest:
+                policies.extend(as_list(reply, operation=operation))
+        unique: dict[str, dict[str, Any]] = {}
+        for policy in policies:  # pages may shift under concurrent writes: de-duplicate by _id
+            key = str(policy.get("_id") or policy.get("id") or json.dumps(policy, sort_keys=True))
+            unique.setdefault(key, policy)
+        return list(unique.values())
+
+    async def get_policy(self, policy_id: str, *, what: str) -> dict[str, Any]:
+        reply = await self.request("GET", f"{POLICIES_PATH}/{policy_id}", operation=f"read {what}")
+        return reply if isinstance(reply, dict) else {}
+
+    async def create_policy(self, body: Mapping[str, Any], *, what: str) -> str:
+        """POST a policy (never retried); returns the new ``_id`` (the reply's ``Message``)."""
+        reply = await self.request(
+            "POST", POLICIES_PATH, operation=f"create {what}", body=dict(body)
+        )
+        if isinstance(reply, Mapping):
+            for key in ("_id", "Message", "id"):
+                value = reply.get(key)
+                if isinstance(value, str) and value and " " not in value:
+                    return value
+        return str(body.get("_id") or "")
+
+    async def update_policy(self, policy_id: str, body: Mapping[str, Any], *, what: str) -> None:
+        await self.request(
+            "PUT", f"{POLICIES_PATH}/{policy_id}", operation=f"update {what}", body=dict(body)
+        )
+
+    async def delete_policy(self, policy_id: str, *, what: str) -> None:
+        await self.request("DELETE", f"{POLICIES_PATH}/{policy_id}", operation=f"delete {what}")
+
+
+# --------------------------------------------------------------------------------------------
+# the facade
+
+
+def portal_base(url: str) -> str:
+    """``http://host:3001`` or ``http://host:3001/portal-api`` -> the admin API base."""
+    base = url.rstrip("/")
+    return base if base.endswith(PORTAL_PREFIX) else base + PORTAL_PREFIX
+
+
+class TykApi:
+    """The portal admin API plus one ``DashboardApi`` per Dashboard connection.
+
+    One semaphore bounds concurrent requests across all of them (``parallelism``). Pass
+    ``transport`` to route every request through it (the in-process store, a mock, a recorder).
+    """
+
+    def __init__(
+        self,
+        portal_url: str,
+        portal_token: str | None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeouts: Timeouts | None = None,
+        parallelism: int = 8,
+        retry: RetryPolicy | None = None,
+        insecure: bool = False,
+        per_page: int = 100,
+    ) -> None:
+        self._transport = transport
+        self._timeouts = timeouts or Timeouts()
+        self._retry = retry or RetryPolicy()
+        self._semaphore = asyncio.Semaphore(max(1, parallelism))
+        self._secrets: set[str] = set()
+        self._dashboards: dict[tuple[str, str | None, bool], DashboardApi] = {}
+        self.portal_url = portal_url.rstrip("/")
+        self.portal = PortalApi(
+            portal_base(portal_url),
+            portal_token,
+            transport=transport,
+            timeouts=self._timeouts,
+            verify=not insecure,
+            semaphore=self._semaphore,
+            retry=self._retry,
+            secrets=self._secrets,
+            per_page=per_page,
+        )
+
+    def __repr__(self) -> str:
+        return f"TykApi({self.portal_url!r})"
+
+    def add_secret(self, secret: str | None) -> None:
+        """Register a secret so that no error message can ever echo it."""
+        if secret:
+            self._secrets.add(secret)
+
+    def dashboard(self, conn: DashboardConn) -> DashboardApi:
+        key = (conn.url.rstrip("/"), conn.secret, conn.insecure)
+        api = self._dashboards.get(key)
+        if api is None:
+            api = DashboardApi(
+                key[0],
+                conn.secret,
+                transport=self._transport,
+                timeouts=self._timeouts,
+                verify=not conn.insecure,
+                semaphore=self._semaphore,
+                retry=self._retry,
+                secrets=self._secrets,
+            )
+            self._dashboards[key] = api
+        return api
+
+    async def aclose(self) -> None:
+        await self.portal.aclose()
+        for api in self._dashboards.values():
+            await api.aclose()
+        self._dashboards.clear()

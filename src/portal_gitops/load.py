@@ -49,47 +49,80 @@ class _Limits(Exception):
         self.line = line
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _Builder:
-    """Turns a composed node tree into plain data plus a position index, enforcing limits."""
+    """Turns a composed node tree into plain data plus a position index, enforcing limits.
+
+    It replaces PyYAML's constructor (and is faster than it): scalars are built directly, and
+    every node counts towards the limit, so an alias expanded a million times is caught.
+    """
 
     def __init__(self, loader: yaml.SafeLoader):
         self.loader = loader
+        self.constructors: dict[Any, Any] = loader.yaml_constructors
         self.nodes = 0
         self.lines: dict[Path, int] = {}
+        self.merged: dict[int, int] = {}  # id(mapping node) -> how many pairs came from `<<`
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if node.tag == _STR_TAG:
+            return node.value
+        construct = self.constructors.get(node.tag) or self.constructors[None]
+        return construct(self.loader, node)
 
     def build(self, node: yaml.Node, path: Path = (), depth: int = 0) -> Any:
         self.nodes += 1
-        line = node.start_mark.line + 1
         if self.nodes > MAX_NODES_PER_DOCUMENT:
             raise _Limits(
                 f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes "
                 "(alias/anchor expansion bomb?)",
-                line,
+                node.start_mark.line + 1,
             )
         if depth > MAX_DEPTH:
-            raise _Limits(f"nesting deeper than {MAX_DEPTH} levels", line)
+            raise _Limits(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
         if path not in self.lines:
-            self.lines[path] = line
-        if isinstance(node, yaml.MappingNode):
-            out: dict[Any, Any] = {}
-            self.loader.flatten_mapping(node)  # type: ignore[attr-defined]
-            for key_node, value_node in node.value:
-                key = self.build(key_node, (*path, "<key>"), depth + 1)
-                if not isinstance(key, (str, int, float, bool)) and key is not None:
-                    raise _Limits("mapping keys must be scalars", key_node.start_mark.line + 1)
-                if key in out:
-                    raise _Limits(
-                        f"duplicate key {key!r} (first at line "
-                        f"{self.lines.get((*path, key), line)})",
-                        key_node.start_mark.line + 1,
-                    )
-                self.lines[(*path, key)] = key_node.start_mark.line + 1
-                out[key] = self.build(value_node, (*path, key), depth + 1)
-            self.lines.pop((*path, "<key>"), None)
-            return out
+            self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        if not isinstance(node, yaml.MappingNode):  # pragma: no cover - composer yields no others
+            raise _Limits("unsupported YAML node", node.start_mark.line + 1)
+        merged = self.merged.get(id(node))
+        if merged is None:  # flatten_mapping rewrites the node: do it once, remember the split
+            own = sum(1 for k, _ in node.value if k.tag != _MERGE_TAG)
+            self.loader.flatten_mapping(node)
+            merged = self.merged[id(node)] = len(node.value) - own
+        out: dict[Any, Any] = {}
+        own_keys: set[Any] = set()
+        for n, (key_node, value_node) in enumerate(node.value):
+            key_line = key_node.start_mark.line + 1
+            if isinstance(key_node, yaml.ScalarNode):
+                self.nodes += 1
+                key = self.scalar(key_node)
+            else:
+                key = self.build(key_node, (*path, "<key>"), depth + 1)
+                self.lines.pop((*path, "<key>"), None)
+            if not _is_scalar(key):
+                raise _Limits("mapping keys must be scalars", key_line)
+            if n >= merged:  # an explicit key may override a merged one, not another explicit
+                if key in own_keys:
+                    raise _Limits(
+                        f"duplicate key {key!r} (first at line "
+                        f"{self.lines.get((*path, key), key_line)})",
+                        key_line,
+                    )
+                own_keys.add(key)
+            self.lines[(*path, key)] = key_line
+            out[key] = self.build(value_node, (*path, key), depth + 1)
+        return out
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
 
 
 def parse_text(text: str, file: str) -> list[Document]:
@@ -98,8 +131,8 @@ def parse_text(text: str, file: str) -> list[Document]:
     docs: list[Document] = []
     try:
         index = 0
-        while loader.check_node():  # type: ignore[attr-defined]
-            node = loader.get_node()  # type: ignore[attr-defined]
+        while loader.check_node():
+            node = loader.get_node()
             if node is None:
                 break
             builder = _Builder(loader)

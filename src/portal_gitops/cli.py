@@ -357,6 +357,67 @@ def apply(
     run(go, debug)
 
 
+# --- access requests ------------------------------------------------------------------------
+
+
+@main.group()
+def requests() -> None:
+    """Access requests made in the Live Portal."""
+
+
+@requests.command("pull")
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write request manifests into (e.g. requests/).",
+)
+@common_options
+def requests_pull(
+    paths: tuple[str, ...],
+    out: str,
+    store: str | None,
+    portal_url: str | None,
+    verbose: int,
+    no_color: bool,
+    debug: bool,
+) -> None:
+    """Write a manifest for every pending request made in the Live Portal.
+
+    Requests already pulled (found by their request-id annotation under PATHS or --out)
+    are not written again; approved and rejected requests are never written."""
+    ctx = _ctx(store, portal_url, verbose, no_color, debug)
+
+    def go() -> int:
+        result = cmd.requests_pull(paths, out, ctx.target())
+        for path in result.written:
+            click.echo(str(path))
+        click.echo(
+            f"{len(result.written)} new request(s) written, {len(result.already)} "
+            "already in the repository.",
+            err=True,
+        )
+        return EXIT_OK
+
+    run(go, debug)
+
+
+@main.command()
+@click.argument("paths", nargs=-1)
+def codeowners(paths: tuple[str, ...]) -> None:
+    """Print CODEOWNERS lines routing request files to the owners of what they ask for."""
+
+    def go() -> int:
+        lines, warnings = cmd.codeowners(paths or (".",))
+        for w in warnings:
+            click.echo(f"warning: {w}", err=True)
+        click.echo("\n".join(lines))
+        return EXIT_OK
+
+    run(go)
+
+
 # --- schema / emulator ----------------------------------------------------------------------
 
 

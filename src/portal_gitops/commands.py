@@ -14,7 +14,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from portal_gitops import plan as planmod
@@ -377,3 +377,76 @@ def apply_saved(
 
 def validate(paths: Sequence[str]) -> ValidationResult:
     return validate_paths(list(paths) or ["."])
+
+
+# --- access requests: pull and CODEOWNERS ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullResult:
+    written: list[Path]
+    already: list[str]  # live ids already in the repository
+
+
+def write_inside(out: Path, relpath: PurePosixPath, text: str) -> Path:
+    """Write ``text`` to ``out/relpath``, refusing anything that would land outside ``out``."""
+    root = out.resolve()
+    dest = (out / Path(*relpath.parts)).resolve()
+    if not dest.is_relative_to(root) or any(part in ("..", "") for part in relpath.parts):
+        raise PortalGitopsError(f"refusing to write {relpath}: it would leave {out}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.is_symlink():
+        raise PortalGitopsError(f"refusing to write {dest}: it is a symbolic link")
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(dest)
+    return dest
+
+
+async def _read_live(
+    target: Target, paths: Sequence[str], manifests: Sequence[Manifest]
+) -> LiveState:
+    backend = open_backend(target, paths, manifests)
+    try:
+        return await backend.read()
+    finally:
+        await backend.aclose()
+
+
+def requests_pull(paths: Sequence[str], out: str, target: Target) -> PullResult:
+    """Write a manifest for every pending Live Portal request not yet in the repository."""
+    import yaml
+
+    from portal_gitops.requests import (
+        known_request_ids,
+        pending_requests,
+        request_manifest,
+        schema_line,
+    )
+
+    out_dir = Path(out)
+    scan = [p for p in (*paths, out) if Path(p).exists()]
+    result = validate_paths(scan) if scan else None
+    manifests = [m for m, _ in result.manifests] if result else []
+    known = known_request_ids(manifests)
+    live = asyncio.run(_read_live(target, tuple(paths) or (out,), manifests))
+    written: list[Path] = []
+    already: list[str] = []
+    for obj in pending_requests(live):
+        if obj.id in known:
+            already.append(obj.id)
+            continue
+        pulled = request_manifest(obj)
+        depth = len(pulled.relpath.parts) - 1 + len(out_dir.parts) - 1
+        text = schema_line(max(depth, 0)) + yaml.safe_dump(pulled.document, sort_keys=False)
+        written.append(write_inside(out_dir, pulled.relpath, text))
+    return PullResult(written, already)
+
+
+def codeowners(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+    from portal_gitops.requests import codeowners_lines
+
+    result = validate_paths(list(paths) or ["."])
+    if result.errors:
+        raise ManifestError(list(result.errors))
+    return codeowners_lines([(m, doc.file) for m, doc in result.manifests])

@@ -1,0 +1,278 @@
+"""The emulator: the portal store served over HTTP with Tyk's real paths, plus injectable faults.
+
+``create_app`` wraps ``PortalStore.handle`` in a plain ASGI app (portal under ``/portal-api``,
+Dashboard under ``/api``, health at ``/ready`` and ``/live``); ``serve`` runs it with uvicorn for
+``portal-gitops emulator``; ``running_emulator`` starts it on a loopback port in a background
+thread for tests. ``FaultConfig`` injects latency, 5xx, 429, connection resets and lost responses
+(committed writes whose reply never arrives) so the tyk backend's retry paths can be exercised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from portal_gitops.backends.store import PortalStore, StoreResponse
+from portal_gitops.errors import PortalGitopsError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+HEALTH_PATHS = frozenset({"/ready", "/live"})
+WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
+PORTAL_TOKEN_ENV = "TYK_PORTAL_TOKEN"
+DASHBOARD_SECRET_ENV = "TYK_DASHBOARD_SECRET"
+_TRANSPORT_KEY = "portal_gitops.transport"
+
+
+@dataclass(frozen=True)
+class FaultConfig:
+    """Faults to inject, all off by default. Rates are fractions of requests in [0, 1].
+
+    latency_ms            added (asynchronously) to every request
+    error_rate            answered 500 or 503 before the store is touched
+    rate_limit_rate       answered 429 with ``Retry-After: retry_after_seconds``
+    reset_rate            connection dropped without any response (the store is not touched)
+    lost_response_rate    writes committed to the store, then the connection dropped
+    seed                  seed of the random generator deciding which requests fail
+    Faults never apply to the health endpoints.
+    """
+
+    latency_ms: float = 0
+    error_rate: float = 0
+    rate_limit_rate: float = 0
+    retry_after_seconds: float = 1
+    reset_rate: float = 0
+    lost_response_rate: float = 0
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("error_rate", "rate_limit_rate", "reset_rate", "lost_response_rate"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise ValueError(f"FaultConfig.{name} must be between 0 and 1, got {value}")
+        if self.latency_ms < 0 or self.retry_after_seconds < 0:
+            raise ValueError("FaultConfig.latency_ms and retry_after_seconds must be >= 0")
+
+
+class _DropConnection(Exception):
+    """Raised inside the app to make the client see the connection close without a reply."""
+
+
+class _Protocol(H11Protocol):
+    """uvicorn's h11 protocol, exposing the transport to the app so it can drop connections."""
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope.setdefault("extensions", {})[_TRANSPORT_KEY] = self.transport
+
+
+def _fault_payload(path: str, status: int, message: str) -> dict[str, Any]:
+    if path.startswith("/api/"):
+        return {"Status": "Error", "Message": message, "Meta": None}
+    return {"errors": [message]}
+
+
+def _json_response(
+    status: int, payload: Any, headers: Mapping[str, str] | None = None
+) -> StoreResponse:
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return StoreResponse(status, body, {"content-type": "application/json", **(headers or {})})
+
+
+def create_app(store: PortalStore, faults: FaultConfig | None = None) -> ASGIApp:
+    """An ASGI app answering every request through ``store.handle`` (with ``faults`` injected)."""
+    faults = faults or FaultConfig()
+    rng = random.Random(faults.seed)
+
+    def roll(rate: float) -> bool:
+        return rate > 0 and rng.random() < rate
+
+    async def read_body(receive: Receive) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _DropConnection
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def respond(send: Send, resp: StoreResponse) -> None:
+        headers = [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+        headers.append((b"content-length", str(len(resp.body)).encode()))
+        await send({"type": "http.response.start", "status": resp.status, "headers": headers})
+        await send({"type": "http.response.body", "body": resp.body})
+
+    async def drop(scope: Scope, receive: Receive) -> None:
+        transport = scope.get("extensions", {}).get(_TRANSPORT_KEY)
+        if transport is None:  # not under our protocol: make the server cut the response
+            raise _DropConnection
+        transport.abort()
+        # wait until the server has noticed, so it does not try to answer with a 500 itself
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(receive(), timeout=1.0)
+
+    async def lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"].upper(), scope["path"]
+        if path in HEALTH_PATHS:
+            await respond(send, _json_response(200, {"status": "ok"}))
+            return
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if roll(faults.error_rate):
+            status = rng.choice((500, 503))
+            await respond(send, _json_response(status, _fault_payload(path, status, "injected")))
+            return
+        if roll(faults.rate_limit_rate):
+            seconds = faults.retry_after_seconds
+            retry_after = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
+            payload = _fault_payload(path, 429, "Too Many Requests")
+            await respond(send, _json_response(429, payload, {"retry-after": retry_after}))
+            return
+        if roll(faults.reset_rate):
+            await drop(scope, receive)
+            return
+        body = await read_body(receive)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        query = dict(
+            parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        )
+        resp = store.handle(method, path, query, headers, body)
+        if method in WRITE_METHODS and roll(faults.lost_response_rate):
+            await drop(scope, receive)
+            return
+        await respond(send, resp)
+
+    return app
+
+
+def settings_from_env(environ: Mapping[str, str]) -> tuple[str, str]:
+    """(portal_token, dashboard_secret) from TYK_PORTAL_TOKEN and TYK_DASHBOARD_SECRET."""
+    missing = [name for name in (PORTAL_TOKEN_ENV, DASHBOARD_SECRET_ENV) if not environ.get(name)]
+    if missing:
+        raise PortalGitopsError(
+            f"the emulator needs {' and '.join(missing)} set in the environment: the tokens "
+            "clients must send in the Authorization header (portal and Dashboard)"
+        )
+    return environ[PORTAL_TOKEN_ENV], environ[DASHBOARD_SECRET_ENV]
+
+
+def _config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=_Protocol,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
+
+
+def serve(
+    host: str,
+    port: int,
+    store_path: str,
+    faults: FaultConfig | None = None,
+    *,
+    portal_token: str | None = None,
+    dashboard_secret: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> None:
+    """Serve the store at ``store_path`` until interrupted (``portal-gitops emulator``).
+
+    Tokens not given are read with ``settings_from_env`` (``os.environ`` unless ``environ``).
+    """
+    if portal_token is None or dashboard_secret is None:
+        env_token, env_secret = settings_from_env(os.environ if environ is None else environ)
+        portal_token = portal_token or env_token
+        dashboard_secret = dashboard_secret or env_secret
+    store = PortalStore(store_path, portal_token=portal_token, dashboard_secret=dashboard_secret)
+    try:
+        uvicorn.Server(_config(create_app(store, faults), host, port)).run()
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def running_emulator(
+    store: PortalStore,
+    faults: FaultConfig | None = None,
+    *,
+    portal_token: str | None,
+    dashboard_secret: str | None,
+) -> Iterator[str]:
+    """Serve ``store`` on 127.0.0.1 (a free port) in a background thread; yields the base URL.
+
+    The store is set to require ``portal_token`` / ``dashboard_secret`` (None = no check).
+    """
+    store.portal_token = portal_token
+    store.dashboard_secret = dashboard_secret
+    server = uvicorn.Server(_config(create_app(store, faults), "127.0.0.1", 0))
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            server.run()
+        except BaseException as exc:  # surfaced to the caller below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="portal-gitops-emulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if errors or not thread.is_alive():
+            raise RuntimeError(f"emulator failed to start: {errors[0] if errors else 'exited'}")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError("emulator did not start within 10 s")
+        time.sleep(0.005)
+    sockets = [s for srv in server.servers for s in (srv.sockets or ())]
+    port = sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+__all__ = [
+    "FaultConfig",
+    "create_app",
+    "running_emulator",
+    "serve",
+    "settings_from_env",
+]

@@ -357,6 +357,42 @@ def apply(
     run(go, debug)
 
 
+# --- import -------------------------------------------------------------------------------
+
+
+@main.command("import")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write the manifests into.",
+)
+@common_options
+def import_(
+    out: str, store: str | None, portal_url: str | None, verbose: int, no_color: bool, debug: bool
+) -> None:
+    """Write the live portal down as manifests (to adopt a portal configured by hand).
+
+    Objects the manifests cannot express are reported with the reason. Secrets are never
+    written: providers get a {fromEnv: ...} reference to fill in."""
+    ctx = _ctx(store, portal_url, verbose, no_color, debug)
+
+    def go() -> int:
+        outcome = cmd.import_portal(out, ctx.target())
+        for path in outcome.written:
+            click.echo(str(path))
+        for skipped in outcome.skipped:
+            click.echo(f"not imported: {skipped}", err=True)
+        click.echo(
+            f"{outcome.documents} documents written to {out}; "
+            f"{len(outcome.skipped)} object(s) could not be expressed.",
+            err=True,
+        )
+        return EXIT_OK
+
+    run(go, debug)
+
+
 # --- access requests ------------------------------------------------------------------------
 
 

@@ -429,7 +429,7 @@ def requests_pull(paths: Sequence[str], out: str, target: Target) -> PullResult:
     result = validate_paths(scan) if scan else None
     manifests = [m for m, _ in result.manifests] if result else []
     known = known_request_ids(manifests)
-    live = asyncio.run(_read_live(target, tuple(paths) or (out,), manifests))
+    live = asyncio.run(_read_live(target, tuple(paths), manifests))
     written: list[Path] = []
     already: list[str] = []
     for obj in pending_requests(live):
@@ -450,3 +450,37 @@ def codeowners(paths: Sequence[str]) -> tuple[list[str], list[str]]:
     if result.errors:
         raise ManifestError(list(result.errors))
     return codeowners_lines([(m, doc.file) for m, doc in result.manifests])
+
+
+# --- import ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    written: list[Path]
+    documents: int
+    skipped: list[str]
+
+
+def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> ImportOutcome:
+    """Write manifests for everything live that the manifests can express."""
+    import yaml
+
+    from portal_gitops.importer import import_state
+    from portal_gitops.requests import schema_line
+
+    out_dir = Path(out)
+    manifests: list[Manifest] = []
+    if paths:
+        result = validate_paths(list(paths))
+        manifests = [m for m, _ in result.manifests]
+    store_paths = tuple(paths)
+    live = asyncio.run(_read_live(target, store_paths, manifests))
+    imported = import_state(live)
+    written = []
+    count = 0
+    for relpath, docs in sorted(imported.files.items()):
+        text = schema_line(len(relpath.parts) - 1) + yaml.safe_dump_all(docs, sort_keys=False)
+        written.append(write_inside(out_dir, relpath, text))
+        count += len(docs)
+    return ImportOutcome(written, count, [str(s) for s in imported.skipped])

@@ -454,6 +454,28 @@ def codeowners(paths: tuple[str, ...]) -> None:
     run(go)
 
 
+# --- init ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("directory", default=".")
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init(directory: str, force: bool) -> None:
+    """Start a manifests repository: starter manifests, workflows, CODEOWNERS, schemas."""
+
+    def go() -> int:
+        for path in cmd.init_repository(directory, force=force):
+            click.echo(str(path))
+        click.echo(
+            f"Next: portal-gitops validate {directory}/manifests && "
+            f"portal-gitops plan {directory}/manifests",
+            err=True,
+        )
+        return EXIT_OK
+
+    run(go)
+
+
 # --- schema / emulator ----------------------------------------------------------------------
 
 

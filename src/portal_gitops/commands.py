@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import getpass
+import json
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -388,6 +389,24 @@ class PullResult:
     already: list[str]  # live ids already in the repository
 
 
+def schema_comment(dest: Path) -> str:
+    """The editor schema line for a manifest written at ``dest``: points at the nearest
+    ``schemas/manifest.schema.json`` above it (the repository's), else at the usual place."""
+    start = dest.resolve().parent
+    for folder in (start, *start.parents):
+        candidate = folder / "schemas" / "manifest.schema.json"
+        if candidate.is_file():
+            rel = os.path.relpath(candidate, start)
+            return f"# yaml-language-server: $schema={Path(rel).as_posix()}\n"
+    return "# yaml-language-server: $schema=../schemas/manifest.schema.json\n"
+
+
+def write_manifest(out: Path, relpath: PurePosixPath, body: str) -> Path:
+    """Write a manifest file inside ``out`` with its schema line first."""
+    dest = out / Path(*relpath.parts)
+    return write_inside(out, relpath, schema_comment(dest) + body)
+
+
 def write_inside(out: Path, relpath: PurePosixPath, text: str) -> Path:
     """Write ``text`` to ``out/relpath``, refusing anything that would land outside ``out``."""
     root = out.resolve()
@@ -421,7 +440,6 @@ def requests_pull(paths: Sequence[str], out: str, target: Target) -> PullResult:
         known_request_ids,
         pending_requests,
         request_manifest,
-        schema_line,
     )
 
     out_dir = Path(out)
@@ -437,9 +455,8 @@ def requests_pull(paths: Sequence[str], out: str, target: Target) -> PullResult:
             already.append(obj.id)
             continue
         pulled = request_manifest(obj)
-        depth = len(pulled.relpath.parts) - 1 + len(out_dir.parts) - 1
-        text = schema_line(max(depth, 0)) + yaml.safe_dump(pulled.document, sort_keys=False)
-        written.append(write_inside(out_dir, pulled.relpath, text))
+        body = yaml.safe_dump(pulled.document, sort_keys=False)
+        written.append(write_manifest(out_dir, pulled.relpath, body))
     return PullResult(written, already)
 
 
@@ -467,7 +484,6 @@ def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> Import
     import yaml
 
     from portal_gitops.importer import import_state
-    from portal_gitops.requests import schema_line
 
     out_dir = Path(out)
     manifests: list[Manifest] = []
@@ -480,7 +496,39 @@ def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> Import
     written = []
     count = 0
     for relpath, docs in sorted(imported.files.items()):
-        text = schema_line(len(relpath.parts) - 1) + yaml.safe_dump_all(docs, sort_keys=False)
-        written.append(write_inside(out_dir, relpath, text))
+        body = yaml.safe_dump_all(docs, sort_keys=False)
+        written.append(write_manifest(out_dir, relpath, body))
         count += len(docs)
     return ImportOutcome(written, count, [str(s) for s in imported.skipped])
+
+
+# --- init -----------------------------------------------------------------------------------
+
+
+def init_repository(directory: str, *, force: bool = False) -> list[Path]:
+    """Lay out a new manifests repository in ``directory``; refuses to overwrite files."""
+    from portal_gitops.load import parse_text
+    from portal_gitops.models import KINDS
+    from portal_gitops.requests import codeowners_lines
+    from portal_gitops.scaffold import repository_files
+    from portal_gitops.schema import json_schemas
+
+    root = Path(directory)
+    placeholder = repository_files("")
+    manifests: list[tuple[Manifest, str]] = []
+    for rel, text in placeholder.items():
+        if rel.parts[0] == "manifests":
+            for doc in parse_text(text, str(rel)):
+                manifests.append((KINDS[doc.data["kind"]].model_validate(doc.data), str(rel)))
+    lines, _ = codeowners_lines(manifests)
+    files = repository_files("\n".join(lines) + "\n")
+    for name, schema in json_schemas().items():
+        files[PurePosixPath("schemas") / name] = json.dumps(schema, indent=2) + "\n"
+    existing = [rel for rel in files if (root / Path(*rel.parts)).exists()]
+    if existing and not force:
+        shown = ", ".join(str(r) for r in sorted(existing)[:5])
+        raise PortalGitopsError(
+            f"{directory} already has {shown}{' ...' if len(existing) > 5 else ''}; "
+            "pass --force to overwrite"
+        )
+    return [write_inside(root, rel, text) for rel, text in sorted(files.items())]

@@ -1,0 +1,162 @@
+"""`portal-gitops init`: the files of a new manifests repository (pure: returns text)."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import PurePosixPath
+from typing import Any
+
+import yaml
+
+from portal_gitops.requests import schema_line
+
+WORKFLOWS = ("portal-plan", "portal-apply", "portal-drift", "portal-requests-pull")
+INSTALL = "portal-gitops"
+API = "portal-gitops/v1"
+
+
+def render_workflow(name: str, manifests: str, install: str = INSTALL) -> str:
+    text = resources.files("portal_gitops").joinpath("templates", "workflows", f"{name}.yml")
+    return (
+        text.read_text(encoding="utf-8")
+        .replace("__MANIFESTS__", manifests)
+        .replace("__INSTALL__", install)
+    )
+
+
+def _doc(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": spec}
+
+
+def starter_manifests() -> dict[PurePosixPath, list[dict[str, Any]]]:
+    """A small estate that validates and plans: edit it to describe your portal."""
+    return {
+        PurePosixPath("providers.yaml"): [
+            _doc(
+                "Provider",
+                "tyk",
+                {
+                    "type": "tyk-pro",
+                    "dashboardUrl": "http://tyk-dashboard.localhost:3000",
+                    "secret": {"fromEnv": "TYK_DASHBOARD_SECRET"},
+                    "orgId": "change-me",
+                },
+            )
+        ],
+        PurePosixPath("organisations/example-org.yaml"): [
+            _doc("Organisation", "Example Org", {}),
+            _doc(
+                "Team",
+                "developers",
+                {
+                    "organisation": "Example Org",
+                    "members": [
+                        {
+                            "email": "dev@example.com",
+                            "role": "admin",
+                            "first": "Dev",
+                            "last": "Example",
+                        }
+                    ],
+                },
+            ),
+        ],
+        PurePosixPath("products/example-api.yaml"): [
+            _doc(
+                "Product",
+                "example-api",
+                {
+                    "provider": "tyk",
+                    "displayName": "Example API",
+                    "description": "Replace with your API product.",
+                    "apis": [{"apiId": "example-api-id", "versions": ["Default"]}],
+                    "owners": ["@your-org/api-platform"],
+                },
+            )
+        ],
+        PurePosixPath("plans.yaml"): [
+            _doc(
+                "Plan",
+                "free",
+                {
+                    "provider": "tyk",
+                    "displayName": "Free",
+                    "rateLimit": {"requests": 10, "per": 60},
+                    "quota": {"requests": 1000, "renewal": 86400},
+                    "autoApprove": True,
+                    "owners": ["@your-org/api-platform"],
+                },
+            )
+        ],
+        PurePosixPath("catalogues.yaml"): [
+            _doc(
+                "Catalogue",
+                "public",
+                {
+                    "displayName": "Public",
+                    "visibility": "public",
+                    "products": ["example-api"],
+                    "plans": ["free"],
+                },
+            )
+        ],
+        PurePosixPath("requests/example-org/dev-example-app.yaml"): [
+            _doc(
+                "AccessRequest",
+                "dev-example-app",
+                {
+                    "consumer": "dev@example.com",
+                    "app": {"name": "example-app", "description": "A first application"},
+                    "products": ["example-api"],
+                    "plan": "free",
+                    "catalogue": "public",
+                    "justification": "Trying the portal out.",
+                },
+            )
+        ],
+    }
+
+
+PRE_COMMIT = """\
+# Validate the manifests before every commit (https://pre-commit.com).
+repos:
+  - repo: local
+    hooks:
+      - id: portal-gitops-validate
+        name: portal-gitops validate
+        entry: portal-gitops validate manifests
+        language: system
+        files: ^manifests/.*\\.ya?ml$
+        pass_filenames: false
+"""
+
+README = """\
+# Developer Portal configuration
+
+This repository describes our Tyk Developer Portal. Changes are made by pull request:
+
+- `manifests/` holds providers, organisations and teams, products, plans and catalogues.
+- `manifests/requests/` holds access requests; merging one grants the access it asks for.
+- Every pull request gets a plan comment; merging to main applies it
+  (`.github/workflows/portal-*.yml`). CODEOWNERS routes requests to the owners of the
+  products and plans they ask for (regenerate it with `portal-gitops codeowners manifests`).
+
+Repository secrets: `TYK_PORTAL_URL`, `TYK_PORTAL_TOKEN`, `TYK_DASHBOARD_SECRET`.
+
+Locally: `portal-gitops validate manifests`, `portal-gitops plan manifests`.
+"""
+
+
+def repository_files(codeowners: str) -> dict[PurePosixPath, str]:
+    """Every file `init` writes except the JSON Schemas, as text."""
+    out: dict[PurePosixPath, str] = {}
+    for rel, docs in starter_manifests().items():
+        path = PurePosixPath("manifests") / rel
+        out[path] = schema_line(len(rel.parts) - 1) + yaml.safe_dump_all(docs, sort_keys=False)
+    for name in WORKFLOWS:
+        out[PurePosixPath(".github/workflows") / f"{name}.yml"] = render_workflow(name, "manifests")
+    out[PurePosixPath(".github/CODEOWNERS")] = codeowners
+    out[PurePosixPath(".pre-commit-config.yaml")] = PRE_COMMIT
+    out[PurePosixPath("README.md")] = README
+    out[PurePosixPath(".gitignore")] = ".portal-gitops/\n"
+    return out

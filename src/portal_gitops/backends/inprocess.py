@@ -17,9 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class StoreReply(Protocol):
-    status: int
-    body: bytes
-    headers: Mapping[str, str]
+    @property
+    def status(self) -> int: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 class RequestHandler(Protocol):

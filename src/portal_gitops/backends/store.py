@@ -375,7 +375,14 @@ def _policy_stamp(pol: Row) -> Row:
 
 
 class PortalStore:
-    """The portal (+ Dashboard policies) in one SQLite file. Thread-safe; see ``handle``."""
+    """The portal (+ Dashboard policies) in one SQLite file. Thread-safe; see ``handle``.
+
+    ``portal_token`` / ``dashboard_secret``: required ``Authorization`` values (None = no check).
+    ``portal_page_size`` / ``dashboard_page_size``: default page sizes (``per_page`` / ``p``).
+    ``plans_list_shape``: ``GET /plans`` as the spec's ``{"data": [...]}`` or a bare array.
+    ``legacy_limit_strings``: answer plans as pre-1.13 portals did (``Plan-show``: RateLimit and
+    Quota as "1000 calls / 60 second(s)" / "unlimited", Catalogues as names).
+    """
 
     def __init__(
         self,
@@ -714,7 +721,9 @@ class PortalStore:
                     )
                 }
             )
-            out["Catalogues"] = [c["ID"] for c in self._catalogues_with(tx, "Plans", row["ID"])]
+            # 1.14's Plan has catalogue IDs; older portals answered Plan-show, with names
+            key = "Name" if self.legacy_limit_strings else "ID"
+            out["Catalogues"] = [c[key] for c in self._catalogues_with(tx, "Plans", row["ID"])]
         return out
 
     def _r_audience(self, tx: _Tx, row: Row, *, full: bool = True) -> Row:
@@ -1533,7 +1542,7 @@ class PortalStore:
                 "AuthTypes": ["authToken"],
                 "Logo": "",
                 "Preview": "",
-                "SpecDetails": None,
+                "SpecDetails": [],
                 "CreatedAt": now,
                 "UpdatedAt": now,
             },

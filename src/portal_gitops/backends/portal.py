@@ -372,7 +372,8 @@ class PortalBackend:
             conn = replace(conn, url=self._url_override)
         return conn
 
-    def _dashboard(self, provider: str) -> DashboardApi:
+    def dashboard_for(self, provider: str) -> DashboardApi:
+        """The Dashboard API client for a provider's Dashboard (raises if none is known)."""
         conn = self._conn(provider)
         if conn is None:
             raise BackendError(
@@ -1000,7 +1001,7 @@ class PortalBackend:
         provider = _str(live.attrs.get("provider"))
         if not reference or self._conn(provider) is None:
             return
-        dash = self._dashboard(provider)
+        dash = self.dashboard_for(provider)
         policy_what = f"policy of {what}"
         try:
             policy = await dash.get_policy(reference, what=policy_what)
@@ -1266,7 +1267,7 @@ class PortalBackend:
                 "portal >= 1.13 creates one for every product and plan",
                 operation=f"update {what}",
             )
-        dash = self._dashboard(provider)
+        dash = self.dashboard_for(provider)
         try:
             current: Json | None = await dash.get_policy(reference, what=what)
         except NotFoundError:

@@ -2,8 +2,7 @@
 with its reason) and a checker that validates every emulator response against them.
 
 The documents are Tyk's own (portal 1.14 ``enterprise-developer-portal-swagger.yaml``, Dashboard
-5.13 ``dashboard-swagger.yml``). They are looked up in ``$PORTAL_GITOPS_TYK_SPECS``, then
-``tests/contract/specs/``, then ``/work/shared/tyk-api``; the tests skip (saying so) if absent.
+5.13 ``dashboard-swagger.yml``), committed unmodified in ``tests/contract/specs/``.
 """
 
 from __future__ import annotations
@@ -11,7 +10,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,26 +31,14 @@ PORTAL_HOST = (
 DASHBOARD_HOST = "https://localhost:3000"  # the Dashboard spec's server is https://{tenant}
 
 
-def spec_dir() -> Path | None:
-    candidates = [
-        os.environ.get("PORTAL_GITOPS_TYK_SPECS", ""),
-        str(Path(__file__).parent / "specs"),
-        "/work/shared/tyk-api",
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / PORTAL_SPEC).is_file():
-            return Path(candidate)
-    return None
+def spec_dir() -> Path:
+    """The official documents are committed beside these tests (see specs/README.md)."""
+    return Path(__file__).parent / "specs"
 
 
 @functools.cache
 def _load(name: str) -> dict[str, Any]:
     directory = spec_dir()
-    if directory is None:
-        pytest.skip(
-            "Tyk OpenAPI documents not found "
-            f"(set PORTAL_GITOPS_TYK_SPECS to the folder holding {PORTAL_SPEC})"
-        )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with open(directory / name, encoding="utf-8") as fh:
         data: dict[str, Any] = yaml.load(fh, Loader=loader)

@@ -8,6 +8,7 @@ message naming the file and line, never a traceback. It reads files but holds no
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -160,7 +161,13 @@ def parse_text(text: str, file: str) -> list[Document]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "invalid YAML"
-        raise ManifestError([Issue(file, line, f"YAML syntax error: {problem}")]) from None
+        if isinstance(exc, yaml.constructor.ConstructorError):  # valid YAML, but not plain data
+            tag = re.search(r"tag '([^']*)'", problem)
+            problem = f"unsupported tag {tag.group(1)!r}" if tag else problem
+            message = f"YAML error: {problem} (manifests are plain data)"
+        else:
+            message = f"YAML syntax error: {problem}"
+        raise ManifestError([Issue(file, line, message)]) from None
     except yaml.YAMLError as exc:
         raise ManifestError([Issue(file, 1, f"YAML error: {exc}")]) from None
     except RecursionError:

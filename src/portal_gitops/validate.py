@@ -134,10 +134,9 @@ def _validate_structure(doc: Document, errors: list[Issue]) -> tuple[Manifest | 
     kind = data.get("kind")
     known_kind, name = _kind_and_name(data)
 
-    def issue(path: Path, message: str) -> None:
-        errors.append(
-            Issue(doc.file, pos.line_of(path), message, known_kind, name, format_path(path))
-        )
+    def issue(path: Path, message: str, at: Path | None = None) -> None:
+        line = pos.line_of(path if at is None else at)
+        errors.append(Issue(doc.file, line, message, known_kind, name, format_path(path)))
 
     envelope_ok = True
     version = data.get("apiVersion")
@@ -170,7 +169,7 @@ def _validate_structure(doc: Document, errors: list[Issue]) -> tuple[Manifest | 
     except ValidationError as exc:
         for err in _collapse_unions(exc.errors(include_url=False), data):
             path, message = _translate(KINDS[known_kind], err)
-            issue(path, message)
+            issue(path, message, at=tuple(err["loc"]))  # an unknown field's line is its key's
         return None, envelope_ok
     return model, envelope_ok
 
@@ -280,7 +279,10 @@ _INT_ERRORS = {
 
 
 def _translate(model: type[BaseModel], err: ErrorDetails) -> tuple[Path, str]:
-    """A pydantic error -> (path of the offending node, a plain-English message)."""
+    """A pydantic error -> (path of the offending node, a plain-English message).
+
+    For an unknown field the path is its parent's: the field itself is the problem's subject.
+    """
     loc: Path = tuple(err["loc"])
     kind = err["type"]
     ctx: dict[str, Any] = dict(err.get("ctx") or {})

@@ -334,6 +334,25 @@ async def test_creating_a_request_again_reuses_it(backend: PortalBackend, target
     assert [r.id for r in requests] == [again]
 
 
+async def test_a_create_that_finds_its_object_existing_converges(
+    backend: PortalBackend, target: Target
+) -> None:
+    """A retried create (its first attempt's reply lost) updates what the first one made."""
+    ids = await create_all(backend, target)
+    changed = product_attrs(description="second attempt", tags=["again"])
+    assert (
+        await backend.create("Product", "weather-api", changed) == ids[("Product", "weather-api")]
+    )
+    user = dict(estate(target)[5][2]) | {"teams": ["ops"]}
+    assert (
+        await backend.create("User", "bob@acme.example", user) == ids[("User", "bob@acme.example")]
+    )
+    state = await backend.read()
+    assert attrs_of(state, "Product", "weather-api") == plain(changed)
+    assert attrs_of(state, "User", "bob@acme.example") == plain(user)
+    assert len([o for o in state if o.kind == "Product"]) == 1
+
+
 async def test_deletes_run_bottom_up_and_are_idempotent(
     backend: PortalBackend, target: Target
 ) -> None:

@@ -48,8 +48,10 @@ from portal_gitops.errors import (
     ConflictError,
     LockError,
     NotFoundError,
+    RateLimitedError,
     SecretError,
     ServerError,
+    TransportError,
     ValidationFailed,
 )
 from portal_gitops.state import (
@@ -934,7 +936,17 @@ class PortalBackend:
         }.get(kind)
         if handler is None:
             raise ValidationFailed(f"unknown kind {kind}", operation=f"create {kind} {_q(key)}")
-        return await handler(key, attrs)
+        try:
+            return await handler(key, attrs)
+        except ConflictError:
+            # it exists already: an earlier attempt whose later step failed (or whose reply
+            # was lost) created it. Converge instead of failing: bring it to the attrs.
+            found = await self.find(kind, key)
+            if found is None:
+                raise
+            log.info("%s %s already exists; updating it instead", kind, key)
+            await self.update(found, attrs)
+            return found.id
 
     async def update(self, live: LiveObject, attrs: Mapping[str, Any]) -> None:
         handler = {
@@ -1019,9 +1031,11 @@ class PortalBackend:
         secret = attrs.get("secret")
         value = secret.value if isinstance(secret, Sensitive) else None
         value = value or fallback
-        if not value:
+        if not value and self._fixed is None:
             ref = secret.ref if isinstance(secret, Sensitive) else "secret"
             raise SecretError(f'provider "{key}": the Dashboard secret ({ref}) is not available')
+        # the embedded store needs no Dashboard secret: an unresolved one is stored empty
+        value = value or ""
         self.api.add_secret(value)
         meta = {
             "URL": _str(attrs.get("dashboardUrl")),
@@ -1531,14 +1545,21 @@ class PortalBackend:
                 return
             except NotFoundError:
                 self._state_policy_id = None
-        try:
-            self._state_policy_id = await dash.create_policy(body, what=what)
-        except ConflictError:  # created concurrently: update the one that won
-            existing = await self._find_policy(dash, STATE_POLICY)
-            if existing is None:
-                raise
-            self._state_policy_id = _str(existing.get("_id"))
-            await dash.update_policy(self._state_policy_id, body, what=what)
+        retry = self.api.retry
+        for attempt in range(max(1, retry.attempts)):
+            try:
+                self._state_policy_id = await dash.create_policy(body, what=what)
+                break
+            except (ConflictError, TransportError, ServerError, RateLimitedError) as exc:
+                # created concurrently, or by this very POST whose reply was lost
+                existing = await self._find_policy(dash, STATE_POLICY)
+                if existing is not None:
+                    self._state_policy_id = _str(existing.get("_id"))
+                    await dash.update_policy(self._state_policy_id, body, what=what)
+                    break
+                if isinstance(exc, ConflictError) or attempt + 1 >= retry.attempts:
+                    raise
+                await retry.sleep(retry.delay(attempt, exc))
         self._record_ids = {
             live_id: key
             for (kind, key), live_id in record.objects.items()
@@ -1555,7 +1576,9 @@ class PortalBackend:
         """
         dash = await self._record_dashboard()
         what = f"apply lock ({LOCK_POLICY} policy)"
-        for _attempt in range(3):
+        retry = self.api.retry
+        attempts = max(3, retry.attempts)
+        for attempt in range(attempts):
             expires_at = self._clock() + ttl_seconds
             body = _bookkeeping_policy(
                 LOCK_POLICY, {"holder": holder, "expires_at": _utc(expires_at)}
@@ -1565,6 +1588,11 @@ class PortalBackend:
                 return LockInfo(holder, expires_at)
             except ConflictError:
                 pass
+            except (TransportError, ServerError, RateLimitedError) as exc:
+                # no (clear) answer: the lock may be ours now; look before trying again
+                if attempt + 1 >= attempts:
+                    raise
+                await retry.sleep(retry.delay(attempt, exc))
             current = await self._find_policy(dash, LOCK_POLICY)
             if current is None:
                 continue  # released meanwhile: try again

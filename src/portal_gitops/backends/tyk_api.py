@@ -734,7 +734,7 @@ class TykApi:
     ) -> None:
         self._transport = transport
         self._timeouts = timeouts or Timeouts()
-        self._retry = retry or RetryPolicy()
+        self.retry = self._retry = retry or RetryPolicy()
         self._semaphore = asyncio.Semaphore(max(1, parallelism))
         self._secrets: set[str] = set()
         self._dashboards: dict[tuple[str, str | None, bool], DashboardApi] = {}

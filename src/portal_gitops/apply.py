@@ -13,6 +13,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from portal_gitops.backends.base import Backend, ManagedRecord
@@ -38,8 +39,9 @@ class RetryPolicy:
 
     def delay(self, attempt: int, exc: BaseException) -> float:
         if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            return min(exc.retry_after, self.max_delay)
-        return min(self.max_delay, self.base_delay * 2**attempt) * (0.5 + random.random() / 2)
+            return min(float(exc.retry_after), self.max_delay)
+        backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
+        return backoff * (0.5 + random.random() / 2)
 
 
 @dataclass
@@ -172,13 +174,17 @@ class Applier:
                     raise
                 if _lost_reply(exc):
                     # the create may have happened even though we got no answer
-                    found = await self._retrying(
-                        action, lambda: self.backend.find(action.kind, action.key)
-                    )
+                    found = await self._find(action)
                     if found is not None:
-                        await self._retrying(action, lambda f=found: self.backend.update(f, attrs))
+                        await self._retrying(action, partial(self.backend.update, found, attrs))
                         return found.id
                 await self.sleep(self.retry.delay(attempt, exc))
+
+    async def _find(self, action: Action) -> LiveObject | None:
+        found: LiveObject | None = await self._retrying(
+            action, partial(self.backend.find, action.kind, action.key)
+        )
+        return found
 
     async def _retrying(self, action: Action, call: Callable[[], Awaitable[Any]]) -> Any:
         attempt = 0

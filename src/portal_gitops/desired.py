@@ -125,18 +125,18 @@ def build_desired(
     for m in manifests:
         name = m.metadata.name
         if isinstance(m, Provider):
-            s = m.spec
-            label = secret_ref_label(s.secret)
+            ps = m.spec
+            label = secret_ref_label(ps.secret)
             add(
                 "Provider",
                 name,
                 {
-                    "type": s.type,
-                    "dashboardUrl": s.dashboardUrl,
-                    "orgId": s.orgId,
-                    "gatewayUrl": s.gatewayUrl or "",
-                    "policyTags": sorted(set(s.policyTags)),
-                    "insecureSkipVerify": s.insecureSkipVerify,
+                    "type": ps.type,
+                    "dashboardUrl": ps.dashboardUrl,
+                    "orgId": ps.orgId,
+                    "gatewayUrl": ps.gatewayUrl or "",
+                    "policyTags": sorted(set(ps.policyTags)),
+                    "insecureSkipVerify": ps.insecureSkipVerify,
                     "secret": Sensitive(label, resolve_secret(label)),
                 },
             )
@@ -167,18 +167,16 @@ def build_desired(
         elif isinstance(m, Plan):
             add("Plan", name, plan_attrs(m.spec))
         elif isinstance(m, Catalogue):
-            s = m.spec
-            audience = sorted(
-                {(a.organisation, a.team or "") for a in s.audience},
-            )
+            cs = m.spec
+            audience = sorted({(a.organisation, a.team or "") for a in cs.audience})
             add(
                 "Catalogue",
                 name,
                 {
-                    "visibility": s.visibility,
+                    "visibility": cs.visibility,
                     "audience": [{"organisation": o, "team": t} for o, t in audience],
-                    "products": sorted(set(s.products)),
-                    "plans": sorted(set(s.plans)),
+                    "products": sorted(set(cs.products)),
+                    "plans": sorted(set(cs.plans)),
                 },
             )
     for email, user in users.items():

@@ -85,8 +85,8 @@ class Sensitive:
     ``value`` is None when the reference could not be resolved (validation, plan without it).
     """
 
-    ref: str
-    value: str | None = field(default=None, compare=True, repr=False)
+    ref: str = field(compare=False)
+    value: str | None = field(default=None, repr=False)
 
     def __str__(self) -> str:
         return "(sensitive)"

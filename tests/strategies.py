@@ -42,6 +42,57 @@ owners = st.lists(
     unique=True,
 )
 labels = st.dictionaries(st.sampled_from(["env", "team", "tier"]), st.sampled_from(["a", "b"]))
+api_ids = st.text(alphabet=_NAME_CHARS + "_.:-", min_size=1, max_size=12)
+
+# Strategies built once: hypothesis validates each new strategy object, which dominates the
+# cost of drawing an estate when they are built inside it.
+BOOL = st.booleans()
+INDEX = st.integers(min_value=0, max_value=2**16)
+MASK = st.integers(min_value=0, max_value=2**16 - 1)
+USERS_PER_ORG = st.integers(1, 3)
+_lists_of_names: dict[tuple[int, int], Any] = {}
+_fixed: dict[str, Any] = {
+    "dashboardUrl": st.sampled_from(["http://dash:3000", "https://d.example.com"]),
+    "secret": st.sampled_from([{"fromEnv": "TYK_SECRET"}, {"fromFile": "secrets/dashboard"}]),
+    "orgId": st.sampled_from(["5e9d9544a1dcd60001d0ed20", "org-1"]),
+    "gatewayUrl": st.just("http://gw:8080"),
+    "policyTags": st.lists(st.sampled_from(["a", "b"]), unique=True),
+    "orgSpec": st.sampled_from([None, {}]),
+    "role": st.sampled_from(["admin", "member"]),
+    "apiIds": st.lists(api_ids, min_size=1, max_size=3, unique=True),
+    "versions": st.lists(st.sampled_from(["v1", "v2", "Default"]), unique=True),
+    "allowedUrls": st.lists(
+        st.fixed_dictionaries(
+            {
+                "url": st.sampled_from(["/a", "/b/{id}", "/.*"]),
+                "methods": st.lists(
+                    st.sampled_from(["GET", "POST", "DELETE"]), min_size=1, unique=True
+                ),
+            }
+        ),
+        max_size=2,
+        unique_by=lambda u: u["url"],
+    ),
+    "tags": st.lists(st.sampled_from(["x", "y"]), unique=True),
+    "rateLimit": st.fixed_dictionaries({"requests": positive, "per": positive}),
+    "quota": st.fixed_dictionaries({"requests": positive, "renewal": positive}),
+    "visibility": st.sampled_from(["public", "private"]),
+    "redirectUrls": st.lists(st.just("https://cb.example/x"), max_size=1),
+    "expires": st.dates(dt.date(2020, 1, 1), dt.date(2040, 1, 1)).map(str),
+    "decision": st.sampled_from(["approve", "reject"]),
+}
+
+
+def _pick(draw: st.DrawFn, items: list[Any]) -> Any:
+    return items[draw(INDEX) % len(items)]
+
+
+def _subset(draw: st.DrawFn, items: list[Any], min_size: int = 0) -> list[Any]:
+    mask = draw(MASK)
+    chosen = [item for i, item in enumerate(items) if mask >> (i % 16) & 1]
+    if len(chosen) < min_size and items:
+        chosen = [_pick(draw, items)]
+    return chosen
 
 
 def _doc(kind: str, name: str, spec: dict[str, Any] | None, meta: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +104,7 @@ def _doc(kind: str, name: str, spec: dict[str, Any] | None, meta: dict[str, Any]
 
 
 def _optional(draw: st.DrawFn, out: dict[str, Any], key: str, strategy: Any) -> None:
-    if draw(st.booleans()):
+    if draw(BOOL):
         out[key] = draw(strategy)
 
 
@@ -63,15 +114,16 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
     n = max_objects
     docs: list[dict[str, Any]] = []
 
-    def unique_names(count_max: int, min_size: int = 0, avoid: frozenset[str] = frozenset()):
-        return draw(
-            st.lists(
-                names.filter(lambda s: s not in avoid),
-                min_size=min_size,
-                max_size=count_max,
-                unique=True,
+    def unique_names(
+        count_max: int, min_size: int = 0, avoid: frozenset[str] = frozenset()
+    ) -> list[str]:
+        key = (min_size, count_max)
+        if key not in _lists_of_names:
+            _lists_of_names[key] = st.lists(
+                names, min_size=min_size, max_size=count_max, unique=True
             )
-        )
+        drawn = [name for name in draw(_lists_of_names[key]) if name not in avoid]
+        return drawn or ([f"x{len(avoid)}"] if min_size else [])
 
     def meta() -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -83,15 +135,13 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
     for name in providers:
         spec: dict[str, Any] = {
             "type": "tyk-pro",
-            "dashboardUrl": draw(st.sampled_from(["http://dash:3000", "https://d.example.com"])),
-            "secret": draw(
-                st.sampled_from([{"fromEnv": "TYK_SECRET"}, {"fromFile": "secrets/dashboard"}])
-            ),
-            "orgId": draw(st.sampled_from(["5e9d9544a1dcd60001d0ed20", "org-1"])),
+            "dashboardUrl": draw(_fixed["dashboardUrl"]),
+            "secret": draw(_fixed["secret"]),
+            "orgId": draw(_fixed["orgId"]),
         }
-        _optional(draw, spec, "gatewayUrl", st.just("http://gw:8080"))
-        _optional(draw, spec, "policyTags", st.lists(st.sampled_from(["a", "b"]), unique=True))
-        _optional(draw, spec, "insecureSkipVerify", st.booleans())
+        for key in ("gatewayUrl", "policyTags"):
+            _optional(draw, spec, key, _fixed[key])
+        _optional(draw, spec, "insecureSkipVerify", BOOL)
         docs.append(_doc("Provider", name, spec, meta()))
 
     # organisations, their users (one organisation each) and teams
@@ -100,89 +150,53 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
     teams_of: dict[str, list[str]] = {}
     user_no = 0
     for org in organisations:
-        docs.append(_doc("Organisation", org, draw(st.sampled_from([None, {}])), meta()))
+        docs.append(_doc("Organisation", org, draw(_fixed["orgSpec"]), meta()))
         users = []
-        for _ in range(draw(st.integers(1, 3))):
+        for _ in range(draw(USERS_PER_ORG)):
             user_no += 1
             user: dict[str, Any] = {"email": f"user{user_no}@example.com"}
-            _optional(draw, user, "role", st.sampled_from(["admin", "member"]))
+            _optional(draw, user, "role", _fixed["role"])
             _optional(draw, user, "first", texts)
             _optional(draw, user, "last", texts)
             users.append(user)
         members_of[org] = []
-        teams = unique_names(max(1, n // 2), avoid=frozenset({f"{org} All users"}))
+        teams = unique_names(max(1, n // 2), min_size=1, avoid=frozenset({f"{org} All users"}))
         teams_of[org] = teams
         for team in teams:
-            chosen = (
-                draw(st.lists(st.sampled_from(users), min_size=1, unique_by=lambda u: u["email"]))
-                if users
-                else []
-            )
+            chosen = _subset(draw, users, min_size=1) if users else []
             members_of[org].extend(u for u in chosen if u not in members_of[org])
             spec = {"organisation": org}
-            if chosen or draw(st.booleans()):
+            if chosen or draw(BOOL):
                 spec["members"] = [dict(u) for u in chosen]
             docs.append(_doc("Team", team, spec, meta()))
 
     # products and plans, each from a provider
     products: dict[str, str] = {}
     for name in unique_names(n, min_size=1):
-        provider = draw(st.sampled_from(providers))
+        provider = _pick(draw, providers)
         products[name] = provider
         apis = []
-        for api_id in draw(
-            st.lists(
-                st.from_regex(r"[A-Za-z0-9_.:-]{1,12}", fullmatch=True),
-                min_size=1,
-                max_size=3,
-                unique=True,
-            )
-        ):
+        for api_id in draw(_fixed["apiIds"]):
             api: dict[str, Any] = {"apiId": api_id}
-            _optional(
-                draw,
-                api,
-                "versions",
-                st.lists(st.sampled_from(["v1", "v2", "Default"]), unique=True),
-            )
-            _optional(
-                draw,
-                api,
-                "allowedUrls",
-                st.lists(
-                    st.fixed_dictionaries(
-                        {
-                            "url": st.sampled_from(["/a", "/b/{id}", "/.*"]),
-                            "methods": st.lists(
-                                st.sampled_from(["GET", "POST", "DELETE"]), min_size=1, unique=True
-                            ),
-                        }
-                    ),
-                    max_size=2,
-                    unique_by=lambda u: u["url"],
-                ),
-            )
+            for key in ("versions", "allowedUrls"):
+                _optional(draw, api, key, _fixed[key])
             apis.append(api)
         spec = {"provider": provider, "apis": apis, "owners": draw(owners)}
         for key in ("displayName", "description", "content"):
             _optional(draw, spec, key, texts)
-        _optional(draw, spec, "tags", st.lists(st.sampled_from(["x", "y"]), unique=True))
+        _optional(draw, spec, "tags", _fixed["tags"])
         docs.append(_doc("Product", name, spec, meta()))
     plans: dict[str, str] = {}
     for name in unique_names(n, min_size=1):
-        provider = draw(st.sampled_from(providers))
+        provider = _pick(draw, providers)
         plans[name] = provider
         spec = {"provider": provider}
         _optional(draw, spec, "displayName", texts)
         _optional(draw, spec, "description", texts)
-        _optional(
-            draw, spec, "rateLimit", st.fixed_dictionaries({"requests": positive, "per": positive})
-        )
-        _optional(
-            draw, spec, "quota", st.fixed_dictionaries({"requests": positive, "renewal": positive})
-        )
+        for key in ("rateLimit", "quota"):
+            _optional(draw, spec, key, _fixed[key])
         _optional(draw, spec, "keyExpiresIn", positive)
-        _optional(draw, spec, "autoApprove", st.booleans())
+        _optional(draw, spec, "autoApprove", BOOL)
         _optional(draw, spec, "owners", owners)
         docs.append(_doc("Plan", name, spec, meta()))
 
@@ -190,21 +204,21 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
     catalogues: list[tuple[str, dict[str, Any]]] = []
     offering = sorted(set(products.values()) & set(plans.values())) or providers
     for name in unique_names(n, min_size=1):
-        provider = draw(st.sampled_from(offering))
+        provider = _pick(draw, offering)
         mine = sorted(p for p, v in products.items() if v == provider)
         my_plans = sorted(p for p, v in plans.items() if v == provider)
-        spec = {"visibility": draw(st.sampled_from(["public", "private"]))}
+        spec = {"visibility": draw(_fixed["visibility"])}
         _optional(draw, spec, "displayName", texts)
         if mine:
-            spec["products"] = draw(st.lists(st.sampled_from(mine), min_size=1, unique=True))
+            spec["products"] = _subset(draw, mine, min_size=1)
         if my_plans:
-            spec["plans"] = draw(st.lists(st.sampled_from(my_plans), min_size=1, unique=True))
+            spec["plans"] = _subset(draw, my_plans, min_size=1)
         if spec["visibility"] == "private" and organisations:
             audience = []
-            for org in draw(st.lists(st.sampled_from(organisations), min_size=1, unique=True)):
+            for org in _subset(draw, organisations, min_size=1):
                 entry: dict[str, Any] = {"organisation": org}
-                if teams_of[org] and draw(st.booleans()):
-                    entry["team"] = draw(st.sampled_from(teams_of[org]))
+                if teams_of[org] and draw(BOOL):
+                    entry["team"] = _pick(draw, teams_of[org])
                 audience.append(entry)
             if audience:
                 spec["audience"] = audience
@@ -220,7 +234,7 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
         for d in docs
         if d["kind"] == "Team"
     }
-    for i, name in enumerate(unique_names(n)):
+    for i, name in enumerate(unique_names(n, min_size=1)):
         usable = []
         for cat_name, spec in catalogues:
             if not spec.get("products") or not spec.get("plans"):
@@ -241,25 +255,18 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
                 usable.append((cat_name, spec, audience_members))
         if not usable:
             break
-        cat_name, spec, audience_members = draw(st.sampled_from(usable))
+        cat_name, spec, audience_members = _pick(draw, usable)
         request: dict[str, Any] = {
-            "consumer": draw(st.sampled_from(audience_members)),
+            "consumer": _pick(draw, audience_members),
             "app": {"name": f"app {i}"},  # distinct apps: no two requests ask for the same
-            "products": draw(st.lists(st.sampled_from(spec["products"]), min_size=1, unique=True)),
-            "plan": draw(st.sampled_from(spec["plans"])),
+            "products": _subset(draw, spec["products"], min_size=1),
+            "plan": _pick(draw, spec["plans"]),
             "catalogue": cat_name,
         }
         _optional(draw, request["app"], "description", texts)
-        _optional(
-            draw,
-            request["app"],
-            "redirectUrls",
-            st.lists(st.just("https://cb.example/x"), max_size=1),
-        )
+        _optional(draw, request["app"], "redirectUrls", _fixed["redirectUrls"])
         _optional(draw, request, "justification", texts)
-        _optional(
-            draw, request, "expires", st.dates(dt.date(2020, 1, 1), dt.date(2040, 1, 1)).map(str)
-        )
-        _optional(draw, request, "decision", st.sampled_from(["approve", "reject"]))
+        for key in ("expires", "decision"):
+            _optional(draw, request, key, _fixed[key])
         docs.append(_doc("AccessRequest", name, request, meta()))
     return docs

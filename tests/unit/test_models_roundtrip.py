@@ -16,7 +16,7 @@ from tests.strategies import estates
 
 SCHEMAS = json_schemas()
 VALIDATORS = {name: jsonschema.Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
-PROPERTY = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def dump(docs: list[dict[str, Any]]) -> str:

@@ -61,8 +61,10 @@ class _Builder:
     every node counts towards the limit, so an alias expanded a million times is caught.
     """
 
-    def __init__(self, loader: yaml.SafeLoader):
+    def __init__(self, loader: yaml.SafeLoader, paths: dict[Path, Path] | None = None):
         self.loader = loader
+        # documents of one kind share their paths: one tuple per distinct path, not per node
+        self.paths: dict[Path, Path] = {} if paths is None else paths
         self.constructors: dict[Any, Any] = loader.yaml_constructors
         self.nodes = 0
         self.lines: dict[Path, int] = {}
@@ -89,7 +91,11 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            share = self.paths.setdefault
+            return [
+                self.build(item, share((*path, i), (*path, i)), depth + 1)
+                for i, item in enumerate(node.value)
+            ]
         if not isinstance(node, yaml.MappingNode):  # pragma: no cover - composer yields no others
             raise _Limits("unsupported YAML node", node.start_mark.line + 1)
         merged = self.merged.get(id(node))
@@ -117,8 +123,10 @@ class _Builder:
                         key_line,
                     )
                 own_keys.add(key)
-            self.lines[(*path, key)] = key_line
-            out[key] = self.build(value_node, (*path, key), depth + 1)
+            child = (*path, key)
+            child = self.paths.setdefault(child, child)
+            self.lines[child] = key_line
+            out[key] = self.build(value_node, child, depth + 1)
         return out
 
 
@@ -126,7 +134,7 @@ def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def parse_text(text: str, file: str) -> list[Document]:
+def parse_text(text: str, file: str, paths: dict[Path, Path] | None = None) -> list[Document]:
     """Parse YAML text into documents; raises ManifestError with every problem found."""
     loader = _BaseLoader(text)
     docs: list[Document] = []
@@ -136,7 +144,7 @@ def parse_text(text: str, file: str) -> list[Document]:
             node = loader.get_node()
             if node is None:
                 break
-            builder = _Builder(loader)
+            builder = _Builder(loader, paths)
             data = builder.build(node)
             pos = PositionIndex(file, builder.lines)
             if data is None:  # an empty document between '---' markers
@@ -256,9 +264,10 @@ def load_paths(paths: Iterable[str]) -> tuple[list[Document], list[Issue]]:
     """Load every manifest under PATHS. Returns the documents and every problem found."""
     files, issues = discover(paths)
     docs: list[Document] = []
+    shared: dict[Path, Path] = {}  # one tuple per distinct path across all files (memory)
     for fp, display in files:
         try:
-            docs.extend(parse_text(read_text(fp, display), display))
+            docs.extend(parse_text(read_text(fp, display), display, shared))
         except ManifestError as exc:
             issues.extend(exc.issues)
     return docs, issues

@@ -441,11 +441,16 @@ def requests_pull(
 
 @main.command()
 @click.argument("paths", nargs=-1)
-def codeowners(paths: tuple[str, ...]) -> None:
+@click.option(
+    "--requests-dir",
+    default=None,
+    help="Folder of request manifests, one subfolder per product (default: <first PATH>/requests).",
+)
+def codeowners(paths: tuple[str, ...], requests_dir: str | None) -> None:
     """Print CODEOWNERS lines routing request files to the owners of what they ask for."""
 
     def go() -> int:
-        lines, warnings = cmd.codeowners(paths or (".",))
+        lines, warnings = cmd.codeowners(paths or (".",), requests_dir)
         for w in warnings:
             click.echo(f"warning: {w}", err=True)
         click.echo("\n".join(lines))

@@ -460,13 +460,19 @@ def requests_pull(paths: Sequence[str], out: str, target: Target) -> PullResult:
     return PullResult(written, already)
 
 
-def codeowners(paths: Sequence[str]) -> tuple[list[str], list[str]]:
+def codeowners(
+    paths: Sequence[str], requests_dir: str | None = None
+) -> tuple[list[str], list[str]]:
+    """CODEOWNERS lines; ``requests_dir`` defaults to ``<first path>/requests``."""
     from portal_gitops.requests import codeowners_lines
 
-    result = validate_paths(list(paths) or ["."])
+    paths = list(paths) or ["."]
+    result = validate_paths(paths)
     if result.errors:
         raise ManifestError(list(result.errors))
-    return codeowners_lines([(m, doc.file) for m, doc in result.manifests])
+    if requests_dir is None and Path(paths[0]).is_dir():
+        requests_dir = (Path(paths[0]) / "requests").as_posix()
+    return codeowners_lines([(m, doc.file) for m, doc in result.manifests], requests_dir)
 
 
 # --- import ---------------------------------------------------------------------------------
@@ -520,7 +526,7 @@ def init_repository(directory: str, *, force: bool = False) -> list[Path]:
         if rel.parts[0] == "manifests":
             for doc in parse_text(text, str(rel)):
                 manifests.append((KINDS[doc.data["kind"]].model_validate(doc.data), str(rel)))
-    lines, _ = codeowners_lines(manifests)
+    lines, _ = codeowners_lines(manifests, "manifests/requests")
     files = repository_files("\n".join(lines) + "\n")
     for name, schema in json_schemas().items():
         files[PurePosixPath("schemas") / name] = json.dumps(schema, indent=2) + "\n"

@@ -568,6 +568,23 @@ class _Semantics:
                             f"{attr}",
                         )
 
+    def repeats(
+        self, model: Manifest, doc: Document, path: Path, values: Iterable[str], what: str
+    ) -> set[int]:
+        """Report entries of a list that repeat an earlier one; returns their indices."""
+        first: dict[str, int] = {}
+        out: set[int] = set()
+        for i, value in enumerate(values):
+            if value not in first:
+                first[value] = i
+                continue
+            out.add(i)
+            line = doc.positions.line_of((*path, first[value]))
+            self.issue(
+                model, doc, (*path, i), f"{what} {value!r} is listed twice (first at line {line})"
+            )
+        return out
+
     def check_products_and_plans(self) -> None:
         for kind in ("Product", "Plan"):
             for model, doc in self.by_kind[kind]:
@@ -580,6 +597,8 @@ class _Semantics:
                         self.unknown("Provider", provider, self.providers),
                     )
         for model, doc in self.by_kind["Product"]:
+            api_ids = [api.apiId for api in model.spec.apis]
+            self.repeats(model, doc, ("spec", "apis"), api_ids, "API")
             if not model.spec.owners:
                 self.issue(
                     model,
@@ -630,7 +649,11 @@ class _Semantics:
             # one provider per catalogue offer: remember one product per provider, then each
             # plan conflicts with any product of another provider (linear, not products x plans)
             product_by_provider: dict[str, str] = {}
+            again = self.repeats(model, doc, ("spec", "products"), spec.products, "Product")
+            again_plans = self.repeats(model, doc, ("spec", "plans"), spec.plans, "Plan")
             for i, product in enumerate(spec.products):
+                if i in again:
+                    continue
                 provider = self._provider_of("Product", product)
                 if provider is None:
                     self.issue(
@@ -642,6 +665,8 @@ class _Semantics:
                     continue
                 product_by_provider.setdefault(provider, product)
             for i, plan in enumerate(spec.plans):
+                if i in again_plans:
+                    continue
                 provider = self._provider_of("Plan", plan)
                 if provider is None:
                     self.issue(
@@ -685,7 +710,10 @@ class _Semantics:
                     self.unknown("Catalogue", spec.catalogue, self.catalogues),
                 )
             offered_products = set(catalogue.spec.products) if catalogue else set()
+            again = self.repeats(model, doc, ("spec", "products"), spec.products, "Product")
             for i, product in enumerate(spec.products):
+                if i in again:
+                    continue
                 path: Path = ("spec", "products", i)
                 key = (spec.consumer, spec.app.name, product, spec.plan)
                 if key in asked:

@@ -16,6 +16,15 @@ HERE = Path(__file__).parent
 CASES = HERE / "cases"
 
 EXPECTED: dict[str, list[str]] = {
+    "request-product-listed-twice.yaml": [
+        "request-product-listed-twice.yaml:10: AccessRequest/bob-geo: spec.products[1]: Product 'geo' is listed twice (first at line 9)",
+    ],
+    "catalogue-plan-listed-twice.yaml": [
+        "catalogue-plan-listed-twice.yaml:8: Catalogue/extra: spec.plans[1]: Plan 'free' is listed twice (first at line 8)",
+    ],
+    "product-api-listed-twice.yaml": [
+        "product-api-listed-twice.yaml:9: Product/maps: spec.apis[1]: API 'maps' is listed twice (first at line 8)",
+    ],
     "alias-bomb.yaml": [
         "alias-bomb.yaml:2: document expands to more than 200000 nodes (alias/anchor expansion bomb?)",
     ],

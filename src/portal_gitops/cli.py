@@ -298,13 +298,18 @@ def apply(
     no_color: bool,
     debug: bool,
 ) -> None:
-    """Apply the manifests to the portal, or apply a plan saved with `plan --out FILE`."""
+    """Apply the manifests to the portal, or apply a plan saved with `plan --out FILE`.
+
+    Asks for confirmation unless --auto-approve; a saved plan is applied as it was reviewed,
+    after checking that neither the manifests nor the portal changed since."""
     ctx = _ctx(store, portal_url, verbose, no_color, debug)
     target = ctx.target(parallelism)
 
+    saved_plan = len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0])
+
     def confirm(p: Plan) -> bool:
         click.echo(render(p, "text", color=ctx.color, verbose=verbose > 0), nl=False)
-        if auto_approve:
+        if auto_approve or saved_plan:  # a saved plan was reviewed when it was made
             return True
         if not sys.stdin.isatty():
             fail(
@@ -326,7 +331,7 @@ def apply(
             printer = ProgressPrinter(len(p.actions), verbose > 0)
             return ok
 
-        if len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0]):
+        if saved_plan:
             outcome = cmd.apply_saved(
                 paths[0],
                 target,

@@ -16,15 +16,6 @@ HERE = Path(__file__).parent
 CASES = HERE / "cases"
 
 EXPECTED: dict[str, list[str]] = {
-    "request-product-listed-twice.yaml": [
-        "request-product-listed-twice.yaml:10: AccessRequest/bob-geo: spec.products[1]: Product 'geo' is listed twice (first at line 9)",
-    ],
-    "catalogue-plan-listed-twice.yaml": [
-        "catalogue-plan-listed-twice.yaml:8: Catalogue/extra: spec.plans[1]: Plan 'free' is listed twice (first at line 8)",
-    ],
-    "product-api-listed-twice.yaml": [
-        "product-api-listed-twice.yaml:9: Product/maps: spec.apis[1]: API 'maps' is listed twice (first at line 8)",
-    ],
     "alias-bomb.yaml": [
         "alias-bomb.yaml:2: document expands to more than 200000 nodes (alias/anchor expansion bomb?)",
     ],
@@ -78,6 +69,9 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "catalogue-plan-is-a-product.yaml": [
         "catalogue-plan-is-a-product.yaml:8: Catalogue/extra: spec.plans[0]: unknown Plan 'geo' ('geo' is a Product)",
+    ],
+    "catalogue-plan-listed-twice.yaml": [
+        "catalogue-plan-listed-twice.yaml:8: Catalogue/extra: spec.plans[1]: Plan 'free' is listed twice (first at line 8)",
     ],
     "catalogue-provider-mismatch.yaml": [
         "catalogue-provider-mismatch.yaml:8: Catalogue/extra: spec.plans[1]: Plan 'other-plan' (provider 'other') cannot be offered with Product 'weather' (provider 'tyk'): a product and its plans must share one provider",
@@ -163,11 +157,17 @@ EXPECTED: dict[str, list[str]] = {
     "plan-unknown-provider.yaml": [
         "plan-unknown-provider.yaml:6: Plan/silver: spec.provider: unknown Provider 'kong'",
     ],
+    "product-api-listed-twice.yaml": [
+        "product-api-listed-twice.yaml:9: Product/maps: spec.apis[1]: API 'maps' is listed twice (first at line 8)",
+    ],
     "product-unknown-provider.yaml": [
         "product-unknown-provider.yaml:6: Product/maps: spec.provider: unknown Provider 'tky' (did you mean 'tyk'?)",
     ],
     "python-tag.yaml": [
         "python-tag.yaml:4: YAML error: unsupported tag 'tag:yaml.org,2002:python/object:os.system' (manifests are plain data)",
+    ],
+    "request-product-listed-twice.yaml": [
+        "request-product-listed-twice.yaml:10: AccessRequest/bob-geo: spec.products[1]: Product 'geo' is listed twice (first at line 9)",
     ],
     "request-provider-mismatch.yaml": [
         "request-provider-mismatch.yaml:8: AccessRequest/bob-mixed: spec.products[0]: Product 'elsewhere' (provider 'other') and Plan 'free' (provider 'tyk') must share one provider",

@@ -167,11 +167,38 @@ def _validate_structure(doc: Document, errors: list[Issue]) -> tuple[Manifest | 
     try:
         model: Manifest = _ADAPTERS[known_kind].validate_python(data)
     except ValidationError as exc:
-        for err in _collapse_unions(exc.errors(include_url=False), data):
+        errs = _collapse_unions(exc.errors(include_url=False), data)
+        for err in errs:
             path, message = _translate(KINDS[known_kind], err)
             issue(path, message, at=tuple(err["loc"]))  # an unknown field's line is its key's
+        if all(err["type"] == "extra_forbidden" for err in errs):
+            # only misspelt fields: check the rest of it against the estate too, in this run
+            return _without_unknown_fields(known_kind, data, errs), False
         return None, envelope_ok
     return model, envelope_ok
+
+
+def _without_unknown_fields(kind: str, data: Any, errs: list[ErrorDetails]) -> Manifest | None:
+    for err in errs:
+        data = _drop(data, tuple(err["loc"]))
+    try:
+        model: Manifest = _ADAPTERS[kind].validate_python(data)
+    except ValidationError:
+        return None
+    return model
+
+
+def _drop(data: Any, loc: tuple[Any, ...]) -> Any:
+    """A copy of ``data`` without the key at ``loc``, sharing everything not on the way."""
+    head, rest = loc[0], loc[1:]
+    if isinstance(data, dict):
+        if not rest:
+            return {k: v for k, v in data.items() if k != head}
+        if head in data:
+            return {**data, head: _drop(data[head], rest)}
+    if isinstance(data, list) and isinstance(head, int) and 0 <= head < len(data) and rest:
+        return [*data[:head], _drop(data[head], rest), *data[head + 1 :]]
+    return data
 
 
 def _show(value: Any) -> str:
@@ -663,7 +690,8 @@ class _Semantics:
                         self.unknown("Product", product, self.products, ("Plan", self.plans)),
                     )
                     continue
-                product_by_provider.setdefault(provider, product)
+                if provider in self.providers:  # an unknown one is reported on the product
+                    product_by_provider.setdefault(provider, product)
             for i, plan in enumerate(spec.plans):
                 if i in again_plans:
                     continue
@@ -675,6 +703,8 @@ class _Semantics:
                         ("spec", "plans", i),
                         self.unknown("Plan", plan, self.plans, ("Product", self.products)),
                     )
+                    continue
+                if provider not in self.providers:
                     continue
                 other = next(
                     ((p, prod) for p, prod in product_by_provider.items() if p != provider), None
@@ -738,7 +768,11 @@ class _Semantics:
                     )
                     continue
                 provider = product_model.spec.provider
-                if plan_provider is not None and provider != plan_provider:
+                if (
+                    plan_provider in self.providers
+                    and provider in self.providers
+                    and provider != plan_provider
+                ):
                     self.issue(
                         model,
                         doc,

@@ -392,3 +392,28 @@ def test_validate_costs_at_most_twice_bare_yaml_parsing(tmp_path: Path) -> None:
         return min(times)
 
     assert best(ours) <= 2 * best(bare)
+
+
+def test_a_document_with_only_misspelt_fields_is_still_checked_against_the_estate() -> None:
+    result = validate(
+        """\
+        apiVersion: portal-gitops/v1
+        kind: Product
+        metadata: {name: maps}
+        spec:
+          provider: tky
+          apis: [{apiId: m}]
+          owner: ["@acme/x"]
+        """,
+        catalogue("public").replace("[weather]", "[maps]"),
+    )
+    assert lines(result.errors) == [
+        "m.yaml:31: Product/maps: spec.provider: unknown Provider 'tky' (did you mean 'tyk'?)",
+        "m.yaml:33: Product/maps: spec: unknown field 'owner' (did you mean 'owners'?)",
+    ]
+    # and a catalogue offering it is not told that 'tky' differs from its plan's provider
+    assert lines(result.warnings) == [
+        "m.yaml:30: warning: Product/maps: spec.owners: product has no owners; CODEOWNERS cannot"
+        " route its access requests to a reviewer"
+    ]
+    assert "maps" not in {m.metadata.name for m, _ in result.manifests}

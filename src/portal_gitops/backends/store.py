@@ -65,6 +65,8 @@ _SCHEMA = (
     " name TEXT NOT NULL DEFAULT '', data TEXT NOT NULL)",
     "CREATE INDEX policies_name ON policies(name)",
 )
+# Indexes added after schema version 1 (created IF NOT EXISTS, so older stores get them too).
+_INDEXES = ("CREATE INDEX IF NOT EXISTS policies_id ON policies(json_extract(data, '$.id'))",)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,16 @@ class _Tx:
 
     def __init__(self, conn: sqlite3.Connection):
         self.c = conn
+        self._names: dict[tuple[str, int], str] = {}
+
+    def name_of(self, kind: str, oid: int) -> str:
+        """An object's ``Name`` ("" if gone), cached for the transaction (reads render many)."""
+        key = (kind, oid)
+        name = self._names.get(key)
+        if name is None:
+            row = self.get(kind, oid)
+            name = self._names[key] = str(row["Name"]) if row else ""
+        return name
 
     # -- portal objects -------------------------------------------------------------------
     def get(self, kind: str, oid: int) -> Row | None:
@@ -161,7 +173,7 @@ class _Tx:
             args.append(parent)
         sql += " ORDER BY id LIMIT ? OFFSET ?"
         args += [limit, offset]
-        return [dict(json.loads(r[0])) for r in self.c.execute(sql, args)]
+        return [json.loads(r[0]) for r in self.c.execute(sql, args)]
 
     def by_name(self, kind: str, name: str, parent: int | None = None) -> Row | None:
         key = name.lower() if kind == "user" else name
@@ -188,6 +200,7 @@ class _Tx:
             (kind, oid, oid),
         )
         row = {"ID": oid, **row}
+        self._names.pop((kind, oid), None)
         name, parent = self._cols(kind, row)
         self.c.execute(
             "INSERT INTO objects(kind, id, name, parent, data) VALUES(?,?,?,?,?)",
@@ -196,6 +209,7 @@ class _Tx:
         return row
 
     def save(self, kind: str, row: Row) -> Row:
+        self._names.pop((kind, row["ID"]), None)
         name, parent = self._cols(kind, row)
         self.c.execute(
             "UPDATE objects SET name=?, parent=?, data=? WHERE kind=? AND id=?",
@@ -204,6 +218,7 @@ class _Tx:
         return row
 
     def delete(self, kind: str, oid: int) -> None:
+        self._names.pop((kind, oid), None)
         self.c.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, oid))
 
     # -- Dashboard policies ---------------------------------------------------------------
@@ -216,10 +231,23 @@ class _Tx:
             ).fetchone()
         return None if r is None else dict(json.loads(r[0]))
 
-    def policies(self) -> list[Row]:
-        return [
-            dict(json.loads(r[0])) for r in self.c.execute("SELECT data FROM policies ORDER BY seq")
-        ]
+    def policies(self, offset: int = 0, limit: int = -1) -> list[Row]:
+        sql = "SELECT data FROM policies ORDER BY seq LIMIT ? OFFSET ?"
+        return [json.loads(r[0]) for r in self.c.execute(sql, (limit, offset))]
+
+    def policy_count(self) -> int:
+        r = self.c.execute("SELECT COUNT(*) FROM policies").fetchone()
+        return int(r[0])
+
+    def policy_exists(self, pid: str) -> bool:
+        """A policy with this ``_id`` or ``id`` (both indexed)."""
+        return (
+            self.c.execute("SELECT 1 FROM policies WHERE pid=?", (pid,)).fetchone() is not None
+            or self.c.execute(
+                "SELECT 1 FROM policies WHERE json_extract(data, '$.id')=? LIMIT 1", (pid,)
+            ).fetchone()
+            is not None
+        )
 
     def policy_named(self, name: str, exclude: str = "") -> bool:
         r = self.c.execute(
@@ -251,6 +279,17 @@ class _Route:
 
 
 _ROUTES: list[_Route] = []
+_BY_METHOD: dict[tuple[Api, str], list[_Route]] = {}
+
+
+def _routes_for(api: Api, method: str) -> list[_Route]:
+    """The routes of one API and method, in registration order (built once)."""
+    routes = _BY_METHOD.get((api, method))
+    if routes is None:
+        routes = _BY_METHOD[(api, method)] = [
+            r for r in _ROUTES if r.api == api and r.method == method
+        ]
+    return routes
 
 
 def _route(method: str, pattern: str) -> Callable[[Handler], Handler]:
@@ -365,7 +404,7 @@ def _provider_tags(provider: Row) -> list[str]:
 def _new_policy_id(tx: _Tx) -> str:
     while True:
         pid = secrets.token_hex(12)
-        if tx.policy(pid) is None:
+        if not tx.policy_exists(pid):
             return pid
 
 
@@ -442,6 +481,8 @@ class PortalStore:
                     raise RuntimeError(
                         f"{self.path}: store schema version {r[0]} is not {SCHEMA_VERSION}"
                     )
+                for statement in _INDEXES:
+                    c.execute(statement)
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
@@ -517,11 +558,12 @@ class PortalStore:
         else:
             return self._respond(404, {"errors": [f"{path} not found"]})
         req = _Req(api, method, sub, query, body)
-        found = [(r, m) for r in _ROUTES if r.api == api and (m := r.pattern.match(sub))]
-        if not found:
-            return self._respond(404, req.error(404, 404, f"{path} not found").payload)
-        chosen = next(((r, m) for r, m in found if r.method == method), None)
+        chosen = next(
+            ((r, m) for r in _routes_for(api, method) if (m := r.pattern.match(sub))), None
+        )
         if chosen is None:
+            if not any(r.api == api and r.pattern.match(sub) for r in _ROUTES):
+                return self._respond(404, req.error(404, 404, f"{path} not found").payload)
             return self._respond(405, req.error(405, 405, f"method {method} not allowed").payload)
         route, match = chosen
         try:
@@ -557,8 +599,7 @@ class PortalStore:
     # Rendering: stored rows -> the portal's read shapes (names where Tyk returns names)
     # ====================================================================================
     def _name_of(self, tx: _Tx, kind: str, oid: int) -> str:
-        row = tx.get(kind, oid)
-        return str(row["Name"]) if row else ""
+        return tx.name_of(kind, oid)
 
     def _r_provider(self, row: Row, *, full: bool = True) -> Row:
         out = {k: row[k] for k in ("ID", "Name", "Type", "Status", "LastSyncedAt")}
@@ -621,7 +662,12 @@ class PortalStore:
         }
 
     def _catalogues_with(self, tx: _Tx, field: str, oid: int) -> list[Row]:
-        return [c for c in tx.rows("catalogue") if oid in c[field]]
+        """Catalogues whose ``field`` (Products/Plans) lists ``oid``, filtered inside SQLite."""
+        sql = (
+            "SELECT data FROM objects WHERE kind='catalogue' AND EXISTS (SELECT 1 FROM "
+            "json_each(objects.data, ?) WHERE json_each.value=?) ORDER BY id"
+        )
+        return [json.loads(r[0]) for r in tx.c.execute(sql, (f"$.{field}", oid))]
 
     @staticmethod
     def _api_detail(d: Row, *, full: bool) -> Row:
@@ -1547,7 +1593,9 @@ class PortalStore:
                 "UpdatedAt": now,
             },
         )
-        self._set_memberships(tx, "Products", row["ID"], _id_list(body, "Catalogues"))
+        catalogues = _id_list(body, "Catalogues")
+        if catalogues:  # a new product is in no catalogue yet: nothing to take it out of
+            self._set_memberships(tx, "Products", row["ID"], catalogues)
         return row
 
     @_route("GET", "/products")
@@ -1686,7 +1734,9 @@ class PortalStore:
         row = tx.insert(
             "plan", {**row, "ReferenceID": reference, "CreatedAt": now, "UpdatedAt": now}
         )
-        self._set_memberships(tx, "Plans", row["ID"], _id_list(body, "Catalogues"))
+        catalogues = _id_list(body, "Catalogues")
+        if catalogues:  # a new plan is in no catalogue yet: nothing to take it out of
+            self._set_memberships(tx, "Plans", row["ID"], catalogues)
         return row
 
     @_route("GET", "/plans")
@@ -2084,7 +2134,20 @@ class PortalStore:
 
     @_route("GET", "/api/portal/policies")
     def _policies_list(self, tx: _Tx, req: _Req, p: dict[str, str]) -> tuple[int, Any]:
-        return 200, self._policy_page(self._active_only(tx.policies(), req.query), req.query)
+        q = req.query
+        if "active" in q:
+            return 200, self._policy_page(self._active_only(tx.policies(), q), q)
+        # one page read in SQL (not every policy decoded for every page)
+        try:
+            page = int(q.get("p", "1") or "1")
+        except ValueError:
+            raise _derr(400, "p must be an integer") from None
+        size = max(1, self.dashboard_page_size)
+        if page < 0:
+            return 200, {"Data": tx.policies(), "Pages": 1}
+        page = max(page, 1)
+        pages = math.ceil(tx.policy_count() / size)
+        return 200, {"Data": tx.policies((page - 1) * size, size), "Pages": pages}
 
     @_route("GET", "/api/portal/policies/search")
     def _policies_search(self, tx: _Tx, req: _Req, p: dict[str, str]) -> tuple[int, Any]:

@@ -108,6 +108,9 @@ def _optional(draw: st.DrawFn, out: dict[str, Any], key: str, strategy: Any) -> 
         out[key] = draw(strategy)
 
 
+RESERVED_POLICY_NAMES = frozenset({"portal-gitops-state", "portal-gitops-lock"})
+
+
 @st.composite
 def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
     """A valid estate with up to ``max_objects`` objects of each kind (teams per organisation)."""
@@ -172,7 +175,7 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
 
     # products and plans, each from a provider
     products: dict[str, str] = {}
-    for name in unique_names(n, min_size=1):
+    for name in unique_names(n, min_size=1, avoid=RESERVED_POLICY_NAMES):
         provider = _pick(draw, providers)
         products[name] = provider
         apis = []
@@ -187,7 +190,8 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
         _optional(draw, spec, "tags", _fixed["tags"])
         docs.append(_doc("Product", name, spec, meta()))
     plans: dict[str, str] = {}
-    for name in unique_names(n, min_size=1):
+    # a plan may not share a product's name: their Dashboard policies would clash
+    for name in unique_names(n, min_size=1, avoid=frozenset(products)):
         provider = _pick(draw, providers)
         plans[name] = provider
         spec = {"provider": provider}

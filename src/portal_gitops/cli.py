@@ -195,7 +195,7 @@ def plan(
 
     def go() -> int:
         p = cmd.plan(paths or (".",), ctx.target(), prune=prune)
-        click.echo(render(p, fmt, color=ctx.color, verbose=verbose > 0), nl=False)
+        _show(p, fmt, ctx, verbose)
         if out:
             with open(out, "w", encoding="utf-8") as fh:
                 fh.write(dumps(p))
@@ -225,7 +225,7 @@ def drift(
 
     def go() -> int:
         p = cmd.plan(paths or (".",), ctx.target(), prune=False)
-        click.echo(render(p, fmt, color=ctx.color, verbose=verbose > 0), nl=False)
+        _show(p, fmt, ctx, verbose)
         if p.has_changes:
             click.echo("drift detected: the portal differs from the manifests", err=True)
             return EXIT_CHANGES
@@ -257,6 +257,14 @@ class ProgressPrinter:
             )
         elif self.enabled and (self.count % self.every == 0 or self.count == self.total):
             click.echo(f"[{self.count}/{self.total}] {action.op} {action.address}", err=True)
+
+
+def _show(p: Plan, fmt: str, ctx: Context, verbose: int) -> None:
+    """A plan on stdout; in text mode its warnings go to stderr, apart from the plan."""
+    if fmt == "text":
+        for w in p.warnings:
+            click.echo(f"warning: {w}", err=True)
+    click.echo(render(p, fmt, color=ctx.color, verbose=verbose > 0), nl=False)
 
 
 def _report(result: ApplyResult) -> None:
@@ -308,7 +316,7 @@ def apply(
     saved_plan = len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0])
 
     def confirm(p: Plan) -> bool:
-        click.echo(render(p, "text", color=ctx.color, verbose=verbose > 0), nl=False)
+        _show(p, "text", ctx, verbose)
         if auto_approve or saved_plan:  # a saved plan was reviewed when it was made
             return True
         if not sys.stdin.isatty():

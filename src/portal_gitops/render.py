@@ -109,8 +109,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
         out.extend(f"  {u.address}" for u in shown)
         if len(shown) < len(plan.unmanaged):
             out.append(f"  ... and {len(plan.unmanaged) - len(shown)} more (-v to list all)")
-    for w in plan.warnings:
-        out.append(f"warning: {w}")
+    # warnings go to stderr in text mode (cli.py); markdown and JSON carry them
     if out:
         out.append("")
     out.append(_c(summary_line(plan), "1", color))

@@ -71,6 +71,8 @@ LEVEL: dict[str, int] = {
 PRODUCT_PARTITIONS = {"acl": True, "quota": False, "rate_limit": False}
 PLAN_PARTITIONS = {"acl": False, "quota": True, "rate_limit": True}
 MANAGED_POLICY_TAG = "portal-gitops-managed"
+STATE_POLICY = "portal-gitops-state"  # the Dashboard policy holding the managed-objects record
+LOCK_POLICY = "portal-gitops-lock"  # the Dashboard policy whose existence is the apply lock
 DEFAULT_TEAM_SUFFIX = " All users"
 DEFAULT_ORGANISATION = "Default Organisation"
 

@@ -39,7 +39,7 @@ from portal_gitops.models import common as _common
 from portal_gitops.models import product as _product
 from portal_gitops.models import provider as _provider
 from portal_gitops.source import Path, format_path
-from portal_gitops.state import DEFAULT_ORGANISATION, default_team_name
+from portal_gitops.state import DEFAULT_ORGANISATION, LOCK_POLICY, STATE_POLICY, default_team_name
 
 SUPPORTED_API_VERSIONS = (API_VERSION,)
 WARNING = "warning"
@@ -527,6 +527,31 @@ class _Semantics:
                     f"Organisation {org!r} and cannot be declared (a catalogue audience entry "
                     "without a team means all users of the organisation)",
                 )
+
+        # every product and plan gets a Dashboard policy named after it; policy names are
+        # unique in a Dashboard, and two names belong to the tool's own policies
+        policy_owner: dict[str, tuple[str, Document]] = {}
+        for kind in ("Product", "Plan"):
+            for model, doc in self.by_kind[kind]:
+                name = model.metadata.name
+                if name in (STATE_POLICY, LOCK_POLICY):
+                    self.issue(
+                        model,
+                        doc,
+                        ("metadata", "name"),
+                        f"{name!r} is the name of portal-gitops's own Dashboard policy",
+                    )
+                elif name in policy_owner and policy_owner[name][0] != kind:
+                    other_kind, other_doc = policy_owner[name]
+                    where = _Seen(other_doc, ("metadata", "name")).where
+                    self.issue(
+                        model,
+                        doc,
+                        ("metadata", "name"),
+                        f"{other_kind} {name!r} (at {where}) has the same name; their backing "
+                        "Dashboard policies would clash, as policy names are unique",
+                    )
+                policy_owner.setdefault(name, (kind, doc))
 
     def unknown(
         self, kind: str, name: str, known: Iterable[str], *others: tuple[str, Any]

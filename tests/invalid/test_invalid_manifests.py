@@ -94,6 +94,12 @@ EXPECTED: dict[str, list[str]] = {
     "duplicate-key.yaml": [
         "duplicate-key.yaml:6: duplicate key 'name' (first at line 5)",
     ],
+    "plan-named-like-a-product.yaml": [
+        "plan-named-like-a-product.yaml:4: Plan/weather: metadata.name: Product 'weather' (at base/estate.yaml:47) has the same name; their backing Dashboard policies would clash, as policy names are unique",
+    ],
+    "reserved-policy-name.yaml": [
+        "reserved-policy-name.yaml:4: Product/portal-gitops-lock: metadata.name: 'portal-gitops-lock' is the name of portal-gitops's own Dashboard policy",
+    ],
     "duplicate-product.yaml": [
         "duplicate-product.yaml:4: Product/weather: metadata.name: duplicate Product 'weather' (first defined at base/estate.yaml:47)",
     ],

@@ -56,7 +56,9 @@ from portal_gitops.errors import (
 )
 from portal_gitops.state import (
     DEFAULT_ORGANISATION,
+    LOCK_POLICY,
     MANAGED_POLICY_TAG,
+    STATE_POLICY,
     Key,
     LiveObject,
     LiveState,
@@ -78,8 +80,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATE_POLICY = "portal-gitops-state"
-LOCK_POLICY = "portal-gitops-lock"
 RECORD_FORMAT = "portal-gitops/managed-record-v1"
 BUILTIN_CATALOGUES = frozenset({"Public Catalogue", "Private Catalogue"})
 CONSUMER_ROLES = frozenset({"consumer-admin", "consumer-team-member"})

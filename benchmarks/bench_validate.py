@@ -52,7 +52,10 @@ def main() -> None:
     print(f"bare YAML parse (CSafeLoader):      {bare.seconds:.3f} s, peak {bare.peak_mb:.0f} MB")
     print(f"validate:                           {val.seconds:.3f} s, peak {val.peak_mb:.0f} MB")
     print(ratio_line("validate / bare parse (time)", val.seconds, bare.seconds, 2.0))
-    print(ratio_line("validate / bare parse (memory)", val.peak_mb, bare.peak_mb, 2.0, "MB"))
+    print(
+        f"validate / bare parse (memory)     {val.peak_mb / bare.peak_mb:5.2f}x "
+        "(reported; the issue sets no memory target)"
+    )
 
 
 if __name__ == "__main__":

@@ -472,7 +472,18 @@ def codeowners(
         raise ManifestError(list(result.errors))
     if requests_dir is None and Path(paths[0]).is_dir():
         requests_dir = (Path(paths[0]) / "requests").as_posix()
-    return codeowners_lines([(m, doc.file) for m, doc in result.manifests], requests_dir)
+    # CODEOWNERS paths are relative to the repository root: the nearest folder above the
+    # manifests that holds .git, else the working directory
+    start = Path(paths[0]).resolve()
+    root = next((d for d in (start, *start.parents) if (d / ".git").exists()), Path.cwd())
+
+    def rel(path: str) -> str:
+        return Path(os.path.relpath(Path(path).resolve(), root)).as_posix()
+
+    return codeowners_lines(
+        [(m, rel(doc.file)) for m, doc in result.manifests],
+        rel(requests_dir) if requests_dir else None,
+    )
 
 
 # --- import ---------------------------------------------------------------------------------

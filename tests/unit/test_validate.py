@@ -6,12 +6,8 @@ valid edge cases of each rule, issue ordering, the absence of cascades, and spee
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from textwrap import dedent
-from typing import Any
-
-import yaml
 
 from portal_gitops.errors import Issue
 from portal_gitops.load import parse_text
@@ -299,99 +295,6 @@ def test_format_issues() -> None:
         "c.yaml:9: not valid UTF-8"
     )
     assert format_issues([]) == ""
-
-
-def _estate(n_products: int) -> list[dict[str, Any]]:
-    def doc(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "apiVersion": "portal-gitops/v1",
-            "kind": kind,
-            "metadata": {"name": name},
-            "spec": spec,
-        }
-
-    docs = [
-        doc(
-            "Provider",
-            "tyk",
-            {
-                "type": "tyk-pro",
-                "dashboardUrl": "http://d",
-                "secret": {"fromEnv": "S"},
-                "orgId": "o",
-            },
-        ),
-        doc("Organisation", "Acme", {}),
-        doc(
-            "Team",
-            "devs",
-            {
-                "organisation": "Acme",
-                "members": [{"email": f"u{i}@acme.example"} for i in range(50)],
-            },
-        ),
-        doc("Plan", "free", {"provider": "tyk", "rateLimit": {"requests": 5, "per": 1}}),
-    ]
-    for i in range(n_products):
-        docs.append(
-            doc(
-                "Product",
-                f"p{i}",
-                {"provider": "tyk", "apis": [{"apiId": f"a{i}"}], "owners": ["@acme/x"]},
-            )
-        )
-        docs.append(
-            doc(
-                "Catalogue",
-                f"c{i}",
-                {
-                    "visibility": "private",
-                    "audience": [{"organisation": "Acme"}],
-                    "products": [f"p{i}"],
-                    "plans": ["free"],
-                },
-            )
-        )
-        docs.append(
-            doc(
-                "AccessRequest",
-                f"r{i}",
-                {
-                    "consumer": f"u{i % 50}@acme.example",
-                    "app": {"name": f"app{i}"},
-                    "products": [f"p{i}"],
-                    "plan": "free",
-                    "catalogue": f"c{i}",
-                },
-            )
-        )
-    return docs
-
-
-def test_validate_costs_at_most_twice_bare_yaml_parsing(tmp_path: Path) -> None:
-    docs = _estate(400)  # 1,204 documents in 13 files
-    for i in range(0, len(docs), 100):
-        (tmp_path / f"f{i:05d}.yaml").write_text(yaml.safe_dump_all(docs[i : i + 100]))
-    files = sorted(tmp_path.iterdir())
-
-    def bare() -> None:
-        for f in files:
-            list(yaml.load_all(f.read_text(), Loader=yaml.CSafeLoader))
-
-    def ours() -> None:
-        result = validate_paths([str(tmp_path)])
-        assert result.ok, result.errors[:3]
-        assert len(result.manifests) == len(docs)
-
-    def best(fn: Any) -> float:
-        times = []
-        for _ in range(3):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    assert best(ours) <= 2 * best(bare)
 
 
 def test_a_document_with_only_misspelt_fields_is_still_checked_against_the_estate() -> None:

@@ -19,6 +19,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -1581,7 +1583,7 @@ class PortalBackend:
         for attempt in range(attempts):
             expires_at = self._clock() + ttl_seconds
             body = _bookkeeping_policy(
-                LOCK_POLICY, {"holder": holder, "expires_at": _utc(expires_at)}
+                LOCK_POLICY, {"holder": holder, "expires_at": _utc(expires_at), **_process()}
             )
             try:
                 await dash.create_policy(body, what=what)
@@ -1603,12 +1605,12 @@ class PortalBackend:
                 # ours already (a re-run in the same process): extend the lease
                 await dash.update_policy(_str(current.get("_id")), body, what=what)
                 return LockInfo(holder, expires_at)
-            if until > self._clock():
+            if until > self._clock() and not _holder_is_dead(meta):
                 raise LockError(
                     f"the apply lock on {self.target} is held by {owner} until {_utc(until)}; "
                     "wait for that apply to finish, or retry after the lease expires"
                 )
-            log.info("taking over the expired apply lock of %s on %s", owner, self.target)
+            log.info("taking over the stale apply lock of %s on %s", owner, self.target)
             with contextlib.suppress(NotFoundError):
                 await dash.delete_policy(_str(current.get("_id")), what=what)
         raise LockError(
@@ -1627,6 +1629,63 @@ class PortalBackend:
             await dash.delete_policy(
                 _str(current.get("_id")), what=f"apply lock ({LOCK_POLICY} policy)"
             )
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of process ``pid`` from Linux ``/proc``;
+    None where that cannot be read (not Linux, or hidden)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (fields[0], fields[19]) if len(fields) >= 20 else None
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _process() -> dict[str, Any]:
+    """Who takes the lock, so that a re-run on the same machine can tell a dead holder."""
+    pid = os.getpid()
+    stat = _proc_stat(pid)
+    return {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "pid_namespace": _pid_namespace(),
+        "started": stat[1] if stat else "",
+    }
+
+
+def _holder_is_dead(meta: Mapping[str, Any]) -> bool:
+    """True only when the lock was taken on this host, in this PID namespace, by a process
+    that no longer runs (gone, a zombie, or its PID reused by a process started later).
+
+    A killed apply leaves its lock behind; a re-run on the same machine (a developer's
+    laptop, a CI runner re-trying a job) takes it over at once instead of waiting for the
+    lease to expire. Locks taken elsewhere are only ever taken over when the lease expires.
+    """
+    pid = as_int(meta.get("pid"))
+    if not pid or pid <= 0 or pid == os.getpid() or meta.get("host") != socket.gethostname():
+        return False
+    if _str(meta.get("pid_namespace")) != _pid_namespace():
+        return False  # another container with the same host name: its PIDs are not ours
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by another user
+        pass
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False  # cannot tell: assume it still runs
+    state, started = stat
+    recorded = _str(meta.get("started"))
+    return state in ("Z", "X") or bool(recorded and started != recorded)
 
 
 def _label(kind: str) -> str:

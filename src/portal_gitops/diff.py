@@ -14,6 +14,7 @@ from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
 
 from portal_gitops.desired import Desired
+from portal_gitops.source import format_path
 from portal_gitops.state import Key, LiveObject, LiveState, Sensitive
 
 
@@ -59,16 +60,6 @@ def _strip_sensitive(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str
     return plain, secret
 
 
-def _fmt_path(parts: list[Any]) -> str:
-    out = ""
-    for p in parts:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += f".{p}" if out else str(p)
-    return out
-
-
 def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[FieldChange]:
     """Field-level differences between two canonical attrs mappings, secrets masked."""
     old_plain, old_secret = _strip_sensitive(old)
@@ -86,7 +77,7 @@ def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Fi
     for levels in dd.values():
         for level in levels:
             parts = level.path(output_format="list")
-            rows.append(FieldChange(_fmt_path(parts), _plain(level.t1), _plain(level.t2)))
+            rows.append(FieldChange(format_path(tuple(parts)), _plain(level.t1), _plain(level.t2)))
     yield from sorted(rows, key=lambda r: r.path)
 
 

@@ -289,6 +289,7 @@ class _Index:
     plans: dict[str, int] = field(default_factory=dict)
     catalogues: dict[str, int] = field(default_factory=dict)
     tags: dict[str, int] | None = None
+    apps: dict[tuple[int, str], Json] | None = None  # (user ID, app name) -> app, from a read
 
 
 @dataclass
@@ -346,6 +347,8 @@ class PortalBackend:
         self._ix = _Index()
         self._record_ids: dict[str, str] = {}  # live AccessRequest id -> manifest key
         self._session_requests: dict[str, str] = {}  # created by this process, not yet recorded
+        self._app_attempts: set[tuple[int, str]] = set()  # app creates whose outcome is unknown
+        self._new_apps: set[int] = set()  # apps created by this process, nothing provisioned yet
         self._state_policy_id: str | None = None
         self._tag_lock = asyncio.Lock()
         for conn in self._dashboards.values():
@@ -464,7 +467,9 @@ class PortalBackend:
             record_conn = await self._record_conn()
             if record_conn is not None:
                 conns[record_conn] = None
-            listed = await asyncio.gather(*(self.api.dashboard(c).list_policies() for c in conns))
+            listed = await asyncio.gather(
+                *(self.api.dashboard(c).list_policies(at_once=True) for c in conns)
+            )
             for conn, policies in zip(conns, listed, strict=True):
                 by_id: dict[str, Json] = {}
                 for policy in policies:
@@ -789,6 +794,9 @@ class PortalBackend:
                     "status": _str(req.get("Status")) or "pending",
                 },
             )
+        ix.apps = {
+            owner: min(items, key=lambda a: int(a["ID"])) for owner, items in apps_by_owner.items()
+        }
         self._ix = ix
         return LiveState(objects)
 
@@ -1358,7 +1366,7 @@ class PortalBackend:
         reply = await self.api.portal.create("/catalogues", body, what=what)
         cat_id = self._new_id(reply, what)
         self._ix.catalogues[key] = cat_id
-        await self._sync_audiences(cat_id, key, attrs.get("audience") or [])
+        await self._sync_audiences(cat_id, key, attrs.get("audience") or [], fresh=True)
         return str(cat_id)
 
     async def _update_catalogue(self, live: LiveObject, attrs: Mapping[str, Any]) -> None:
@@ -1368,9 +1376,16 @@ class PortalBackend:
         await self._sync_audiences(int(live.id), live.key, attrs.get("audience") or [])
 
     async def _sync_audiences(
-        self, cat_id: int, name: str, audience: Iterable[Mapping[str, Any]]
+        self,
+        cat_id: int,
+        name: str,
+        audience: Iterable[Mapping[str, Any]],
+        *,
+        fresh: bool = False,
     ) -> None:
-        """Add missing audiences, delete extra ones (each audience is one team)."""
+        """Add missing audiences, delete extra ones (each audience is one team).
+
+        ``fresh``: the catalogue was just created without audiences, so none are listed."""
         portal = self.api.portal
         want: dict[tuple[int, int], str] = {}
         for entry in audience:
@@ -1379,7 +1394,7 @@ class PortalBackend:
             pair = (await self._org_id(org), await self._team_id(org, team))
             want[pair] = team_key(org, team or default_team_name(org))
         have: dict[tuple[int, int], list[int]] = {}
-        for aud in await portal.list_audiences(cat_id, name):
+        for aud in [] if fresh else await portal.list_audiences(cat_id, name):
             pair = (as_int(aud.get("OrganisationID")) or 0, as_int(aud.get("TeamID")) or 0)
             have.setdefault(pair, []).append(int(aud["ID"]))
         jobs: list[Awaitable[Any]] = []
@@ -1410,12 +1425,21 @@ class PortalBackend:
     # access requests
 
     async def _find_app(self, user_id: int, app_name: str) -> Json | None:
+        """The consumer's app by (user, name): from the index of the last read (kept current
+        by creates), listed instead when there was no read or a create of it had no answer."""
+        key = (user_id, app_name)
+        if self._ix.apps is not None and key not in self._app_attempts:
+            return self._ix.apps.get(key)
         apps = [
             a
             for a in await self.api.portal.list_apps()
             if as_int(a.get("UserID")) == user_id and _name(a) == app_name
         ]
-        return min(apps, key=lambda a: int(a["ID"])) if apps else None
+        found = min(apps, key=lambda a: int(a["ID"])) if apps else None
+        if found is not None and self._ix.apps is not None:
+            self._ix.apps[key] = found
+            self._app_attempts.discard(key)
+        return found
 
     async def _ensure_app(self, user_id: int, app: Mapping[str, Any], consumer: str) -> int:
         """The consumer's app by (user, name): created if missing, description/URLs updated."""
@@ -1429,13 +1453,20 @@ class PortalBackend:
         }
         current = await self._find_app(user_id, name)
         if current is None:
+            self._app_attempts.add((user_id, name))
             reply = await self.api.portal.create("/apps", body, what=what)
-            return self._new_id(reply, what)
+            app_id = self._new_id(reply, what)
+            self._new_apps.add(app_id)
+            if self._ix.apps is not None:
+                self._ix.apps[(user_id, name)] = {**body, "ID": app_id}
+                self._app_attempts.discard((user_id, name))
+            return app_id
         app_id = int(current["ID"])
         if _str(current.get("Description")) != body["Description"] or _redirect_urls(
             current.get("RedirectURLs")
         ) != sorted(app.get("redirectUrls") or []):
             await self.api.portal.update(f"/apps/{app_id}", body, what=what)
+            current.update(Description=body["Description"], RedirectURLs=body["RedirectURLs"])
         return app_id
 
     @staticmethod
@@ -1463,7 +1494,10 @@ class PortalBackend:
         app_label = _str(app.get("name"))
         wanted = set(attrs.get("products") or [])
         status = _str(attrs.get("status")) or "approved"
-        before = await portal.list_app_access_requests(app_id, app_label)
+        # an app this process just created has no requests yet (a retry lists them again)
+        fresh = app_id in self._new_apps
+        self._new_apps.discard(app_id)
+        before = [] if fresh else await portal.list_app_access_requests(app_id, app_label)
         reusable = [
             r
             for r in before
@@ -1522,7 +1556,13 @@ class PortalBackend:
     # ---------------------------------------------------------------- managed record
 
     async def _find_policy(self, dash: DashboardApi, name: str) -> Json | None:
-        return next((p for p in await dash.list_policies() if p.get("name") == name), None)
+        """A policy by exact name: one search, not a listing of every policy (a Dashboard
+        without the search endpoint gets the full listing)."""
+        try:
+            found = await dash.find_policies(name)
+        except (NotFoundError, ValidationFailed):
+            found = [p for p in await dash.list_policies(at_once=True) if p.get("name") == name]
+        return found[0] if found else None
 
     async def read_managed(self) -> ManagedRecord:
         conn = await self._record_conn()

@@ -657,17 +657,36 @@ class PortalApi(_Client):
 class DashboardApi(_Client):
     """Dashboard policies under ``<dashboard>/api/portal/policies``."""
 
-    async def list_policies(self) -> list[dict[str, Any]]:
-        """Every policy: page 1 tells ``Pages``; the remaining pages are fetched concurrently."""
-        operation = "list Dashboard policies"
-        first = await self.request("GET", POLICIES_PATH, operation=operation, params={"p": 1})
+    async def list_policies(self, *, at_once: bool = False) -> list[dict[str, Any]]:
+        """Every policy: page 1 tells ``Pages``; the remaining pages are fetched concurrently.
+
+        ``at_once`` asks for everything in one reply (``p=-2``: any ``p < 0`` returns every
+        policy, and the portal's own synchronise asks so); a Dashboard that answers with a
+        page anyway (``Pages`` > 1) gets every page fetched as above (which page it sent is
+        unknown, so page 1 is fetched too).
+        """
+        return await self._all_pages(POLICIES_PATH, {}, "list Dashboard policies", at_once)
+
+    async def find_policies(self, name: str) -> list[dict[str, Any]]:
+        """Policies named exactly ``name``, found with the Dashboard's policy search (``q``
+        matches names and ids in part, so the matches are filtered to the exact name)."""
+        matches = await self._all_pages(
+            f"{POLICIES_PATH}/search", {"q": name}, f'search Dashboard policies for "{name}"'
+        )
+        return [p for p in matches if p.get("name") == name]
+
+    async def _all_pages(
+        self, path: str, query: Mapping[str, str], operation: str, at_once: bool = False
+    ) -> list[dict[str, Any]]:
+        params = {**query, "p": -2 if at_once else 1}
+        first = await self.request("GET", path, operation=operation, params=params)
         policies = as_list(first, operation=operation)
         pages = as_int(first.get("Pages")) if isinstance(first, Mapping) else None
         if pages and pages > 1:
             rest = await asyncio.gather(
                 *(
-                    self.request("GET", POLICIES_PATH, operation=operation, params={"p": p})
-                    for p in range(2, pages + 1)
+                    self.request("GET", path, operation=operation, params={**query, "p": p})
+                    for p in range(1 if at_once else 2, pages + 1)
                 )
             )
             for reply in rest:

@@ -197,6 +197,7 @@ def compute_plan(
         paths=loaded.paths,
         notes=_notes(loaded.desired),
         warnings=[str(w) for w in loaded.warnings],
+        details={f"{k}/{n}": v for (k, n), v in loaded.desired.details.items()},
     )
 
 
@@ -304,6 +305,9 @@ def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str]) -> Plan:
     actions = []
     missing = []
     for a in saved.actions:
+        if a.op == "delete":
+            actions.append(a)  # a deletion needs no secret
+            continue
         if a.attrs and any(isinstance(v, Sensitive) for v in a.attrs.values()):
             attrs = dict(a.attrs)
             for k, v in attrs.items():

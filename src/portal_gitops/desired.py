@@ -51,6 +51,8 @@ class Desired:
     aliases: Mapping[Key, Key] = field(default_factory=dict)
     # small facts kept in the managed record (e.g. an access request's justification)
     notes: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)
+    # what a reviewer needs beside an access request: the consumer's teams, the plan's limits
+    details: Mapping[Key, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def _no_secret(_: str) -> str | None:
@@ -115,6 +117,7 @@ def build_desired(
     expired: set[Key] = set()
     aliases: dict[Key, Key] = {}
     notes: dict[Key, Mapping[str, Any]] = {}
+    details: dict[Key, Mapping[str, Any]] = {}
     users: dict[str, dict[str, Any]] = {}
     user_org: dict[str, str] = {}
 
@@ -193,6 +196,13 @@ def build_desired(
             aliases[key] = ("AccessRequest", f"request-{request_id}")
         if s.justification:
             notes[key] = {"justification": s.justification}
+        plan = resources.get(("Plan", s.plan))
+        details[key] = {
+            "teams": list(users.get(s.consumer, {}).get("teams", [])),
+            "limits": {k: plan.attrs[k] for k in ("rateLimit", "quota", "keyExpiresIn")}
+            if plan is not None
+            else {},
+        }
         if s.expires is not None and s.expires < today:
             expired.add(key)
             continue
@@ -213,7 +223,7 @@ def build_desired(
                 "status": "approved" if s.decision == "approve" else "rejected",
             },
         )
-    return Desired(DesiredState(resources), frozenset(expired), aliases, notes)
+    return Desired(DesiredState(resources), frozenset(expired), aliases, notes, details)
 
 
 def secret_labels(manifests: Iterable[Manifest]) -> list[str]:

@@ -72,6 +72,7 @@ class Plan:
     fingerprints: Mapping[str, str] = field(default_factory=dict)
     notes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
+    details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:
@@ -122,6 +123,7 @@ def build_plan(
     paths: Iterable[str] = (),
     notes: Mapping[str, Mapping[str, Any]] | None = None,
     warnings: Iterable[str] = (),
+    details: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
     actions = [_action(c) for c in result.changes]
     actions.sort(key=_sort_key)
@@ -142,15 +144,18 @@ def build_plan(
         fingerprints=live_fingerprints(live),
         notes=dict(notes or {}),
         warnings=tuple(warnings),
+        details=dict(details or {}),
     )
 
 
 def _action(c: Change) -> Action:
+    # a deletion carries what it deletes, so reviewers see it (apply ignores it)
+    attrs = c.after if c.after is not None or c.live is None else c.live.attrs
     return Action(
         op=c.op,
         kind=c.kind,
         key=c.key,
-        attrs=c.after,
+        attrs=attrs,
         live_id=c.live.id if c.live is not None else "",
         fields=c.fields,
         reason=c.reason,
@@ -223,6 +228,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "orphaned": [{"kind": u.kind, "key": u.key, "reason": u.reason} for u in plan.orphaned],
         "warnings": list(plan.warnings),
         "notes": {k: dict(v) for k, v in plan.notes.items()},
+        "details": {k: dict(v) for k, v in plan.details.items()},
         "fingerprints": dict(sorted(plan.fingerprints.items())),
     }
 
@@ -272,6 +278,7 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
             fingerprints=dict(data["fingerprints"]),
             notes=dict(data.get("notes", {})),
             warnings=tuple(data.get("warnings", [])),
+            details=dict(data.get("details", {})),
         )
     except (KeyError, TypeError) as exc:
         raise PlanError(f"plan file is malformed: missing or bad {exc}") from None

@@ -58,21 +58,38 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(parts) + "."
 
 
-def access_summary(action: Action) -> str | None:
-    """One line saying who gets what, for access requests."""
+def describe_limits(limits: Mapping[str, Any]) -> str:
+    """A plan's limits in words: "100 requests per 60 s, quota 10000 per 86400 s"."""
+    rate, quota, expires = limits.get("rateLimit"), limits.get("quota"), limits.get("keyExpiresIn")
+    parts = [
+        f"{rate['requests']} requests per {rate['per']} s" if rate else "no rate limit",
+        f"quota {quota['requests']} per {quota['renewal']} s" if quota else "no quota",
+    ]
+    if expires:
+        parts.append(f"keys expire after {expires} s")
+    return ", ".join(parts)
+
+
+def access_summary(action: Action, details: Mapping[str, Any] | None = None) -> str | None:
+    """One line saying who gets (or loses) what, for access requests."""
     if action.kind != "AccessRequest":
         return None
     a = action.attrs or {}
     if action.op == "delete":
-        why = "expired" if action.reason == "expired" else "revoked"
-        return f"access {why}: {action.key}"
-    products = ", ".join(a.get("products", []))
-    verb = "REJECT" if a.get("status") == "rejected" else "GRANT"
+        verb = "EXPIRE" if action.reason == "expired" else "REVOKE"
+    else:
+        verb = "REJECT" if a.get("status") == "rejected" else "GRANT"
+    details = details or {}
     org = a.get("organisation") or "?"
+    teams = ", ".join(details.get("teams", []))
+    who = f"{a.get('consumer', '?')} ({org}{': ' + teams if teams else ''})"
     app = (a.get("app") or {}).get("name", "?")
+    limits = details.get("limits")
+    plan = f"plan {a.get('plan', '?')}" + (f" ({describe_limits(limits)})" if limits else "")
+    products = ", ".join(a.get("products", []))
     return (
-        f"{verb} {a.get('consumer')} ({org}) products [{products}] on plan "
-        f"{a.get('plan')} via app {app!r} from catalogue {a.get('catalogue')}"
+        f"{verb} {who} products [{products}] on {plan} via app {app!r} "
+        f"from catalogue {a.get('catalogue', '?')}"
     )
 
 
@@ -88,7 +105,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
         if a.reason and a.op not in ("adopt",):
             head += f" ({a.reason})"
         out.append(_c(head, COLOUR[a.op], color))
-        acc = access_summary(a)
+        acc = access_summary(a, plan.details.get(a.address))
         if acc:
             out.append(f"    {acc}")
         if a.op == "create" and a.attrs is not None and (verbose or a.kind != "AccessRequest"):
@@ -122,7 +139,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     if plan.target:
         head.append(f"Target: `{plan.target}`")
         head.append("")
-    grants = [s for a in plan.actions if (s := access_summary(a))]
+    grants = [s for a in plan.actions if (s := access_summary(a, plan.details.get(a.address)))]
     if grants:
         head.append("#### Access requests")
         head.extend(f"- {s}" for s in grants)

@@ -114,7 +114,8 @@ def test_portal_request_pulled_merged_and_approved_without_leaking_the_credentia
     planned = cli_target.invoke("plan", str(manifests), "--out", str(plan_file))
     assert planned.exit_code == 0, planned.output
     assert (
-        "GRANT milton@initech.example (Initech) products [weather-api] on plan basic "
+        "GRANT milton@initech.example (Initech: Store Locator) products [weather-api] on plan "
+        "basic (50 requests per 1 s, quota 100000 per 2592000 s, keys expire after 31536000 s) "
         "via app 'Stapler Tracker' from catalogue public"
     ) in planned.stdout
     applied = cli_target.invoke("apply", str(plan_file))
@@ -149,7 +150,11 @@ def test_rejection_revocation_by_removal_and_expiry(cli_target: CliTarget, tmp_p
     plan = cli_target.invoke("plan", str(manifests), "--detailed-exitcode")
     assert plan.exit_code == 2
     assert "- AccessRequest/initech-store-locator will be deleted (expired)" in plan.stdout
-    assert "access expired: initech-store-locator" in plan.stdout
+    assert (
+        "EXPIRE peter.gibbons@initech.example (Initech: Store Locator) products [geocoding-api] "
+        "on plan free (5 requests per 1 s, quota 1000 per 86400 s, keys expire after 2592000 s) "
+        "via app 'Store Locator' from catalogue public"
+    ) in plan.stdout
     store_locator = by_client["Store Locator"]
     assert cli_target.invoke("apply", str(manifests), "--auto-approve").exit_code == 0
     remaining = {r["ID"] for r in call(store, "GET", "/portal-api/access_requests")}
@@ -165,6 +170,10 @@ def test_rejection_revocation_by_removal_and_expiry(cli_target: CliTarget, tmp_p
     assert "- AccessRequest/acme-logistics-air will be deleted (removed from the manifests)" in (
         pruned.stdout
     )
+    assert (
+        "REVOKE chen.ops@acme.example (Acme Corp) products [air-quality-api] on plan basic "
+        "via app 'Depot Air Monitor' from catalogue partner"
+    ) in pruned.stdout
     clients = {r["Client"] for r in call(store, "GET", "/portal-api/access_requests")}
     assert "Depot Air Monitor" in by_client and "Depot Air Monitor" not in clients
     assert (

@@ -86,6 +86,7 @@ def test_json_has_a_stable_documented_shape() -> None:
         "orphaned",
         "warnings",
         "notes",
+        "details",
         "fingerprints",
     ]
     assert data["summary"] == {

@@ -7,6 +7,7 @@ is called directly on the event loop (which also serialises access to its SQLite
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Protocol
@@ -47,23 +48,39 @@ class InProcessTransport(httpx.AsyncBaseTransport):
     def __repr__(self) -> str:
         return f"InProcessTransport({type(self._store).__name__})"
 
+    def call(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """One request straight to the store: (status, lower-cased headers, body).
+
+        The API client calls this directly, skipping httpx's request and response objects
+        (most of the cost of an in-process request); ``handle_async_request`` wraps it for
+        anything that goes through httpx.
+        """
+        try:
+            reply = self._store.handle(method, path, query, headers, body)
+        except Exception as exc:  # a store bug must look like a server error, not leak httpx-side
+            log.exception("embedded store failed on %s %s", method, path)
+            payload = {"errors": [f"embedded store error: {type(exc).__name__}: {exc}"]}
+            return 500, {"content-type": "application/json"}, json.dumps(payload).encode()
+        return (
+            reply.status,
+            {k.lower(): v for k, v in (reply.headers or {}).items()},
+            reply.body,
+        )
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
-        try:
-            reply = self._store.handle(
-                request.method,
-                request.url.path,
-                request.url.params,  # a str -> str mapping (last value wins)
-                request.headers,  # case-insensitive mapping
-                body,
-            )
-        except Exception as exc:  # a store bug must look like a server error, not leak httpx-side
-            log.exception("embedded store failed on %s %s", request.method, request.url.path)
-            payload = {"errors": [f"embedded store error: {type(exc).__name__}: {exc}"]}
-            return httpx.Response(500, json=payload, request=request)
-        return httpx.Response(
-            reply.status,
-            headers=dict(reply.headers or {}),
-            content=reply.body,
-            request=request,
+        status, headers, content = self.call(
+            request.method,
+            request.url.path,
+            request.url.params,  # a str -> str mapping (last value wins)
+            request.headers,  # case-insensitive mapping
+            body,
         )
+        return httpx.Response(status, headers=headers, content=content, request=request)

@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from portal_gitops.backends.inprocess import InProcessTransport
 from portal_gitops.errors import (
     AuthError,
     BackendError,
@@ -443,6 +444,11 @@ class _Client:
         self._secrets = secrets
         if token:
             secrets.add(token)
+        # in-process (the embedded store): requests go straight to the store, same bytes in
+        # and out, without building httpx request/response objects
+        self._direct = transport if isinstance(transport, InProcessTransport) else None
+        self._direct_headers = {k.lower(): v for k, v in headers.items()}
+        self._direct_prefix = httpx.URL(self.base_url).path.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
@@ -510,35 +516,41 @@ class _Client:
         if body is not _NO_BODY:
             kwargs["json"] = body
         async with self._semaphore:
-            try:
-                response = await self._http.request(method, path, **kwargs)
-                content = await response.aread()
-            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-                raise error_for_transport(exc, operation=operation, host=self._host) from exc
-        log.debug("%s %s -> %s", method, path, response.status_code)
-        if response.status_code >= 400:
+            if self._direct is not None:
+                status, headers, content = self._direct.call(
+                    method,
+                    self._direct_prefix + path,
+                    kwargs.get("params", {}),
+                    self._direct_headers,
+                    json.dumps(body).encode() if body is not _NO_BODY else b"",
+                )
+                retry_after = headers.get("retry-after")
+            else:
+                try:
+                    response = await self._http.request(method, path, **kwargs)
+                    content = await response.aread()
+                except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+                    raise error_for_transport(exc, operation=operation, host=self._host) from exc
+                status = response.status_code
+                retry_after = response.headers.get("Retry-After")
+        log.debug("%s %s -> %s", method, path, status)
+        if status >= 400:
             raise error_for_status(
-                response.status_code,
+                status,
                 content,
                 operation=operation,
-                retry_after=response.headers.get("Retry-After"),
+                retry_after=retry_after,
                 scrub=self._scrub,
             )
-        if response.status_code >= 300:
-            raise BackendError(
-                f"{response.status_code} unexpected redirect",
-                operation=operation,
-                status=response.status_code,
-            )
+        if status >= 300:
+            raise BackendError(f"{status} unexpected redirect", operation=operation, status=status)
         if not content.strip():
             return None
         try:
             return json.loads(content)
         except ValueError as exc:
             raise ServerError(
-                f"{response.status_code}: the reply is not JSON",
-                operation=operation,
-                status=response.status_code,
+                f"{status}: the reply is not JSON", operation=operation, status=status
             ) from exc
 
 

@@ -6,6 +6,7 @@ Exit codes: 0 success / no changes; 1 error (invalid input, failed apply, stale 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -48,7 +49,23 @@ def _color_default() -> bool:
     return "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
 
-def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The target and output options every portal-facing command shares, handed to the
+    command as one ``ctx: Context`` argument."""
+
+    @functools.wraps(command)
+    def f(
+        *args: Any,
+        store: str | None,
+        portal_url: str | None,
+        verbose: int,
+        no_color: bool,
+        debug: bool,
+        **kwargs: Any,
+    ) -> Any:
+        ctx = Context(store, portal_url, verbose, _color_default() and not no_color, debug)
+        return command(*args, ctx=ctx, **kwargs)
+
     f = click.option(
         "--store",
         type=click.Path(dir_okay=False),
@@ -74,12 +91,6 @@ def common_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Show tracebacks for unexpected errors.",
     )(f)
     return f
-
-
-def _ctx(
-    store: str | None, portal_url: str | None, verbose: int, no_color: bool, debug: bool
-) -> Context:
-    return Context(store, portal_url, verbose, _color_default() and not no_color, debug)
 
 
 def fail(message: str) -> NoReturn:
@@ -184,18 +195,13 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     prune: bool,
-    store: str | None,
-    portal_url: str | None,
-    verbose: int,
-    no_color: bool,
-    debug: bool,
+    ctx: Context,
 ) -> None:
     """Show what apply would change in the portal."""
-    ctx = _ctx(store, portal_url, verbose, no_color, debug)
 
     def go() -> int:
         p = cmd.plan(paths or (".",), ctx.target(), prune=prune)
-        _show(p, fmt, ctx, verbose)
+        _show(p, fmt, ctx)
         if out:
             with open(out, "w", encoding="utf-8") as fh:
                 fh.write(dumps(p))
@@ -204,7 +210,7 @@ def plan(
             )
         return EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK
 
-    run(go, debug)
+    run(go, ctx.debug)
 
 
 @main.command()
@@ -214,24 +220,19 @@ def plan(
 def drift(
     paths: tuple[str, ...],
     fmt: str,
-    store: str | None,
-    portal_url: str | None,
-    verbose: int,
-    no_color: bool,
-    debug: bool,
+    ctx: Context,
 ) -> None:
     """Report drift between the manifests and the portal; exit 2 when they differ."""
-    ctx = _ctx(store, portal_url, verbose, no_color, debug)
 
     def go() -> int:
         p = cmd.plan(paths or (".",), ctx.target(), prune=False)
-        _show(p, fmt, ctx, verbose)
+        _show(p, fmt, ctx)
         if p.has_changes:
             click.echo("drift detected: the portal differs from the manifests", err=True)
             return EXIT_CHANGES
         return EXIT_OK
 
-    run(go, debug)
+    run(go, ctx.debug)
 
 
 # --- apply ----------------------------------------------------------------------------------
@@ -259,12 +260,12 @@ class ProgressPrinter:
             click.echo(f"[{self.count}/{self.total}] {action.op} {action.address}", err=True)
 
 
-def _show(p: Plan, fmt: str, ctx: Context, verbose: int) -> None:
+def _show(p: Plan, fmt: str, ctx: Context) -> None:
     """A plan on stdout; in text mode its warnings go to stderr, apart from the plan."""
     if fmt == "text":
         for w in p.warnings:
             click.echo(f"warning: {w}", err=True)
-    click.echo(render(p, fmt, color=ctx.color, verbose=verbose > 0), nl=False)
+    click.echo(render(p, fmt, color=ctx.color, verbose=ctx.verbose > 0), nl=False)
 
 
 def _report(result: ApplyResult) -> None:
@@ -300,23 +301,18 @@ def apply(
     max_deletes: int,
     force: bool,
     parallelism: int,
-    store: str | None,
-    portal_url: str | None,
-    verbose: int,
-    no_color: bool,
-    debug: bool,
+    ctx: Context,
 ) -> None:
     """Apply the manifests to the portal, or apply a plan saved with `plan --out FILE`.
 
     Asks for confirmation unless --auto-approve; a saved plan is applied as it was reviewed,
     after checking that neither the manifests nor the portal changed since."""
-    ctx = _ctx(store, portal_url, verbose, no_color, debug)
     target = ctx.target(parallelism)
 
     saved_plan = len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0])
 
     def confirm(p: Plan) -> bool:
-        _show(p, "text", ctx, verbose)
+        _show(p, "text", ctx)
         if auto_approve or saved_plan:  # a saved plan was reviewed when it was made
             return True
         if not sys.stdin.isatty():
@@ -336,7 +332,7 @@ def apply(
         def confirm_and_track(p: Plan) -> bool:
             nonlocal printer
             ok = confirm(p)
-            printer = ProgressPrinter(len(p.actions), verbose > 0)
+            printer = ProgressPrinter(len(p.actions), ctx.verbose > 0)
             return ok
 
         if saved_plan:
@@ -367,7 +363,7 @@ def apply(
         _report(outcome.result)
         return EXIT_OK if outcome.result.ok else EXIT_ERROR
 
-    run(go, debug)
+    run(go, ctx.debug)
 
 
 # --- import -------------------------------------------------------------------------------
@@ -381,14 +377,11 @@ def apply(
     help="Folder to write the manifests into.",
 )
 @common_options
-def import_(
-    out: str, store: str | None, portal_url: str | None, verbose: int, no_color: bool, debug: bool
-) -> None:
+def import_(out: str, ctx: Context) -> None:
     """Write the live portal down as manifests (to adopt a portal configured by hand).
 
     Objects the manifests cannot express are reported with the reason. Secrets are never
     written: providers get a {fromEnv: ...} reference to fill in."""
-    ctx = _ctx(store, portal_url, verbose, no_color, debug)
 
     def go() -> int:
         outcome = cmd.import_portal(out, ctx.target())
@@ -403,7 +396,7 @@ def import_(
         )
         return EXIT_OK
 
-    run(go, debug)
+    run(go, ctx.debug)
 
 
 # --- access requests ------------------------------------------------------------------------
@@ -426,17 +419,12 @@ def requests() -> None:
 def requests_pull(
     paths: tuple[str, ...],
     out: str,
-    store: str | None,
-    portal_url: str | None,
-    verbose: int,
-    no_color: bool,
-    debug: bool,
+    ctx: Context,
 ) -> None:
     """Write a manifest for every pending request made in the Live Portal.
 
     Requests already pulled (found by their request-id annotation under PATHS or --out)
     are not written again; approved and rejected requests are never written."""
-    ctx = _ctx(store, portal_url, verbose, no_color, debug)
 
     def go() -> int:
         result = cmd.requests_pull(paths, out, ctx.target())
@@ -449,7 +437,7 @@ def requests_pull(
         )
         return EXIT_OK
 
-    run(go, debug)
+    run(go, ctx.debug)
 
 
 @main.command()

@@ -123,25 +123,8 @@ def import_state(live: LiveState) -> ImportResult:
 
     for o in by_kind["Product"]:
         a = o.attrs
-        policy = a.get("policy")
-        if a.get("provider") not in providers:
-            skipped.append(
-                Skipped("Product", o.key, f"its provider {a.get('provider')!r} does not exist")
-            )
-            continue
+        policy = _backing_policy(o, providers, PRODUCT_PARTITIONS, skipped)
         if policy is None:
-            skipped.append(Skipped("Product", o.key, "it has no backing Dashboard policy"))
-            continue
-        if dict(policy.get("partitions", {})) != PRODUCT_PARTITIONS:
-            skipped.append(
-                Skipped(
-                    "Product",
-                    o.key,
-                    "its Dashboard policy carries limits as "
-                    "well as access rights (partitions "
-                    f"{_partitions(policy)}); split it into a product and a plan",
-                )
-            )
             continue
         apis = [_api(r) for r in policy.get("accessRights", [])]
         if not apis:
@@ -160,24 +143,8 @@ def import_state(live: LiveState) -> ImportResult:
 
     for o in by_kind["Plan"]:
         a = o.attrs
-        policy = a.get("policy")
-        if a.get("provider") not in providers:
-            skipped.append(
-                Skipped("Plan", o.key, f"its provider {a.get('provider')!r} does not exist")
-            )
-            continue
+        policy = _backing_policy(o, providers, PLAN_PARTITIONS, skipped)
         if policy is None:
-            skipped.append(Skipped("Plan", o.key, "it has no backing Dashboard policy"))
-            continue
-        if dict(policy.get("partitions", {})) != PLAN_PARTITIONS:
-            skipped.append(
-                Skipped(
-                    "Plan",
-                    o.key,
-                    "its Dashboard policy carries access rights "
-                    f"as well as limits (partitions {_partitions(policy)})",
-                )
-            )
             continue
         spec = {"provider": a["provider"]}
         for f in ("displayName", "description"):
@@ -256,6 +223,35 @@ def import_state(live: LiveState) -> ImportResult:
             _doc("AccessRequest", o.key, spec, annotations)
         )
     return ImportResult(dict(files), skipped)
+
+
+MIXED_POLICY = {
+    "Product": "its Dashboard policy carries limits as well as access rights (partitions {}); "
+    "split it into a product and a plan",
+    "Plan": "its Dashboard policy carries access rights as well as limits (partitions {})",
+}
+
+
+def _backing_policy(
+    o: LiveObject,
+    providers: set[str],
+    partitions: Mapping[str, bool],
+    skipped: list[Skipped],
+) -> Mapping[str, Any] | None:
+    """The policy behind a product or plan if the manifests can express it, else None
+    with the reason recorded."""
+    a = o.attrs
+    policy: Mapping[str, Any] | None = a.get("policy")
+    if a.get("provider") not in providers:
+        reason = f"its provider {a.get('provider')!r} does not exist"
+    elif policy is None:
+        reason = "it has no backing Dashboard policy"
+    elif dict(policy.get("partitions", {})) != partitions:
+        reason = MIXED_POLICY[o.kind].format(_partitions(policy))
+    else:
+        return policy
+    skipped.append(Skipped(o.kind, o.key, reason))
+    return None
 
 
 def _org_file(org: str) -> PurePosixPath:

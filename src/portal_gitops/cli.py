@@ -482,6 +482,24 @@ def init(directory: str, force: bool) -> None:
     run(go)
 
 
+# --- completion ---------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script, e.g. `eval "$(portal-gitops completion bash)"`."""
+    from click.shell_completion import get_completion_class
+
+    def go() -> int:
+        cls = get_completion_class(shell)
+        assert cls is not None  # the choices above are click's built-in shells
+        click.echo(cls(main, {}, "portal-gitops", "_PORTAL_GITOPS_COMPLETE").source())
+        return EXIT_OK
+
+    run(go)
+
+
 # --- schema / emulator ----------------------------------------------------------------------
 
 

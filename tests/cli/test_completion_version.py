@@ -29,4 +29,4 @@ def test_completion_completes_subcommands() -> None:
     }
     result = CliRunner().invoke(main, [], env=env, prog_name="portal-gitops")
     assert result.exit_code == 0
-    assert result.stdout == "plain,plan"
+    assert result.stdout.strip() == "plain,plan"

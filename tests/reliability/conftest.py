@@ -1,0 +1,130 @@
+"""Shared helpers for the reliability suite: synthetic estates, store census, subprocess runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def estate_module() -> ModuleType:
+    """benchmarks/estate.py (not a package): the synthetic estate generator."""
+    spec = importlib.util.spec_from_file_location("_estate", REPO / "benchmarks" / "estate.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_estate(out: Path, documents: int) -> int:
+    n: int = estate_module().write(out, documents)
+    return n
+
+
+def estate_env(secret: str = "estate-dashboard-secret-0f3c") -> dict[str, str]:
+    """What the generated estate's Provider manifests reference (two providers)."""
+    return {"TYK_DASHBOARD_SECRET_0": secret, "TYK_DASHBOARD_SECRET_1": secret}
+
+
+def census(db: Path) -> Counter[tuple[str, str]]:
+    """How many of each (kind, name) the store holds, plus per-parent counts of the objects
+    that have no name of their own: a duplicate or a missing object changes the census."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        counts: Counter[tuple[str, str]] = Counter()
+        for kind, name, parent in conn.execute("SELECT kind, name, parent FROM objects"):
+            if kind in ("access_request", "credential"):
+                counts[(kind, f"per-parent:{parent}")] += 1  # one per app / per request
+                counts[(kind, "*")] += 1
+            elif kind == "team":
+                org = conn.execute(
+                    "SELECT name FROM objects WHERE kind='organisation' AND id=?", (parent,)
+                ).fetchone()
+                counts[(kind, f"{org[0] if org else parent}/{name}")] += 1
+            elif kind == "audience":
+                counts[(kind, "*")] += 1
+            else:
+                counts[(kind, name)] += 1
+        for (name,) in conn.execute("SELECT name FROM policies"):
+            counts[("policy", name)] += 1
+        return counts
+    finally:
+        conn.close()
+
+
+def normalised(c: Counter[tuple[str, str]]) -> Counter[tuple[str, str]]:
+    """The census without parent ids (which differ between stores): per-parent counts become
+    a histogram of how many children each parent has."""
+    out: Counter[tuple[str, str]] = Counter()
+    for (kind, name), n in c.items():
+        if name.startswith("per-parent:"):
+            out[(kind, f"parents-with-{n}")] += 1
+        else:
+            out[(kind, name)] = n
+    return out
+
+
+def integrity(db: Path) -> str:
+    conn = sqlite3.connect(str(db))
+    try:
+        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def cli(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "portal_gitops", *argv]
+
+
+def child_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TYK_")}
+    env.update({"NO_COLOR": "1", "PYTHONPATH": str(REPO / "src"), **extra})
+    return env
+
+
+@dataclass
+class Measured:
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    peak_rss_mb: float
+
+
+def run_measured(argv: list[str], env: dict[str, str], timeout: float = 60) -> Measured:
+    """Run a child process to the end: its wall time and its own peak resident memory
+    (the rusage ``os.wait4`` returns for that one child, not a maximum over all children)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.monotonic()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - start > timeout:
+                proc.kill()
+                os.wait4(proc.pid, 0)
+                proc.returncode = -9
+                raise TimeoutError(f"{argv} ran over {timeout} s")
+            time.sleep(0.005)
+        seconds = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            proc.returncode,
+            out.read().decode("utf-8", "replace"),
+            err.read().decode("utf-8", "replace"),
+            seconds,
+            usage.ru_maxrss / 1024,  # KiB on Linux
+        )

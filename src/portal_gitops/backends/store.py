@@ -143,8 +143,15 @@ class _Tx:
         key = (kind, oid)
         name = self._names.get(key)
         if name is None:
-            row = self.get(kind, oid)
-            name = self._names[key] = str(row["Name"]) if row else ""
+            if kind in _NAME_FIELD:  # the name column holds something else (users: email)
+                row = self.get(kind, oid)
+                name = str(row.get("Name") or "") if row else ""
+            else:  # the indexed name column is the row's Name: no JSON to decode
+                r = self.c.execute(
+                    "SELECT name FROM objects WHERE kind=? AND id=?", (kind, oid)
+                ).fetchone()
+                name = str(r[0]) if r else ""
+            self._names[key] = name
         return name
 
     # -- portal objects -------------------------------------------------------------------
@@ -442,6 +449,9 @@ class PortalStore:
         self.plans_list_shape = plans_list_shape
         self.legacy_limit_strings = legacy_limit_strings
         self._lock = threading.Lock()
+        self._memo: dict[str, Any] = {}
+        self._memo_version: int | None = None
+        self._writing = False
         self._conn = sqlite3.connect(
             path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
@@ -579,13 +589,35 @@ class PortalStore:
         with self._lock:
             c = self._conn
             c.execute("BEGIN IMMEDIATE" if route.write else "BEGIN")
+            self._writing = route.write
+            if route.write:
+                self._memo.clear()  # whatever this write changes, nothing derived survives it
+                self._memo_version = None
             try:
                 result = route.handler(self, _Tx(c), req, params)
             except BaseException:
                 c.execute("ROLLBACK")
                 raise
+            finally:
+                self._writing = False
             c.execute("COMMIT")
             return result
+
+    def _memoised(self, tx: _Tx, name: str, build: Callable[[], Any]) -> Any:
+        """Data derived from the store, kept between read requests until anything writes.
+
+        Own writes clear it (``_run``); ``PRAGMA data_version`` tells of commits by other
+        connections (another process sharing the file). Inside a write it is never used.
+        """
+        if self._writing:
+            return build()
+        version = tx.c.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._memo_version:
+            self._memo.clear()
+            self._memo_version = version
+        if name not in self._memo:
+            self._memo[name] = build()
+        return self._memo[name]
 
     @staticmethod
     def _respond(status: int, payload: Any) -> StoreResponse:
@@ -616,11 +648,14 @@ class PortalStore:
         return {k: row[k] for k in keys}
 
     def _r_team(self, tx: _Tx, row: Row) -> Row:
-        users = [
-            f"User#{u['ID']}"
-            for u in tx.rows("user", parent=row["OrganisationID"])
-            if row["ID"] in u["Teams"]
-        ]
+        # members: the organisation's users whose Teams list this team (filtered in SQLite)
+        members = tx.c.execute(
+            "SELECT id FROM objects WHERE kind='user' AND parent=? AND EXISTS "
+            "(SELECT 1 FROM json_each(objects.data, '$.Teams') WHERE json_each.value=?) "
+            "ORDER BY id",
+            (row["OrganisationID"], row["ID"]),
+        )
+        users = [f"User#{r[0]}" for r in members]
         return {
             "ID": row["ID"],
             "Name": row["Name"],
@@ -662,12 +697,22 @@ class PortalStore:
         }
 
     def _catalogues_with(self, tx: _Tx, field: str, oid: int) -> list[Row]:
-        """Catalogues whose ``field`` (Products/Plans) lists ``oid``, filtered inside SQLite."""
-        sql = (
-            "SELECT data FROM objects WHERE kind='catalogue' AND EXISTS (SELECT 1 FROM "
-            "json_each(objects.data, ?) WHERE json_each.value=?) ORDER BY id"
-        )
-        return [json.loads(r[0]) for r in tx.c.execute(sql, (f"$.{field}", oid))]
+        """Catalogues whose ``field`` (Products/Plans) lists ``oid`` (rows: read, never change).
+
+        Every product/plan detail needs this: the map of all memberships is built once and
+        kept between reads (see ``_memoised``) instead of scanning every catalogue each time.
+        """
+
+        def build() -> dict[tuple[str, int], list[Row]]:
+            index: dict[tuple[str, int], list[Row]] = {}
+            for cat in tx.rows("catalogue"):
+                for name in ("Products", "Plans"):
+                    for member in dict.fromkeys(cat[name]):
+                        index.setdefault((name, member), []).append(cat)
+            return index
+
+        memberships: dict[tuple[str, int], list[Row]] = self._memoised(tx, "memberships", build)
+        return memberships.get((field, oid), [])
 
     @staticmethod
     def _api_detail(d: Row, *, full: bool) -> Row:
@@ -831,14 +876,13 @@ class PortalStore:
         return out
 
     def _r_access_request(self, tx: _Tx, row: Row, *, credentials: bool = True) -> Row:
-        app = tx.get("app", row["AppID"])
         out: Row = {
             "ID": row["ID"],
             "Status": row["Status"],
             "ProvisionImmediately": row["ProvisionImmediately"],
             "AuthType": row["AuthType"],
             "DCREnabled": False,
-            "Client": app["Name"] if app else "",
+            "Client": self._name_of(tx, "app", row["AppID"]),
             "Plan": self._name_of(tx, "plan", row["PlanID"]),
             "Products": [self._name_of(tx, "product", p) for p in row["ProductIDs"]],
             "Catalogue": self._name_of(tx, "catalogue", row["CatalogueID"]),

@@ -26,6 +26,8 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES_PER_DOCUMENT = 200_000
+MAX_NODES_PER_FILE = 500_000  # many small alias bombs, or many large documents, in one file
+MAX_DOCUMENTS_PER_FILE = 10_000
 MAX_DEPTH = 64
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -130,7 +132,7 @@ class _Builder:
         return out
 
 
-def _check_expansion(root: yaml.Node) -> None:
+def _check_expansion(root: yaml.Node) -> int:
     """Refuse an alias bomb before building anything: the size the document would expand to,
     counted over its node graph with each shared (anchored) node sized once, so a billion
     laughs is caught in microseconds instead of after building the first 200,000 nodes."""
@@ -156,7 +158,14 @@ def _check_expansion(root: yaml.Node) -> None:
         sizes[id(node)] = total
         return total
 
-    size(root, 0)
+    return size(root, 0)
+
+
+def _file_nodes_message() -> str:
+    return (
+        f"the documents of this file expand to more than {MAX_NODES_PER_FILE} nodes in all "
+        "(alias/anchor expansion bomb?); split the file"
+    )
 
 
 def _is_scalar(value: Any) -> bool:
@@ -168,16 +177,25 @@ def parse_text(text: str, file: str, paths: dict[Path, Path] | None = None) -> l
     loader = _BaseLoader(text)
     docs: list[Document] = []
     aliases = "&" in text and "*" in text  # no anchor, no alias: nothing can expand
+    nodes = 0  # built so far in this file
     try:
         index = 0
         while loader.check_node():
             node = loader.get_node()
             if node is None:
                 break
-            if aliases:
-                _check_expansion(node)
+            line = node.start_mark.line + 1
+            if index >= MAX_DOCUMENTS_PER_FILE:
+                raise _Limits(
+                    f"more than {MAX_DOCUMENTS_PER_FILE} documents in one file; split it", line
+                )
+            if aliases and nodes + _check_expansion(node) > MAX_NODES_PER_FILE:
+                raise _Limits(_file_nodes_message(), line)
             builder = _Builder(loader, paths)
             data = builder.build(node)
+            nodes += builder.nodes
+            if nodes > MAX_NODES_PER_FILE:
+                raise _Limits(_file_nodes_message(), line)
             pos = PositionIndex(file, builder.lines)
             if data is None:  # an empty document between '---' markers
                 index += 1

@@ -8,11 +8,13 @@ arguments, prints what these functions return, and exits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import getpass
 import json
 import os
 import socket
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -420,9 +422,16 @@ def write_inside(out: Path, relpath: PurePosixPath, text: str) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_symlink():
         raise PortalGitopsError(f"refusing to write {dest}: it is a symbolic link")
-    tmp = dest.with_name(dest.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(dest)
+    # a fresh temporary file (O_EXCL: never through a link planted under a predictable name)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return dest
 
 

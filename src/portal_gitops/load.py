@@ -26,8 +26,9 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES_PER_DOCUMENT = 200_000
-MAX_NODES_PER_FILE = 500_000  # many small alias bombs, or many large documents, in one file
 MAX_DOCUMENTS_PER_FILE = 10_000
+MAX_ALIASED_NODES = 100_000  # per file: what aliases may add; real manifests need a handful
+MAX_NODES_PER_FILE = 200_000  # many small bombs, or many large documents, in one file
 MAX_DEPTH = 64
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -63,8 +64,21 @@ class _Builder:
     every node counts towards the limit, so an alias expanded a million times is caught.
     """
 
-    def __init__(self, loader: yaml.SafeLoader, paths: dict[Path, Path] | None = None):
+    def __init__(
+        self,
+        loader: yaml.SafeLoader,
+        paths: dict[Path, Path] | None = None,
+        *,
+        budget: int = MAX_NODES_PER_FILE,  # nodes this file may still build
+    ):
         self.loader = loader
+        self.limit = min(MAX_NODES_PER_DOCUMENT, budget)
+        self.limit_message = (
+            f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes "
+            "(alias/anchor expansion bomb?)"
+            if budget > MAX_NODES_PER_DOCUMENT
+            else _file_nodes_message()
+        )
         # documents of one kind share their paths: one tuple per distinct path, not per node
         self.paths: dict[Path, Path] = {} if paths is None else paths
         self.constructors: dict[Any, Any] = loader.yaml_constructors
@@ -80,12 +94,8 @@ class _Builder:
 
     def build(self, node: yaml.Node, path: Path = (), depth: int = 0) -> Any:
         self.nodes += 1
-        if self.nodes > MAX_NODES_PER_DOCUMENT:
-            raise _Limits(
-                f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes "
-                "(alias/anchor expansion bomb?)",
-                node.start_mark.line + 1,
-            )
+        if self.nodes > self.limit:
+            raise _Limits(self.limit_message, node.start_mark.line + 1)
         if depth > MAX_DEPTH:
             raise _Limits(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
         if path not in self.lines:
@@ -132,16 +142,21 @@ class _Builder:
         return out
 
 
-def _check_expansion(root: yaml.Node) -> int:
+def _check_expansion(root: yaml.Node) -> tuple[int, int]:
     """Refuse an alias bomb before building anything: the size the document would expand to,
     counted over its node graph with each shared (anchored) node sized once, so a billion
-    laughs is caught in microseconds instead of after building the first 200,000 nodes."""
+    laughs is caught in microseconds instead of after building the first 200,000 nodes.
+
+    Returns (nodes it expands to, nodes among them that come from aliases)."""
     sizes: dict[int, int] = {}
+    distinct = 0
 
     def size(node: yaml.Node, depth: int) -> int:
+        nonlocal distinct
         known = sizes.get(id(node))
         if known is not None:
             return known
+        distinct += 1
         if depth > MAX_DEPTH:
             raise _Limits(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark.line + 1)
         total = 1
@@ -158,13 +173,56 @@ def _check_expansion(root: yaml.Node) -> int:
         sizes[id(node)] = total
         return total
 
-    return size(root, 0)
+    total = size(root, 0)
+    return total, total - distinct
+
+
+PRESCAN_BYTES = 256 * 1024
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent)
+
+
+def _prescan(text: str) -> None:
+    """Count a large file's nodes from the parser's events before anything is composed.
+
+    Composing a document holds every node of it in memory at once: a 5 MB file of one flow
+    list would be millions of node objects before any limit is checked. Events are counted
+    and dropped, so an oversize, over-deep or over-long file is refused in bounded memory.
+    """
+    loader = _BaseLoader(text)
+    try:
+        nodes = in_document = documents = depth = 0
+        while loader.check_event():
+            event = loader.get_event()  # type: ignore[no-untyped-call]
+            if isinstance(event, _NODE_EVENTS):
+                nodes += 1
+                in_document += 1
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                if in_document > MAX_NODES_PER_DOCUMENT:
+                    raise _Limits(f"document has more than {MAX_NODES_PER_DOCUMENT} nodes", line)
+                if nodes > MAX_NODES_PER_FILE:
+                    raise _Limits(_file_nodes_message(), line)
+                if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                    depth += 1
+                    if depth > MAX_DEPTH + 1:
+                        raise _Limits(f"nesting deeper than {MAX_DEPTH} levels", line)
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                depth -= 1
+            elif isinstance(event, yaml.DocumentStartEvent):
+                in_document = 0
+                documents += 1
+                if documents > MAX_DOCUMENTS_PER_FILE:
+                    raise _Limits(
+                        f"more than {MAX_DOCUMENTS_PER_FILE} documents in one file; split it",
+                        event.start_mark.line + 1 if event.start_mark else 1,
+                    )
+    finally:
+        loader.dispose()
 
 
 def _file_nodes_message() -> str:
     return (
-        f"the documents of this file expand to more than {MAX_NODES_PER_FILE} nodes in all "
-        "(alias/anchor expansion bomb?); split the file"
+        f"the documents of this file expand to more than {MAX_NODES_PER_FILE} nodes in all; "
+        "split the file"
     )
 
 
@@ -178,7 +236,10 @@ def parse_text(text: str, file: str, paths: dict[Path, Path] | None = None) -> l
     docs: list[Document] = []
     aliases = "&" in text and "*" in text  # no anchor, no alias: nothing can expand
     nodes = 0  # built so far in this file
+    aliased = 0  # of which reached through aliases
     try:
+        if len(text) > PRESCAN_BYTES:
+            _prescan(text)
         index = 0
         while loader.check_node():
             node = loader.get_node()
@@ -189,13 +250,20 @@ def parse_text(text: str, file: str, paths: dict[Path, Path] | None = None) -> l
                 raise _Limits(
                     f"more than {MAX_DOCUMENTS_PER_FILE} documents in one file; split it", line
                 )
-            if aliases and nodes + _check_expansion(node) > MAX_NODES_PER_FILE:
-                raise _Limits(_file_nodes_message(), line)
-            builder = _Builder(loader, paths)
+            if aliases:
+                expands_to, from_aliases = _check_expansion(node)
+                aliased += from_aliases
+                if aliased > MAX_ALIASED_NODES:
+                    raise _Limits(
+                        f"aliases in this file expand to more than {MAX_ALIASED_NODES} nodes "
+                        "(alias/anchor expansion bomb?)",
+                        line,
+                    )
+                if nodes + expands_to > MAX_NODES_PER_FILE:
+                    raise _Limits(_file_nodes_message(), line)
+            builder = _Builder(loader, paths, budget=MAX_NODES_PER_FILE - nodes)
             data = builder.build(node)
             nodes += builder.nodes
-            if nodes > MAX_NODES_PER_FILE:
-                raise _Limits(_file_nodes_message(), line)
             pos = PositionIndex(file, builder.lines)
             if data is None:  # an empty document between '---' markers
                 index += 1

@@ -97,7 +97,8 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
-    seconds: float
+    seconds: float  # wall
+    cpu_seconds: float  # user + system, of that child alone
     peak_rss_mb: float
 
 
@@ -126,5 +127,6 @@ def run_measured(argv: list[str], env: dict[str, str], timeout: float = 60) -> M
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
             seconds,
+            usage.ru_utime + usage.ru_stime,
             usage.ru_maxrss / 1024,  # KiB on Linux
         )

@@ -1,0 +1,225 @@
+"""Secrets: known values never appear in anything the tool prints or writes.
+
+Every command runs with known secret values (the portal token, the Dashboard secret, the
+credential the portal issues on approval, and the wrong token/secret of the failing runs), on
+the embedded store and over HTTP to the emulator: validate, plan (text, markdown, json, -v,
+--out), apply, apply PLAN.json, drift, import, requests pull, codeowners, schema, init, and
+failing runs (bad token, bad Dashboard secret, unreachable portal, stale plan). None of those
+values is found in stdout, stderr, plan files or any written file. Tokens come from the
+environment or files only: no command-line option can take one. TLS verification is on
+unless a Provider says insecureSkipVerify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+from pathlib import Path
+
+import click
+import httpx
+import pytest
+
+from portal_gitops import commands
+from portal_gitops.cli import main
+from portal_gitops.models import Provider
+from tests.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, CliTarget, copy_examples
+from tests.requests.test_access_requests import consumer_requests_access, credentials_of
+
+WRONG_TOKEN = "wrong-portal-token-0c4e1d"
+WRONG_SECRET = "wrong-dashboard-secret-8b2f7a"
+
+
+def _all_files(root: Path) -> dict[Path, str]:
+    out = {}
+    for path in root.rglob("*"):
+        if not path.is_file() or path.is_symlink():
+            continue
+        if path.suffix == ".db" or path.name.endswith(("-wal", "-shm")):
+            continue  # the live store itself: it is the portal, it holds what a portal holds
+        out[path] = path.read_bytes().decode("utf-8", "replace")
+    return out
+
+
+def test_no_secret_in_any_output_or_file(cli_target: CliTarget, tmp_path: Path) -> None:
+    manifests = copy_examples(tmp_path)
+    outputs: list[tuple[str, int, str]] = []
+
+    def run(*argv: str, env: dict[str, str | None] | None = None, expect: int | None = 0) -> str:
+        from click.testing import CliRunner
+
+        local = argv[0] in ("validate", "codeowners", "schema", "init")
+        result = CliRunner().invoke(
+            main,
+            [*argv, *([] if local else cli_target.args)],
+            env={**cli_target.env, **(env or {})},
+            catch_exceptions=False,
+        )
+        text = result.stdout + (result.stderr or "")
+        outputs.append((" ".join(argv), result.exit_code, text))
+        if expect is not None:
+            assert result.exit_code == expect, f"{argv}: {text}"
+        assert "Traceback" not in text
+        return text
+
+    m = str(manifests)
+    run("validate", m)
+    run("validate", m, "--format", "json")
+    for fmt in ("text", "markdown", "json"):
+        run("plan", m, "--format", fmt, "-v")
+    plan_file = tmp_path / "plan.json"
+    run("plan", m, "--out", str(plan_file))
+    run("apply", str(plan_file))
+    run("apply", m, "--auto-approve", "-v")
+
+    store = cli_target.store()
+    rid = consumer_requests_access(
+        store, "milton@initech.example", "Stapler Tracker", ["weather-api"], "basic", "public"
+    )
+    run("requests", "pull", m, "--out", str(manifests / "requests"))
+    for fmt in ("text", "markdown", "json"):
+        run("plan", m, "--format", fmt, "-v")
+    approve_plan = tmp_path / "approve.json"
+    run("plan", m, "--out", str(approve_plan))
+    run("apply", str(approve_plan))
+    (credential,) = credentials_of(store, rid)
+    issued = [credential]
+    run("apply", m, "--auto-approve", "-v")
+    for fmt in ("text", "markdown", "json"):
+        run("drift", m, "--format", fmt)
+        run("plan", m, "--format", fmt, "-v", "--out", str(tmp_path / f"after-{fmt}.json"))
+    run("import", "--out", str(tmp_path / "imported"))
+    run("requests", "pull", m, "--out", str(tmp_path / "pulled"))
+    run("codeowners", m)
+    run("schema")
+    run("schema", "--out", str(tmp_path / "schemas"))
+    run("init", str(tmp_path / "new-repo"))
+
+    # revoke (prune the request): the portal drops its credential, the plan says so
+    for path in (manifests / "requests").rglob("*.yaml"):
+        if f"request-id: '{rid}'" in path.read_text() or f'request-id: "{rid}"' in (
+            path.read_text()
+        ):
+            path.unlink()
+    run("plan", m, "--prune", "--format", "json", "-v")
+
+    # failing runs
+    stale = tmp_path / "stale.json"
+    run("plan", m, "--out", str(stale))
+    (manifests / "plans.yaml").write_text(
+        (manifests / "plans.yaml").read_text().replace("requests: 50", "requests: 51", 1)
+    )
+    run("plan", m, "--out", str(stale))
+    (manifests / "plans.yaml").write_text(
+        (manifests / "plans.yaml").read_text().replace("requests: 51", "requests: 52", 1)
+    )
+    stale_text = run("apply", str(stale), expect=1)
+    assert "stale" in stale_text or "changed" in stale_text
+    run("plan", m, env={"TYK_DASHBOARD_SECRET": None}, expect=None)  # secret unset
+    run("apply", m, "--auto-approve", env={"TYK_DASHBOARD_SECRET": None}, expect=None)
+    if cli_target.kind == "emulator":
+        bad = run("plan", m, env={"TYK_PORTAL_TOKEN": WRONG_TOKEN}, expect=1)
+        assert "401" in bad or "403" in bad
+        run("apply", m, "--auto-approve", env={"TYK_PORTAL_TOKEN": WRONG_TOKEN}, expect=1)
+        run("import", "--out", str(tmp_path / "x"), env={"TYK_PORTAL_TOKEN": WRONG_TOKEN}, expect=1)
+        bad = run("plan", m, env={"TYK_DASHBOARD_SECRET": WRONG_SECRET}, expect=1)
+        assert "401" in bad or "403" in bad
+        token_file = tmp_path / "token"
+        token_file.write_text(PORTAL_TOKEN + "\n")
+        run("plan", m, env={"TYK_PORTAL_TOKEN": None, "TYK_PORTAL_TOKEN_FILE": str(token_file)})
+    unreachable = {"TYK_PORTAL_URL": "http://127.0.0.1:9", "TYK_PORTAL_TOKEN": PORTAL_TOKEN}
+    text = run("plan", m, "--portal-url", "http://127.0.0.1:9", env=unreachable, expect=1)
+    assert "cannot connect" in text
+    run(
+        "apply",
+        m,
+        "--auto-approve",
+        "--portal-url",
+        "http://127.0.0.1:9",
+        env=unreachable,
+        expect=1,
+    )
+    run(
+        "import",
+        "--out",
+        str(tmp_path / "y"),
+        "--portal-url",
+        "http://127.0.0.1:9",
+        env=unreachable,
+        expect=1,
+    )
+
+    secrets = [PORTAL_TOKEN, DASHBOARD_SECRET, WRONG_TOKEN, WRONG_SECRET, *issued]
+    assert all(len(s) >= 16 for s in secrets)
+    for command, code, text in outputs:
+        for secret in secrets:
+            assert secret not in text, f"`{command}` (exit {code}) printed a secret"
+    files = _all_files(tmp_path)
+    files.pop(tmp_path / "token", None)  # the token file we gave it
+    assert any(p.suffix == ".json" for p in files) and len(files) > 30
+    for path, text in files.items():
+        for secret in secrets:
+            assert secret not in text, f"{path} holds a secret"
+    print(f"\nsecrets: {len(outputs)} runs, {len(files)} files checked, none holds a secret")
+
+
+def _params(command: click.Command, prefix: str = "") -> list[tuple[str, click.Parameter]]:
+    found = [(f"{prefix}{command.name}", p) for p in command.params]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            found.extend(_params(sub, f"{prefix}{command.name} "))
+    return found
+
+
+def test_no_command_line_option_takes_a_token_or_secret() -> None:
+    params = _params(main)
+    assert len(params) > 40  # the whole tree was walked
+    secretive = re.compile(r"token|secret|password|passwd|credential|api[-_]?key|auth", re.I)
+    for where, param in params:
+        names = [param.name or "", *param.opts, *param.secondary_opts]
+        assert not any(secretive.search(n) for n in names), f"{where}: {names}"
+        envvar = getattr(param, "envvar", None)
+        envvars = [envvar] if isinstance(envvar, str) else list(envvar or [])
+        assert not any(secretive.search(e) for e in envvars), f"{where}: {envvars}"
+
+
+def _verify(client: httpx.AsyncClient) -> tuple[ssl.VerifyMode, bool]:
+    context = client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    return context.verify_mode, context.check_hostname
+
+
+@pytest.mark.parametrize("insecure", [False, True])
+def test_tls_verification_is_on_unless_the_provider_says_insecure(insecure: bool) -> None:
+    provider = Provider.model_validate(
+        {
+            "apiVersion": "portal-gitops/v1",
+            "kind": "Provider",
+            "metadata": {"name": "tyk"},
+            "spec": {
+                "type": "tyk-pro",
+                "dashboardUrl": "https://dashboard.example:3000",
+                "secret": {"fromEnv": "DASH_SECRET"},
+                "orgId": "org",
+                "insecureSkipVerify": insecure,
+            },
+        }
+    )
+    target = commands.Target(
+        portal_url="https://portal.example:3001",
+        environ={"TYK_PORTAL_TOKEN": "t" * 20, "DASH_SECRET": "s" * 20},
+    )
+
+    async def inspect() -> tuple[tuple[ssl.VerifyMode, bool], tuple[ssl.VerifyMode, bool]]:
+        backend = commands.open_backend(target, ["."], [provider])
+        try:
+            portal = _verify(backend.api.portal._http)  # type: ignore[attr-defined]
+            dashboard = _verify(backend.dashboard_for("tyk")._http)  # type: ignore[attr-defined]
+            return portal, dashboard
+        finally:
+            await backend.aclose()
+
+    portal, dashboard = asyncio.run(inspect())
+    assert portal == (ssl.CERT_REQUIRED, True)  # the portal is always verified
+    expected = (ssl.CERT_NONE, False) if insecure else (ssl.CERT_REQUIRED, True)
+    assert dashboard == expected

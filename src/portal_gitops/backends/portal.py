@@ -450,8 +450,71 @@ class PortalBackend:
         return self._translate(raw)
 
     async def find(self, kind: str, key: str) -> LiveObject | None:
-        """Look one object up by identity (a full read: rare, and right by construction)."""
-        return (await self.read()).get(kind, key)
+        """Look one object up by identity, after a create whose reply was lost.
+
+        One listing of that kind, not a full read: under a flaky network every lost reply
+        triggers a find, and a full read (hundreds of requests, each of which may fail too)
+        per fault made recovery cost grow with the square of the estate. The object found
+        carries what ``update`` needs (its id, and a product's or plan's provider).
+
+        Access requests have no name in the portal: one this process created or the managed
+        record knows is read by its id; otherwise None, and their create converges instead,
+        reusing a matching request on the consumer's app.
+        """
+        portal = self.api.portal
+        if kind == "AccessRequest":
+            known = {**self._record_ids, **self._session_requests}
+            request_id = next((i for i, k in known.items() if k == key), None)
+            if request_id is None:
+                return None
+            what = f"access request {_q(key)}"
+            try:
+                request = await portal.get(f"/access_requests/{request_id}", what=what)
+            except NotFoundError:
+                return None
+            request_attrs = {
+                "status": _str(request.get("Status")) or "pending",
+                "app": {"name": _str(request.get("Client"))},
+            }
+            return LiveObject(kind, key, request_id, request_attrs)
+        if kind == "Team":
+            org, _, name = key.partition("/")
+            orgs = await portal.list_organisations()
+            org_id = next((int(o["ID"]) for o in orgs if _name(o) == org), None)
+            if org_id is None:
+                return None
+            self._ix.orgs[org] = org_id
+            teams = await portal.list_teams(org_id, org)
+            team = next((t for t in teams if _name(t) == name), None)
+            if team is None:
+                return None
+            self._ix.teams[(org, name)] = int(team["ID"])
+            team_attrs = {"organisation": org, "name": name}
+            return LiveObject(kind, key, f"{org_id}/{team['ID']}", team_attrs)
+        lister, index, field_name = {
+            "Provider": (portal.list_providers, self._ix.providers, "Name"),
+            "Organisation": (portal.list_organisations, self._ix.orgs, "Name"),
+            "User": (portal.list_users, self._ix.users, "Email"),
+            "Product": (portal.list_products, self._ix.products, "Name"),
+            "Plan": (portal.list_plans, self._ix.plans, "Name"),
+            "Catalogue": (portal.list_catalogues, self._ix.catalogues, "Name"),
+        }.get(kind, (None, None, ""))
+        if lister is None or index is None:
+            return (await self.read()).get(kind, key)
+        item = next((i for i in await lister() if _str(i.get(field_name)) == key), None)
+        if item is None:
+            return None
+        if kind == "User" and _str(item.get("Role")) not in CONSUMER_ROLES:
+            return None  # admins are never touched
+        index[key] = int(item["ID"])
+        attrs: Json = {}
+        if kind in ("Product", "Plan"):
+            provider_id = as_int(item.get("ProviderID"))
+            names = {v: k for k, v in self._ix.providers.items()}
+            attrs["provider"] = names.get(provider_id or 0, "")
+        if kind == "User":
+            attrs["role"] = _str(item.get("Role"))
+        return LiveObject(kind, key, str(item["ID"]), attrs)
 
     async def _fetch(self) -> _Raw:
         raw = _Raw()

@@ -70,6 +70,21 @@ class FaultConfig:
             raise ValueError("FaultConfig.latency_ms and retry_after_seconds must be >= 0")
 
 
+@dataclass
+class FaultStats:
+    """What the emulator did to the requests it received (tests report fault rates from it)."""
+
+    requests: int = 0  # every request but the health checks
+    errors: int = 0  # answered 500/503 before the store was touched
+    rate_limited: int = 0  # answered 429
+    resets: int = 0  # dropped before the store was touched
+    lost_responses: int = 0  # committed to the store, then dropped
+
+    @property
+    def faults(self) -> int:
+        return self.errors + self.rate_limited + self.resets + self.lost_responses
+
+
 class _DropConnection(Exception):
     """Raised inside the app to make the client see the connection close without a reply."""
 
@@ -97,9 +112,13 @@ def _json_response(
     return StoreResponse(status, body, {"content-type": "application/json", **(headers or {})})
 
 
-def create_app(store: PortalStore, faults: FaultConfig | None = None) -> ASGIApp:
-    """An ASGI app answering every request through ``store.handle`` (with ``faults`` injected)."""
+def create_app(
+    store: PortalStore, faults: FaultConfig | None = None, stats: FaultStats | None = None
+) -> ASGIApp:
+    """An ASGI app answering every request through ``store.handle`` (with ``faults`` injected,
+    counted in ``stats`` when given)."""
     faults = faults or FaultConfig()
+    stats = stats if stats is not None else FaultStats()
     rng = random.Random(faults.seed)
 
     def roll(rate: float) -> bool:
@@ -149,19 +168,23 @@ def create_app(store: PortalStore, faults: FaultConfig | None = None) -> ASGIApp
         if path in HEALTH_PATHS:
             await respond(send, _json_response(200, {"status": "ok"}))
             return
+        stats.requests += 1
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
         if roll(faults.error_rate):
+            stats.errors += 1
             status = rng.choice((500, 503))
             await respond(send, _json_response(status, _fault_payload(path, status, "injected")))
             return
         if roll(faults.rate_limit_rate):
+            stats.rate_limited += 1
             seconds = faults.retry_after_seconds
             retry_after = str(int(seconds)) if float(seconds).is_integer() else str(seconds)
             payload = _fault_payload(path, 429, "Too Many Requests")
             await respond(send, _json_response(429, payload, {"retry-after": retry_after}))
             return
         if roll(faults.reset_rate):
+            stats.resets += 1
             await drop(scope, receive)
             return
         body = await read_body(receive)
@@ -171,6 +194,7 @@ def create_app(store: PortalStore, faults: FaultConfig | None = None) -> ASGIApp
         )
         resp = store.handle(method, path, query, headers, body)
         if method in WRITE_METHODS and roll(faults.lost_response_rate):
+            stats.lost_responses += 1
             await drop(scope, receive)
             return
         await respond(send, resp)
@@ -234,6 +258,7 @@ def running_emulator(
     *,
     portal_token: str | None,
     dashboard_secret: str | None,
+    stats: FaultStats | None = None,
 ) -> Iterator[str]:
     """Serve ``store`` on 127.0.0.1 (a free port) in a background thread; yields the base URL.
 
@@ -241,7 +266,7 @@ def running_emulator(
     """
     store.portal_token = portal_token
     store.dashboard_secret = dashboard_secret
-    server = uvicorn.Server(_config(create_app(store, faults), "127.0.0.1", 0))
+    server = uvicorn.Server(_config(create_app(store, faults, stats), "127.0.0.1", 0))
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -271,6 +296,7 @@ def running_emulator(
 
 __all__ = [
     "FaultConfig",
+    "FaultStats",
     "create_app",
     "running_emulator",
     "serve",

@@ -1574,7 +1574,15 @@ class PortalBackend:
                 "ProductIDs": await self._product_ids(wanted),
                 "CatalogueID": (await self._catalogue_ids([_str(attrs.get("catalogue"))]))[0],
             }
-            await portal.action(f"/apps/{app_id}/provision", verb="provision", what=what, body=body)
+            # never retried blindly: a provision whose reply is lost has filed a request, and
+            # a second would file another; the engine's retry lists the app's requests first
+            await portal.action(
+                f"/apps/{app_id}/provision",
+                verb="provision",
+                what=what,
+                body=body,
+                idempotent=False,
+            )
             # the provision reply carries no id: the new request is the one that was not there
             seen = {as_int(r.get("ID")) for r in before}
             after = await portal.list_app_access_requests(app_id, app_label)

@@ -487,13 +487,16 @@ class _Client:
         operation: str,
         params: Mapping[str, str | int] | None = None,
         body: Any = _NO_BODY,
+        idempotent: bool = True,
     ) -> Any:
         """Send one request (retrying only when safe); return the decoded JSON reply or None.
 
         A DELETE whose retry finds the object gone (404) has succeeded: the first attempt
-        deleted it and only the reply was lost.
+        deleted it and only the reply was lost. ``idempotent=False`` marks a PUT that makes
+        something each time (the portal's provision): never retried blindly.
         """
-        attempts = max(1, self._retry.attempts) if method in SAFE_METHODS else 1
+        safe = method in SAFE_METHODS and idempotent
+        attempts = max(1, self._retry.attempts) if safe else 1
         attempt = 0
         while True:
             try:
@@ -612,11 +615,25 @@ class PortalApi(_Client):
         return reply if isinstance(reply, dict) else {}
 
     async def action(
-        self, path: str, *, verb: str, what: str, body: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        *,
+        verb: str,
+        what: str,
+        body: Mapping[str, Any] | None = None,
+        idempotent: bool = True,
     ) -> Any:
-        """A PUT action such as approve, reject or provision (``{"status":"ok",...}`` replies)."""
+        """A PUT action such as approve, reject or provision (``{"status":"ok",...}`` replies).
+
+        Provision is not idempotent (each call files a new access request): pass
+        ``idempotent=False`` and look before trying again.
+        """
         return await self.request(
-            "PUT", path, operation=f"{verb} {what}", body=_NO_BODY if body is None else dict(body)
+            "PUT",
+            path,
+            operation=f"{verb} {what}",
+            body=_NO_BODY if body is None else dict(body),
+            idempotent=idempotent,
         )
 
     async def delete(

@@ -50,6 +50,8 @@ class DiffResult:
 # An access request cannot be edited once decided: anything but a decision on a pending
 # request means revoking it and asking again.
 REPLACE_ON_CHANGE = {"AccessRequest"}
+# The portal cannot move a product or plan to another provider: it is deleted and created again.
+REPLACE_ON_FIELD = {"Product": "provider", "Plan": "provider"}
 
 
 def _strip_sensitive(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -120,10 +122,16 @@ def diff(
             if not obj.managed and not obj.builtin:
                 changes.append(Change("adopt", res.kind, res.key, after=res.attrs, live=obj))
             continue
-        op = "update"
+        op, reason = "update", ""
         if res.kind in REPLACE_ON_CHANGE and not _is_decision(obj, fields):
             op = "replace"
-        changes.append(Change(op, res.kind, res.key, after=res.attrs, live=obj, fields=fields))
+        moved = REPLACE_ON_FIELD.get(res.kind)
+        if moved and obj.attrs.get(moved) != res.attrs.get(moved):
+            op, reason = "replace", f"{moved} changed: the portal cannot move it"
+        changes.append(
+            Change(op, res.kind, res.key, after=res.attrs, live=obj, fields=fields, reason=reason)
+        )
+    changes = _relink_dependents(desired, live, changes)
     for key in sorted(desired.expired):
         live_key = desired.aliases.get(key, key)
         obj = live.objects.get(live_key) or live.objects.get(key)
@@ -146,6 +154,58 @@ def diff(
         else:
             orphaned.append(obj)
     return DiffResult(changes, unmanaged, orphaned)
+
+
+def _references(res_kind: str, attrs: Mapping[str, Any]) -> set[Key]:
+    """The products and plans a catalogue or access request points at."""
+    if res_kind not in ("Catalogue", "AccessRequest"):
+        return set()
+    plans = attrs.get("plans", []) if res_kind == "Catalogue" else [attrs.get("plan", "")]
+    return {("Product", p) for p in attrs.get("products", [])} | {("Plan", p) for p in plans}
+
+
+def _relink_dependents(desired: Desired, live: LiveState, changes: list[Change]) -> list[Change]:
+    """A replaced product or plan comes back with a new id: what points at it must follow.
+
+    The portal drops a deleted product or plan from its catalogues, and an access request keeps
+    pointing at the old one; so a catalogue listing it is updated (re-linked) and an access
+    request using it is replaced, even when their attrs are unchanged.
+    """
+    replaced = {
+        (c.kind, c.key) for c in changes if c.op == "replace" and c.kind in REPLACE_ON_FIELD
+    }
+    if not replaced:
+        return changes
+    by_ref = {(c.kind, c.key): i for i, c in enumerate(changes)}
+    out = list(changes)
+    for res in desired.state:
+        hit = sorted(_references(res.kind, res.attrs) & replaced)
+        if not hit:
+            continue
+        reason = "re-links the replaced " + ", ".join(f"{k}/{n}" for k, n in hit)
+        op = "update" if res.kind == "Catalogue" else "replace"
+        i = by_ref.get(res.ref)
+        if i is None:
+            obj = live.objects.get(desired.aliases.get(res.ref, res.ref)) or live.objects.get(
+                res.ref
+            )
+            if obj is None:
+                continue
+            out.append(Change(op, res.kind, res.key, after=res.attrs, live=obj, reason=reason))
+            continue
+        current = out[i]
+        if current.op in ("create", "replace", "delete") or current.op == op:
+            continue
+        out[i] = Change(
+            op,
+            current.kind,
+            current.key,
+            after=current.after,
+            live=current.live,
+            fields=current.fields,
+            reason=reason,
+        )
+    return out
 
 
 def _is_decision(obj: LiveObject, fields: tuple[FieldChange, ...]) -> bool:

@@ -1,0 +1,74 @@
+"""Reconcile cases the properties found, on both backends, each with its exact plan."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from portal_gitops.backends.base import ManagedRecord
+from tests.reconcile.helpers import (
+    BACKENDS,
+    Portal,
+    actions,
+    desired_of,
+    duplicates,
+    fresh_portal,
+    plan_again,
+    raw_inventory,
+    read_live,
+    reconcile,
+    small_estate,
+)
+
+
+@pytest.fixture(params=BACKENDS)
+def portal(request: pytest.FixtureRequest, tmp_path: Path) -> Portal:
+    with fresh_portal(request.param, tmp_path / "portal") as p:
+        yield p
+
+
+async def managed_record(portal: Portal) -> ManagedRecord:
+    backend = portal.open(desired_of(small_estate()))
+    try:
+        return await backend.read_managed()
+    finally:
+        await backend.aclose()
+
+
+def test_moving_a_product_and_plan_to_another_provider_replaces_them_and_relinks(
+    portal: Portal,
+) -> None:
+    # the portal refuses to move a product or plan between providers ("delete it and create
+    # it again"): the plan used to update them, and every apply failed
+    before, after = (
+        desired_of(small_estate()),
+        desired_of(small_estate(provider_of_weather="tyk-eu")),
+    )
+
+    async def go() -> None:
+        _, result = await reconcile(portal, before)
+        assert result.ok
+        plan, result = await reconcile(portal, after)
+        assert [(a.op, a.address, a.reason) for a in plan.actions] == [
+            ("replace", "Plan/Gold", "provider changed: the portal cannot move it"),
+            ("replace", "Product/Weather", "provider changed: the portal cannot move it"),
+            ("update", "Catalogue/Partners", "re-links the replaced Plan/Gold, Product/Weather"),
+            (
+                "replace",
+                "AccessRequest/acme-storm",
+                "re-links the replaced Plan/Gold, Product/Weather",
+            ),
+        ]
+        assert (result.ok, len(result.done)) == (True, 4), result.failed
+        assert actions(await plan_again(portal, after)) == []
+        live = await read_live(portal, after)
+        assert live.get("Product", "Weather").attrs["provider"] == "tyk-eu"
+        assert live.get("Catalogue", "Partners").attrs["products"] == ["Weather"]
+        assert live.get("AccessRequest", "acme-storm").attrs["status"] == "approved"
+        inventory = raw_inventory(portal.store)
+        assert duplicates(inventory) == []
+        assert inventory[("policy", "Weather")] == inventory[("policy", "Gold")] == 1
+
+    asyncio.run(go())

@@ -95,6 +95,11 @@ class Applier:
                 key = (action.kind, action.key)
                 if ok:
                     result.done.append(action)
+                    before = self._live(action)
+                    if before is not None and before.ref != key:
+                        # adopted or replaced under a new name: the old name is gone
+                        managed.pop(before.ref, None)
+                        notes.pop(before.ref, None)
                     if action.op == "delete":
                         managed.pop(key, None)
                         notes.pop(key, None)

@@ -15,7 +15,7 @@ from deepdiff.helper import NotPresent
 
 from portal_gitops.desired import Desired
 from portal_gitops.source import format_path
-from portal_gitops.state import Key, LiveObject, LiveState, Sensitive
+from portal_gitops.state import Key, LiveObject, LiveState, Resource, Sensitive
 
 
 @dataclass(frozen=True)
@@ -97,24 +97,23 @@ def diff(
     """Compare desired with live; ordering is left to plan.py."""
     changes: list[Change] = []
     matched: set[Key] = set()
+    spare = _spare_requests(desired, live)
     for res in desired.state:
         live_key = desired.aliases.get(res.ref, res.ref)
         obj = live.objects.get(live_key) or live.objects.get(res.ref)
+        if obj is None and res.kind == "AccessRequest":
+            obj = _take_same_request(res, spare)
         if obj is None:
             changes.append(Change("create", res.kind, res.key, after=res.attrs))
             continue
         matched.add(obj.ref)
         if _equal(obj.attrs, res.attrs):
             if (not obj.managed and not obj.builtin) or obj.ref != res.ref:
+                reason = "exists in the portal; will be managed"
+                if obj.managed and obj.ref != res.ref:
+                    reason = f"renamed from {obj.key}"
                 changes.append(
-                    Change(
-                        "adopt",
-                        res.kind,
-                        res.key,
-                        after=res.attrs,
-                        live=obj,
-                        reason="exists in the portal; will be managed",
-                    )
+                    Change("adopt", res.kind, res.key, after=res.attrs, live=obj, reason=reason)
                 )
             continue
         fields = tuple(field_changes(obj.attrs, res.attrs))
@@ -154,6 +153,32 @@ def diff(
         else:
             orphaned.append(obj)
     return DiffResult(changes, unmanaged, orphaned)
+
+
+def _spare_requests(desired: Desired, live: LiveState) -> list[LiveObject]:
+    """Live access requests that no manifest names (by key, alias or as expired)."""
+    claimed: set[Key] = set(desired.state.resources) | set(desired.expired)
+    claimed |= {desired.aliases.get(k, k) for k in claimed}
+    return sorted(
+        (o for o in live if o.kind == "AccessRequest" and o.ref not in claimed),
+        key=lambda o: o.key,
+    )
+
+
+def _take_same_request(res: Resource, spare: list[LiveObject]) -> LiveObject | None:
+    """A live request asking exactly what the manifest asks (renamed, or made in the portal).
+
+    Creating the manifest's request would reuse that one anyway (the portal keeps one request
+    per app, products and plan), so it is matched, not created next to it and then deleted.
+    """
+    for i, obj in enumerate(spare):
+        same = _equal(obj.attrs, res.attrs) or (
+            obj.attrs.get("status") == "pending"
+            and {**obj.attrs, "status": res.attrs.get("status")} == dict(res.attrs)
+        )
+        if same:
+            return spare.pop(i)
+    return None
 
 
 def _references(res_kind: str, attrs: Mapping[str, Any]) -> set[Key]:

@@ -72,3 +72,29 @@ def test_moving_a_product_and_plan_to_another_provider_replaces_them_and_relinks
         assert inventory[("policy", "Weather")] == inventory[("policy", "Gold")] == 1
 
     asyncio.run(go())
+
+
+def test_renaming_a_request_manifest_keeps_the_granted_request(portal: Portal) -> None:
+    # it used to plan "create acme-storm-tracker" (which reuses the live request) and, with
+    # --prune, "delete acme-storm" (which then revoked it): access lost until the next apply
+    before = desired_of(small_estate())
+    renamed = desired_of(small_estate(request="acme-storm-tracker"))
+
+    async def go() -> None:
+        await reconcile(portal, before)
+        granted = (await read_live(portal, before)).get("AccessRequest", "acme-storm")
+        plan, result = await reconcile(portal, renamed, prune=True)
+        assert [(a.op, a.address, a.reason) for a in plan.actions] == [
+            ("adopt", "AccessRequest/acme-storm-tracker", "renamed from acme-storm")
+        ]
+        assert result.ok
+        live = await read_live(portal, renamed)
+        assert live.get("AccessRequest", "acme-storm") is None
+        kept = live.get("AccessRequest", "acme-storm-tracker")
+        assert (kept.id, kept.managed, kept.attrs) == (granted.id, True, granted.attrs)
+        record = await managed_record(portal)
+        assert ("AccessRequest", "acme-storm") not in record.objects
+        assert record.objects[("AccessRequest", "acme-storm-tracker")] == granted.id
+        assert actions(await plan_again(portal, renamed, prune=True)) == []
+
+    asyncio.run(go())

@@ -81,6 +81,7 @@ class Applier:
         self.sleep = sleep
         self.progress = progress
         self.notes = notes or {}
+        self._claimed: set[tuple[str, str]] = set()  # (kind, live id) created or kept this run
 
     async def run(self, plan: Plan) -> ApplyResult:
         result = ApplyResult()
@@ -93,6 +94,8 @@ class Applier:
             outcomes = await asyncio.gather(*(self._guarded(sem, a) for a in group))
             for action, (ok, detail) in zip(group, outcomes, strict=True):
                 key = (action.kind, action.key)
+                if ok and action.op != "delete" and detail:
+                    self._claimed.add((action.kind, detail))
                 if ok:
                     result.done.append(action)
                     before = self._live(action)
@@ -151,6 +154,10 @@ class Applier:
             await self._retrying(action, lambda: self.backend.delete(live))
             return await self._create(action, attrs)
         if action.op == "delete":
+            if (live.kind, live.id) in self._claimed:
+                # a create of this run found this very object and took it over (an access
+                # request renamed in the manifests): deleting it would undo that create
+                return live.id
             await self._retrying(action, lambda: self.backend.delete(live))
             return live.id
         raise BackendError(f"unknown operation {action.op}", operation=action.address)

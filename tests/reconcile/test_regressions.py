@@ -98,3 +98,29 @@ def test_renaming_a_request_manifest_keeps_the_granted_request(portal: Portal) -
         assert actions(await plan_again(portal, renamed, prune=True)) == []
 
     asyncio.run(go())
+
+
+def test_a_create_that_reuses_a_request_is_not_undone_by_a_prune_delete(portal: Portal) -> None:
+    # renamed and changed (another app description): not the same request to the diff, but the
+    # portal keeps one request per app, products and plan, so the create reuses the live one;
+    # the prune of the old name must not then delete it
+    estate = small_estate(request="acme-storm-tracker")
+    estate[-1]["spec"]["app"]["description"] = "Tracks storms"
+    before, changed = desired_of(small_estate()), desired_of(estate)
+
+    async def go() -> None:
+        await reconcile(portal, before)
+        granted = (await read_live(portal, before)).get("AccessRequest", "acme-storm")
+        plan, result = await reconcile(portal, changed, prune=True)
+        assert actions(plan) == [
+            ("create", "AccessRequest/acme-storm-tracker"),
+            ("delete", "AccessRequest/acme-storm"),
+        ]
+        assert result.ok, result.failed
+        live = await read_live(portal, changed)
+        kept = live.get("AccessRequest", "acme-storm-tracker")
+        assert (kept.id, kept.attrs["status"]) == (granted.id, "approved")
+        assert kept.attrs["app"]["description"] == "Tracks storms"
+        assert actions(await plan_again(portal, changed, prune=True)) == []
+
+    asyncio.run(go())

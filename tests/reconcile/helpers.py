@@ -29,7 +29,7 @@ from portal_gitops.desired import Desired, build_desired
 from portal_gitops.diff import diff
 from portal_gitops.load import parse_text
 from portal_gitops.plan import Plan, build_plan
-from portal_gitops.state import LEVEL, DesiredState, Key, LiveState, Resource
+from portal_gitops.state import LEVEL, DesiredState, Key, LiveObject, LiveState, Resource
 from portal_gitops.validate import format_issues, validate_documents
 
 PORTAL_TOKEN = "reconcile-portal-token-77d0"
@@ -157,6 +157,16 @@ async def read_live(portal: Portal, desired: Desired | None = None) -> LiveState
         return await backend.read()
     finally:
         await backend.aclose()
+
+
+def live_of(desired: Desired, *, managed: bool = True) -> LiveState:
+    """A live state holding exactly the desired objects (as if applied), with made-up IDs."""
+    return LiveState(
+        {
+            r.ref: LiveObject(r.kind, r.key, str(i), r.attrs, managed=managed)
+            for i, r in enumerate(desired.state)
+        }
+    )
 
 
 def up_to_ids(live: LiveState) -> dict[Key, tuple[str, bool, bool]]:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from portal_gitops.diff import diff
 from portal_gitops.plan import Plan, build_plan
-from portal_gitops.state import LiveObject, LiveState
+from portal_gitops.state import LiveState
 from tests.reconcile.helpers import (
     actions,
     as_desired,
@@ -25,6 +25,7 @@ from tests.reconcile.helpers import (
     distinct_policy_names,
     duplicates,
     fresh_portal,
+    live_of,
     plan_again,
     raw_inventory,
     read_live,
@@ -37,22 +38,13 @@ from tests.strategies import estates
 
 Estate = list[dict[str, Any]]
 PURE = settings(
-    max_examples=60,
+    max_examples=25,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-BACKEND = settings(PURE, max_examples=20)
+BACKEND = settings(PURE, max_examples=15)
 SMALL = estates(max_objects=3)
-
-
-def live_of(desired: Any, *, managed: bool = True) -> LiveState:
-    return LiveState(
-        {
-            r.ref: LiveObject(r.kind, r.key, str(i), r.attrs, managed=managed)
-            for i, r in enumerate(desired.state)
-        }
-    )
 
 
 @PURE
@@ -147,7 +139,7 @@ def test_apply_converges_and_b_over_a_equals_b_alone_embedded(a: Estate, b: Esta
     _converges_and_forgets_history("embedded", a, b)
 
 
-@settings(BACKEND, max_examples=5, phases=[Phase.explicit, Phase.generate])  # no slow shrinking
+@settings(BACKEND, max_examples=3, phases=[Phase.explicit, Phase.generate])  # no slow shrinking
 @given(SMALL, SMALL)
 def test_apply_converges_and_b_over_a_equals_b_alone_over_http(a: Estate, b: Estate) -> None:
     _converges_and_forgets_history("emulator", a, b)

@@ -13,6 +13,7 @@ from tests.reconcile.helpers import (
     Portal,
     actions,
     desired_of,
+    doc,
     duplicates,
     fresh_portal,
     plan_again,
@@ -122,5 +123,24 @@ def test_a_create_that_reuses_a_request_is_not_undone_by_a_prune_delete(portal: 
         assert (kept.id, kept.attrs["status"]) == (granted.id, "approved")
         assert kept.attrs["app"]["description"] == "Tracks storms"
         assert actions(await plan_again(portal, changed, prune=True)) == []
+
+    asyncio.run(go())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open (reported): the create of Plan/Weather runs before the prune of Product/Weather, "
+    "and the Dashboard refuses a second policy named Weather",
+)
+def test_a_product_removed_and_a_plan_of_its_name_added_in_one_change(portal: Portal) -> None:
+    before = desired_of(small_estate())
+    estate = [d for d in small_estate() if d["kind"] in ("Provider", "Organisation", "Team")]
+    estate.append(doc("Plan", "Weather", {"provider": "tyk"}))
+    after = desired_of(estate)
+
+    async def go() -> None:
+        await reconcile(portal, before)
+        _, result = await reconcile(portal, after, prune=True)
+        assert result.ok, result.failed
 
     asyncio.run(go())

@@ -73,7 +73,7 @@ def _products(db: Path) -> tuple[int, int]:
     )
 
 
-@pytest.mark.parametrize("rounds", [3])
+@pytest.mark.parametrize("rounds", [2])
 def test_two_applies_on_one_embedded_store_never_interleave(tmp_path: Path, rounds: int) -> None:
     first, second = _two_estates(tmp_path, 400)
     env = child_env(estate_env())

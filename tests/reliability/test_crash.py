@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from portal_gitops.backends.portal import LOCK_POLICY
@@ -152,9 +151,9 @@ def test_sigkill_at_random_moments_then_rerun_converges(tmp_path: Path) -> None:
     assert partial >= ROUNDS - 2, "the kills did not land while objects were being written"
 
 
-@pytest.mark.parametrize("phase", ["idle"])
-def test_killed_run_leaves_its_lock_and_the_rerun_takes_it_over(tmp_path: Path, phase: str) -> None:
-    """The lock a killed apply leaves is recognised as stale: the re-run does not wait 30 min."""
+def test_a_live_holder_keeps_the_lock_and_once_killed_the_rerun_takes_it(tmp_path: Path) -> None:
+    """A live apply's lock is respected (exit 1 naming it); once it is killed (SIGKILL), the
+    lock it leaves is recognised as stale: the re-run does not wait for the 30-minute lease."""
     estate = tmp_path / "estate"
     write_estate(estate, 40)
     db = tmp_path / "p.db"

@@ -13,16 +13,21 @@ unless a Provider says insecureSkipVerify.
 from __future__ import annotations
 
 import asyncio
+import http.server
 import re
+import shutil
 import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
-import httpx
 import pytest
 
 from portal_gitops import commands
 from portal_gitops.cli import main
+from portal_gitops.errors import TransportError
 from portal_gitops.models import Provider
 from tests.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, CliTarget, copy_examples
 from tests.requests.test_access_requests import consumer_requests_access, credentials_of
@@ -184,13 +189,50 @@ def test_no_command_line_option_takes_a_token_or_secret() -> None:
         assert not any(secretive.search(e) for e in envvars), f"{where}: {envvars}"
 
 
-def _verify(client: httpx.AsyncClient) -> tuple[ssl.VerifyMode, bool]:
-    context = client._transport._pool._ssl_context  # type: ignore[attr-defined]
-    return context.verify_mode, context.check_hostname
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An HTTPS server with a self-signed certificate, answering every GET with ``[]``."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    make = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subprocess.run(
+        [*make, "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"[]"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
 
 
 @pytest.mark.parametrize("insecure", [False, True])
-def test_tls_verification_is_on_unless_the_provider_says_insecure(insecure: bool) -> None:
+def test_tls_verification_is_on_unless_the_provider_says_insecure(
+    tls_server: str, insecure: bool
+) -> None:
+    """Behaviour, not configuration: a self-signed certificate is refused by the portal
+    client always, and by a Dashboard client unless its Provider says insecureSkipVerify."""
     provider = Provider.model_validate(
         {
             "apiVersion": "portal-gitops/v1",
@@ -198,7 +240,7 @@ def test_tls_verification_is_on_unless_the_provider_says_insecure(insecure: bool
             "metadata": {"name": "tyk"},
             "spec": {
                 "type": "tyk-pro",
-                "dashboardUrl": "https://dashboard.example:3000",
+                "dashboardUrl": tls_server,
                 "secret": {"fromEnv": "DASH_SECRET"},
                 "orgId": "org",
                 "insecureSkipVerify": insecure,
@@ -206,20 +248,30 @@ def test_tls_verification_is_on_unless_the_provider_says_insecure(insecure: bool
         }
     )
     target = commands.Target(
-        portal_url="https://portal.example:3001",
+        portal_url=tls_server,
         environ={"TYK_PORTAL_TOKEN": "t" * 20, "DASH_SECRET": "s" * 20},
     )
 
-    async def inspect() -> tuple[tuple[ssl.VerifyMode, bool], tuple[ssl.VerifyMode, bool]]:
+    async def attempt() -> tuple[str, str]:
         backend = commands.open_backend(target, ["."], [provider])
+        outcomes = []
         try:
-            portal = _verify(backend.api.portal._http)  # type: ignore[attr-defined]
-            dashboard = _verify(backend.dashboard_for("tyk")._http)  # type: ignore[attr-defined]
-            return portal, dashboard
+            for call in (
+                backend.api.portal.list_providers,
+                backend.dashboard_for("tyk").list_policies,
+            ):
+                try:
+                    await call()
+                    outcomes.append("ok")
+                except TransportError as exc:
+                    outcomes.append(str(exc))
         finally:
             await backend.aclose()
+        return outcomes[0], outcomes[1]
 
-    portal, dashboard = asyncio.run(inspect())
-    assert portal == (ssl.CERT_REQUIRED, True)  # the portal is always verified
-    expected = (ssl.CERT_NONE, False) if insecure else (ssl.CERT_REQUIRED, True)
-    assert dashboard == expected
+    portal, dashboard = asyncio.run(attempt())
+    assert "CERTIFICATE_VERIFY_FAILED" in portal or "certificate verify failed" in portal
+    if insecure:
+        assert dashboard == "ok"
+    else:
+        assert "certificate verify failed" in dashboard.lower()

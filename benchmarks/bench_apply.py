@@ -36,12 +36,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_read import DASHBOARD_SECRET, PORTAL_TOKEN, emulator, template
+from bench_read import DASHBOARD_SECRET, PORTAL_TOKEN, emulator, machine_load, template
 from estate import plan_counts, write
 from measure import ratio_line
 
 from portal_gitops import commands
 from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.tyk_api import KeepAliveTransport
 from portal_gitops.plan import Action
 
 _KIND: contextvars.ContextVar[str] = contextvars.ContextVar("kind", default="bookkeeping")
@@ -71,23 +72,22 @@ def documents_for(creates: int) -> int:
 
 
 class Requests:
-    """Counts every request httpx sends in this process, by the action kind that sent it."""
+    """Counts every request the tyk backend sends, by the kind of the action that sent it."""
 
     def __init__(self) -> None:
         self.by_kind: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
         self.creates: Counter[str] = Counter()
 
     def install(self) -> None:
-        original = httpx.AsyncHTTPTransport.handle_async_request
+        """Count in the tyk backend's transport (every request it sends goes through it)."""
+        original = KeepAliveTransport.handle_async_request
         counts = self.by_kind
 
-        async def counted(
-            transport: httpx.AsyncHTTPTransport, request: httpx.Request
-        ) -> httpx.Response:
+        async def counted(transport: KeepAliveTransport, request: httpx.Request) -> httpx.Response:
             counts[_KIND.get()][(request.method, template(request.url.path))] += 1
             return await original(transport, request)
 
-        httpx.AsyncHTTPTransport.handle_async_request = counted  # type: ignore[method-assign]
+        setattr(KeepAliveTransport, "handle_async_request", counted)  # noqa: B010
 
     def progress(self, event: str, action: Action, detail: str) -> None:
         # called in the task that runs the action, before its requests: they inherit the kind
@@ -117,16 +117,21 @@ def main() -> None:
         write(Path(manifests), documents)
         db = str(Path(tmp) / "portal.db")
         PortalStore(db).close()  # an empty portal
-        with emulator(db, args.latency_ms, args.emulator) as url:
+        load_before = machine_load()
+        with emulator(db, args.latency_ms, args.emulator) as served:
+            url = served.url
             environ = {
                 "TYK_PORTAL_TOKEN": PORTAL_TOKEN,
                 "TYK_DASHBOARD_URL": url,
                 **{f"TYK_DASHBOARD_SECRET_{i}": DASHBOARD_SECRET for i in range(2)},
             }
             target = commands.Target(portal_url=url, environ=environ, parallelism=args.parallelism)
-            start = time.perf_counter()
+            server_cpu = served.cpu_seconds()
+            start, cpu = time.perf_counter(), time.process_time()
             outcome = commands.apply([manifests], target, progress=requests.progress)
             seconds = time.perf_counter() - start
+            client_cpu = time.process_time() - cpu
+            server_cpu = served.cpu_seconds() - server_cpu
     if outcome.result is None or not outcome.result.ok:
         raise SystemExit(f"apply failed: {outcome.result and outcome.result.summary()}")
     creates = sum(requests.creates.values())
@@ -145,6 +150,10 @@ def main() -> None:
     print(
         f"apply: {made} requests ({made / creates:.2f} per create, bookkeeping included) "
         f"in {seconds:.3f} s"
+    )
+    print(
+        f"apply CPU: client {client_cpu:.2f} s (validation included), emulator "
+        f"{server_cpu:.2f} s; machine: {load_before} before, {machine_load()} after"
     )
     print(ratio_line("apply wall time / floor", seconds, floor, 1.5))
 

@@ -55,6 +55,7 @@ from portal_gitops import commands
 from portal_gitops.backends.emulator import FaultConfig, running_emulator
 from portal_gitops.backends.portal import DashboardConn, open_tyk
 from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.tyk_api import KeepAliveTransport
 
 PORTAL_TOKEN = "bench-portal-token"
 DASHBOARD_SECRET = "bench-dashboard-secret"
@@ -124,9 +125,30 @@ def _free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Served:
+    url: str
+    pid: int | None  # the emulator's process (None: a thread of this one)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the emulator process has used so far (0 for a thread)."""
+        if self.pid is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} / {five:.1f} on {os.cpu_count()} cores"
+
+
 @contextlib.contextmanager
-def emulator(db: str, latency_ms: float, mode: str = "process") -> Iterator[str]:
-    """Serve the store at ``db`` with ``latency_ms`` per request; yields the base URL."""
+def emulator(db: str, latency_ms: float, mode: str = "process") -> Iterator[Served]:
+    """Serve the store at ``db`` with ``latency_ms`` per request."""
     faults = FaultConfig(latency_ms=latency_ms)
     if mode == "thread":
         store = PortalStore(db)
@@ -134,7 +156,7 @@ def emulator(db: str, latency_ms: float, mode: str = "process") -> Iterator[str]
             with running_emulator(
                 store, faults, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET
             ) as url:
-                yield url
+                yield Served(url, None)
         finally:
             store.close()
         return
@@ -167,7 +189,7 @@ def emulator(db: str, latency_ms: float, mode: str = "process") -> Iterator[str]
             if time.monotonic() > deadline:
                 raise SystemExit("the emulator did not start within 30 s")
             time.sleep(0.05)
-        yield url
+        yield Served(url, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -177,11 +199,11 @@ def emulator(db: str, latency_ms: float, mode: str = "process") -> Iterator[str]
             proc.wait()
 
 
-class CountingTransport(httpx.AsyncHTTPTransport):
-    """An HTTP transport that counts every request by method and path template."""
+class CountingTransport(KeepAliveTransport):
+    """The tyk backend's own transport, counting every request by method and path template."""
 
     def __init__(self) -> None:
-        super().__init__(limits=httpx.Limits(max_connections=100, max_keepalive_connections=100))
+        super().__init__()
         self.counts: Counter[tuple[str, str]] = Counter()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -257,6 +279,8 @@ class Read:
     objects: int
     per_page: int
     counts: Counter[tuple[str, str]]
+    client_cpu: float = 0.0
+    server_cpu: float = 0.0
 
 
 async def timed_read(url: str, providers: list[str], parallelism: int) -> Read:
@@ -272,16 +296,16 @@ async def timed_read(url: str, providers: list[str], parallelism: int) -> Read:
         transport=transport,
     )
     try:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         live = await backend.read()
         seconds = time.perf_counter() - start
+        client_cpu = time.process_time() - cpu
     finally:
         await backend.aclose()
         await transport.really_close()
     counts = transport.counts
-    return Read(
-        seconds, sum(counts.values()), len(live.objects), backend.api.portal.per_page, counts
-    )
+    per_page = backend.api.portal.per_page
+    return Read(seconds, sum(counts.values()), len(live.objects), per_page, counts, client_cpu)
 
 
 def main() -> None:
@@ -298,11 +322,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         _, db, seeded = seed(Path(tmp), documents)
         providers = provider_names(db)
-        with emulator(db, args.latency_ms, args.emulator) as url:
-            runs = [
-                asyncio.run(timed_read(url, providers, args.parallelism))
-                for _ in range(max(1, args.repeat))
-            ]
+        load_before = machine_load()
+        runs = []
+        with emulator(db, args.latency_ms, args.emulator) as served:
+            for _ in range(max(1, args.repeat)):
+                server_cpu = served.cpu_seconds()
+                run = asyncio.run(timed_read(served.url, providers, args.parallelism))
+                run.server_cpu = served.cpu_seconds() - server_cpu
+                runs.append(run)
         best = min(runs, key=lambda r: r.seconds)
         minimum = minimum_requests(db, best.per_page, dashboards=1)
     least = sum(minimum.values())
@@ -320,6 +347,12 @@ def main() -> None:
         f"read: {best.requests} requests in {best.seconds:.3f} s (best of {len(runs)}: "
         + ", ".join(f"{r.seconds:.3f}" for r in runs)
         + " s)"
+    )
+    print(
+        f"read CPU: client {best.client_cpu:.2f} s, emulator {best.server_cpu:.2f} s "
+        f"({1000 * best.client_cpu / best.requests:.2f} + "
+        f"{1000 * best.server_cpu / best.requests:.2f} ms per request); machine: "
+        f"{load_before} before, {machine_load()} after"
     )
     print(ratio_line("read requests / minimum", best.requests, least, 1.1, "req"))
     print(ratio_line("read wall time / floor", best.seconds, floor, 1.5))

@@ -30,10 +30,12 @@ class Action:
     live_id: str = ""
     fields: tuple[FieldChange, ...] = ()
     reason: str = ""
+    # runs after the deletions: it needs a name a deletion frees (see _defer_clashes)
+    deferred: bool = False
 
     @property
     def phase(self) -> int:
-        return 1 if self.op == "delete" else 0
+        return 1 if self.op == "delete" else 2 if self.deferred else 0
 
     @property
     def level(self) -> int:
@@ -42,7 +44,7 @@ class Action:
     @property
     def group(self) -> tuple[int, int]:
         """Actions of one group may run concurrently; groups run one after another."""
-        return (self.phase, -self.level if self.phase else self.level)
+        return (self.phase, -self.level if self.phase == 1 else self.level)
 
     @property
     def address(self) -> str:
@@ -125,7 +127,7 @@ def build_plan(
     warnings: Iterable[str] = (),
     details: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Plan:
-    actions = [_action(c) for c in result.changes]
+    actions = _defer_clashes([_action(c) for c in result.changes])
     actions.sort(key=_sort_key)
     return Plan(
         actions=tuple(actions),
@@ -146,6 +148,46 @@ def build_plan(
         warnings=tuple(warnings),
         details=dict(details or {}),
     )
+
+
+POLICY_KINDS = ("Product", "Plan")
+
+
+def _defer_clashes(actions: list[Action]) -> list[Action]:
+    """Defer creates that need a Dashboard policy name a deletion in this plan frees.
+
+    A product and a plan each get a policy named after them, and policy names are unique:
+    a plan created with the name of a product deleted in the same change must wait for that
+    deletion, and so must the catalogues and access requests that point at it.
+    """
+    freed = {a.key for a in actions if a.op == "delete" and a.kind in POLICY_KINDS}
+    late = {
+        (a.kind, a.key)
+        for a in actions
+        if a.op in ("create", "replace")
+        and a.kind in POLICY_KINDS
+        and a.key in freed
+        and any(d.op == "delete" and d.key == a.key and d.kind != a.kind for d in actions)
+    }
+    if not late:
+        return actions
+
+    def refs(a: Action) -> set[tuple[str, str]]:
+        attrs = a.attrs or {}
+        out = {("Product", p) for p in attrs.get("products", [])}
+        if a.kind == "Catalogue":
+            out |= {("Plan", p) for p in attrs.get("plans", [])}
+        if a.kind == "AccessRequest":
+            out |= {("Plan", attrs.get("plan", "")), ("Catalogue", attrs.get("catalogue", ""))}
+        return out
+
+    for a in sorted(actions, key=lambda a: a.level):  # dependents come at higher levels
+        if a.op != "delete" and a.kind in ("Catalogue", "AccessRequest") and refs(a) & late:
+            late.add((a.kind, a.key))
+    return [
+        replace(a, deferred=True) if a.op != "delete" and (a.kind, a.key) in late else a
+        for a in actions
+    ]
 
 
 def _action(c: Change) -> Action:
@@ -214,6 +256,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "key": a.key,
                 "live_id": a.live_id,
                 "reason": a.reason,
+                "deferred": a.deferred,
                 "attrs": to_jsonable(a.attrs) if a.attrs is not None else None,
                 "fields": [
                     {"path": f.path, "sensitive": True}
@@ -255,6 +298,7 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
                 attrs=_from_jsonable(c["attrs"]) if c.get("attrs") is not None else None,
                 live_id=c.get("live_id", ""),
                 reason=c.get("reason", ""),
+                deferred=bool(c.get("deferred", False)),
                 fields=tuple(
                     FieldChange(f["path"], None, None, sensitive=True)
                     if f.get("sensitive")

@@ -127,11 +127,6 @@ def test_a_create_that_reuses_a_request_is_not_undone_by_a_prune_delete(portal: 
     asyncio.run(go())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open (reported): the create of Plan/Weather runs before the prune of Product/Weather, "
-    "and the Dashboard refuses a second policy named Weather",
-)
 def test_a_product_removed_and_a_plan_of_its_name_added_in_one_change(portal: Portal) -> None:
     before = desired_of(small_estate())
     estate = [d for d in small_estate() if d["kind"] in ("Provider", "Organisation", "Team")]

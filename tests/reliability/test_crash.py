@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from portal_gitops.backends.portal import LOCK_POLICY
@@ -185,3 +186,36 @@ def test_a_live_holder_keeps_the_lock_and_once_killed_the_rerun_takes_it(tmp_pat
     assert code == 0, output
     assert _plan_exit(db, estate)[0] == 0
     assert census(db)[("policy", LOCK_POLICY)] == 0
+
+
+def test_interrupted_rejection_on_an_auto_approving_plan_is_not_left_approved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the kill test: on a plan that auto-approves, a request is approved as it is
+    filed; a run interrupted before rejecting it left it approved, and the re-run filed a
+    second request and rejected that one: a duplicate, and a credential the manifests deny."""
+    from portal_gitops import commands
+    from portal_gitops.backends.portal import PortalBackend
+    from portal_gitops.errors import TransportError
+
+    estate = tmp_path / "estate"
+    write_estate(estate, 60)  # request-00009 is a rejection, on plan-0000 (auto-approve)
+    db = tmp_path / "p.db"
+    target = commands.Target(store=str(db), environ=estate_env())
+    decide = PortalBackend._decide
+
+    async def interrupted(self: PortalBackend, rid: str, cur: str, want: str, what: str) -> None:
+        if want == "rejected":
+            raise TransportError("interrupted", operation=what)  # as if killed right here
+        await decide(self, rid, cur, want, what)
+
+    monkeypatch.setattr(PortalBackend, "_decide", interrupted)
+    first = commands.apply([str(estate)], target)
+    assert first.result is not None and first.result.failed
+    monkeypatch.setattr(PortalBackend, "_decide", decide)
+    second = commands.apply([str(estate)], target)
+    assert second.result is not None and second.result.ok
+    assert not commands.plan([str(estate)], target).has_changes
+    reference = tmp_path / "reference.db"
+    commands.apply([str(estate)], commands.Target(store=str(reference), environ=estate_env()))
+    assert normalised(census(db)) == normalised(census(reference))

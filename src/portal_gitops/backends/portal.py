@@ -1561,13 +1561,15 @@ class PortalBackend:
         fresh = app_id in self._new_apps
         self._new_apps.discard(app_id)
         before = [] if fresh else await portal.list_app_access_requests(app_id, app_label)
+        # a request for a plan that auto-approves is approved as it is filed: one meant to be
+        # rejected and interrupted before the rejection is found approved, and is rejected
+        # now (filing another would leave that approval, and its credential, behind)
+        usable = {"pending", status} | ({"approved"} if status == "rejected" else set())
         reusable = [
-            r
-            for r in before
-            if self._matches(r, attrs, wanted) and _str(r.get("Status")) in ("pending", status)
+            r for r in before if self._matches(r, attrs, wanted) and _str(r.get("Status")) in usable
         ]
         if reusable:
-            request = max(reusable, key=lambda r: int(r["ID"]))
+            request = max(reusable, key=lambda r: (_str(r.get("Status")) == status, int(r["ID"])))
         else:
             body = {
                 "PlanID": (await self._plan_ids([_str(attrs.get("plan"))]))[0],

@@ -10,7 +10,6 @@ group's bookkeeping, and objects in the manifests are adopted on the next run an
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,23 +24,11 @@ from portal_gitops.errors import (
     TransportError,
 )
 from portal_gitops.plan import Action, Plan
+from portal_gitops.retry import RetryPolicy
 from portal_gitops.state import Key, LiveObject, LiveState
 
 Sleep = Callable[[float], Awaitable[None]]
 Progress = Callable[[str, Action, str], None]  # event ("start"|"done"|"failed"), action, detail
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int, exc: BaseException) -> float:
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            return min(float(exc.retry_after), self.max_delay)
-        backoff = min(self.max_delay, self.base_delay * 2.0**attempt)
-        return backoff * (0.5 + random.random() / 2)
 
 
 @dataclass
@@ -70,7 +57,7 @@ class Applier:
         *,
         parallelism: int = 8,
         retry: RetryPolicy | None = None,
-        sleep: Sleep = asyncio.sleep,
+        sleep: Sleep | None = None,
         progress: Progress | None = None,
         notes: Mapping[str, Mapping[str, Any]] | None = None,
     ):
@@ -78,7 +65,7 @@ class Applier:
         self.live = live
         self.parallelism = max(1, parallelism)
         self.retry = retry or RetryPolicy()
-        self.sleep = sleep
+        self.sleep = sleep or self.retry.sleep
         self.progress = progress
         self.notes = notes or {}
         self._claimed: set[tuple[str, str]] = set()  # (kind, live id) created or kept this run

@@ -18,7 +18,6 @@ from portal_gitops.backends.portal import PortalBackend, plan_limits
 from portal_gitops.backends.store import PortalStore
 from portal_gitops.backends.tyk_api import (
     DashboardConn,
-    RetryPolicy,
     Timeouts,
     TykApi,
     as_list,
@@ -38,6 +37,7 @@ from portal_gitops.errors import (
     TransportError,
     ValidationFailed,
 )
+from portal_gitops.retry import RetryPolicy
 
 pytestmark = pytest.mark.anyio
 
@@ -278,7 +278,7 @@ async def test_server_errors_on_safe_requests_back_off_exponentially_then_give_u
             await api.portal.update("/plans/1", {"Name": "gold"}, what='plan "gold"')
     finally:
         await api.aclose()
-    assert sleeps.delays == [0.25, 0.5, 1.0]  # 4 attempts, full jitter factor 1.0
+    assert sleeps.delays == [0.25, 0.5, 1.0, 2.0, 4.0]  # 6 attempts, full jitter factor 1.0
 
 
 async def test_post_is_never_retried_blindly() -> None:
@@ -616,3 +616,22 @@ async def test_read_tolerates_the_documented_quirks(plans_shape: str) -> None:
     assert request["products"] == ["Weather API"]
     assert request["app"]["redirectUrls"] == ["https://a.example", "https://b.example"]
     assert request["consumer"] == "alice@acme.example" and request["status"] == "pending"
+
+
+def test_a_proxy_in_the_environment_hands_requests_to_httpx_which_honours_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from portal_gitops.backends.tyk_api import KeepAliveTransport, default_transport
+
+    for name in (
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    assert isinstance(default_transport(True), KeepAliveTransport)
+    monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
+    assert default_transport(True) is None

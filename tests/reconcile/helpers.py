@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from portal_gitops.apply import Applier, ApplyResult, RetryPolicy
+from portal_gitops.apply import Applier, ApplyResult
 from portal_gitops.backends.base import Backend
 from portal_gitops.backends.emulator import running_emulator
 from portal_gitops.backends.portal import DashboardConn, PortalBackend, open_embedded, open_tyk
@@ -29,6 +29,7 @@ from portal_gitops.desired import Desired, build_desired
 from portal_gitops.diff import diff
 from portal_gitops.load import parse_text
 from portal_gitops.plan import Plan, build_plan
+from portal_gitops.retry import RetryPolicy
 from portal_gitops.state import LEVEL, DesiredState, Key, LiveObject, LiveState, Resource
 from portal_gitops.validate import format_issues, validate_documents
 

@@ -26,13 +26,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from portal_gitops import apply as apply_mod
 from portal_gitops import commands
 from portal_gitops.backends import portal as portal_mod
-from portal_gitops.backends import tyk_api
 from portal_gitops.backends.emulator import FaultConfig, FaultStats, running_emulator
 from portal_gitops.backends.store import PortalStore
 from portal_gitops.cli import main
+from portal_gitops.retry import RetryPolicy
 
 from .conftest import census, estate_env, integrity, normalised, write_estate
 
@@ -65,13 +64,13 @@ class RetrySeam:
         applier = commands.Applier
 
         def open_tyk(*args: Any, **kwargs: Any) -> Any:
-            kwargs["retry"] = tyk_api.RetryPolicy(
+            kwargs["retry"] = RetryPolicy(
                 attempts=6, base_delay=0, max_delay=0, sleep=_no_sleep, jitter=lambda: 0.5
             )
             return opener(*args, **kwargs)
 
         def make_applier(*args: Any, **kwargs: Any) -> Any:
-            policy = apply_mod.RetryPolicy(attempts=self.engine_attempts, base_delay=0, max_delay=0)
+            policy = RetryPolicy(attempts=self.engine_attempts, base_delay=0, max_delay=0)
             return applier(*args, retry=policy, sleep=_no_sleep, **kwargs)
 
         monkeypatch.setattr(portal_mod, "open_tyk", open_tyk)

@@ -32,10 +32,8 @@ import httpx
 from portal_gitops.backends.base import LockInfo, ManagedRecord
 from portal_gitops.backends.inprocess import InProcessTransport
 from portal_gitops.backends.tyk_api import (
-    NO_RETRY,
     DashboardApi,
     DashboardConn,
-    RetryPolicy,
     Timeouts,
     TykApi,
     as_int,
@@ -56,6 +54,7 @@ from portal_gitops.errors import (
     TransportError,
     ValidationFailed,
 )
+from portal_gitops.retry import NO_RETRY, RetryPolicy
 from portal_gitops.state import (
     DEFAULT_ORGANISATION,
     LOCK_POLICY,

@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
-import importlib.util
 import json
 import logging
-import random
+import os
 import re
 import ssl
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,15 +41,9 @@ from portal_gitops.errors import (
     ValidationFailed,
     is_retryable,
 )
+from portal_gitops.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
-
-if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-    # httpcore runs ``import sniffio`` on every connection-pool operation (several per
-    # request). anyio >= 4.5 no longer installs sniffio, and a failed import is not
-    # remembered: each one searches sys.path again (~1 ms of CPU per request here). A None
-    # entry makes the import fail at once; httpcore then assumes asyncio, which is what runs.
-    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 PORTAL_PREFIX = "/portal-api"
 POLICIES_PATH = "/api/portal/policies"
@@ -86,36 +78,6 @@ class Timeouts:
 
     def to_httpx(self) -> httpx.Timeout:
         return httpx.Timeout(self.read, connect=self.connect)
-
-
-def _default_jitter() -> float:
-    return random.random()  # jitter, not cryptography
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter for safe requests; ``Retry-After`` honoured, capped.
-
-    ``sleep`` is injectable so tests never sleep for real.
-    """
-
-    attempts: int = 4
-    base_delay: float = 0.25
-    max_delay: float = 8.0
-    max_retry_after: float = 60.0
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    jitter: Callable[[], float] = _default_jitter
-
-    def delay(self, attempt: int, exc: BaseException) -> float:
-        """Seconds to wait before retry number ``attempt`` (0-based) after ``exc``."""
-        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
-            wait: float = exc.retry_after
-            return max(0.0, min(wait, self.max_retry_after))
-        backoff = min(self.max_delay, self.base_delay * (2.0**attempt))
-        return backoff * (0.5 + 0.5 * self.jitter())
-
-
-NO_RETRY = RetryPolicy(attempts=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -578,6 +540,17 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         )
 
 
+def default_transport(verify: bool) -> httpx.AsyncBaseTransport | None:
+    """Our keep-alive transport, unless the environment names a proxy: then httpx's own
+    (None), which honours HTTP(S)_PROXY, ALL_PROXY and NO_PROXY as users expect."""
+    if any(
+        os.environ.get(name) or os.environ.get(name.lower())
+        for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
+    ):
+        return None
+    return KeepAliveTransport(verify=verify)
+
+
 # --------------------------------------------------------------------------------------------
 # one authenticated HTTP client
 
@@ -617,7 +590,7 @@ class _Client:
             headers=headers,
             timeout=timeouts.to_httpx(),
             verify=verify,
-            transport=transport or KeepAliveTransport(verify=verify),
+            transport=transport or default_transport(verify),
             follow_redirects=False,
         )
 

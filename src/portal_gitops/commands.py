@@ -123,7 +123,7 @@ def load(
         today=today or dt.date.today(),
         resolve_secret=secret_resolver(environ if environ is not None else os.environ),
     )
-    return Loaded(paths, result, desired, manifests_hash(paths))
+    return Loaded(paths, result, desired, planmod.hash_digests(result.digests.items()))
 
 
 def require_secrets(loaded: Loaded) -> None:

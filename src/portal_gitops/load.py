@@ -7,6 +7,7 @@ message naming the file and line, never a traceback. It reads files but holds no
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator
@@ -309,8 +310,16 @@ def _type_name(value: Any) -> str:
     )
 
 
-def read_text(path: FsPath, display: str, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Read a manifest file as UTF-8 text, refusing oversize, binary and non-UTF-8 files."""
+def read_text(
+    path: FsPath,
+    display: str,
+    max_bytes: int = MAX_FILE_BYTES,
+    digests: dict[str, bytes] | None = None,
+) -> str:
+    """Read a manifest file as UTF-8 text, refusing oversize, binary and non-UTF-8 files.
+
+    ``digests``, when given, receives the SHA-256 of the file's bytes under its display name
+    (a saved plan records them, so the files need not be read twice)."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -321,6 +330,8 @@ def read_text(path: FsPath, display: str, max_bytes: int = MAX_FILE_BYTES) -> st
         )
     with open(path, "rb") as fh:
         raw = fh.read(max_bytes + 1)
+    if digests is not None:
+        digests[display] = hashlib.sha256(raw).digest()
     if b"\x00" in raw:
         line = raw[: raw.index(b"\x00")].count(b"\n") + 1
         raise ManifestError([Issue(display, line, "binary file (contains NUL bytes)")])
@@ -378,14 +389,17 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[FsPath, str]], list[Issue
     return files, issues
 
 
-def load_paths(paths: Iterable[str]) -> tuple[list[Document], list[Issue]]:
-    """Load every manifest under PATHS. Returns the documents and every problem found."""
+def load_paths(
+    paths: Iterable[str], digests: dict[str, bytes] | None = None
+) -> tuple[list[Document], list[Issue]]:
+    """Load every manifest under PATHS. Returns the documents and every problem found;
+    ``digests`` (optional) receives each file's SHA-256."""
     files, issues = discover(paths)
     docs: list[Document] = []
     shared: dict[Path, Path] = {}  # one tuple per distinct path across all files (memory)
     for fp, display in files:
         try:
-            docs.extend(parse_text(read_text(fp, display), display, shared))
+            docs.extend(parse_text(read_text(fp, display, digests=digests), display, shared))
         except ManifestError as exc:
             issues.extend(exc.issues)
     return docs, issues

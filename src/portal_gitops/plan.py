@@ -208,11 +208,16 @@ def live_fingerprints(live: LiveState) -> dict[str, str]:
     return {f"{o.kind}/{o.key}": o.fingerprint for o in live}
 
 
-def hash_files(contents: Iterable[tuple[str, bytes]]) -> str:
+def hash_digests(digests: Iterable[tuple[str, bytes]]) -> str:
+    """The manifests' hash: every file's name and the SHA-256 of its bytes."""
     h = hashlib.sha256()
-    for name, data in sorted(contents):
-        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    for name, digest in sorted(digests):
+        h.update(name.encode() + b"\0" + digest)
     return h.hexdigest()
+
+
+def hash_files(contents: Iterable[tuple[str, bytes]]) -> str:
+    return hash_digests((name, hashlib.sha256(data).digest()) for name, data in contents)
 
 
 def check_fresh(plan: Plan, live: LiveState, manifests_hash: str | None) -> None:

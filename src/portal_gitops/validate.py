@@ -14,7 +14,7 @@ import functools
 import re
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,7 @@ class ValidationResult:
     manifests: list[tuple[Manifest, Document]] = field(default_factory=list)
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
+    digests: Mapping[str, bytes] = field(default_factory=dict)  # file -> SHA-256 of its bytes
 
     @property
     def ok(self) -> bool:
@@ -76,12 +77,14 @@ def format_issues(issues: Iterable[Issue]) -> str:
 
 def validate_paths(paths: Iterable[str]) -> ValidationResult:
     """Load and validate every manifest under PATHS; loader problems come first in file order."""
-    docs, load_issues = load_paths(paths)
+    digests: dict[str, bytes] = {}
+    docs, load_issues = load_paths(paths, digests)
     result = validate_documents(docs)
-    if not load_issues:
-        return result
     return ValidationResult(
-        result.manifests, _sorted([*load_issues, *result.errors]), result.warnings
+        result.manifests,
+        _sorted([*load_issues, *result.errors]) if load_issues else result.errors,
+        result.warnings,
+        digests,
     )
 
 

@@ -682,3 +682,22 @@ def test_legacy_limit_strings() -> None:
     assert (pl["RateLimit"], pl["Quota"]) == ("1000 calls / 60 second(s)", "unlimited")
     pol = policy(call, pl["ReferenceID"])
     assert (pol["rate"], pol["quota_max"]) == (1000, -1)
+
+
+def test_a_new_store_file_opens_while_another_process_holds_it_briefly(tmp_path: Any) -> None:
+    """Two applies starting at once on a new store both open it: switching the file to WAL
+    waits for the other connection instead of failing with 'database is locked'."""
+    import sqlite3
+    import threading
+
+    path = tmp_path / "shared.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")
+    threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
+    store = PortalStore(str(path))
+    try:
+        resp = store.handle("GET", "/portal-api/organisations", {}, {}, b"")
+        assert resp.status == 200
+    finally:
+        store.close()
+        holder.close()

@@ -1815,9 +1815,16 @@ def open_embedded(
 
     ``store_kwargs`` go to ``PortalStore`` (tokens, page sizes, quirk switches).
     """
+    import sqlite3
+
     from portal_gitops.backends.store import PortalStore
 
-    store = PortalStore(store_path, **store_kwargs)
+    try:
+        store = PortalStore(store_path, **store_kwargs)
+    except (sqlite3.Error, RuntimeError) as exc:
+        raise BackendError(
+            f"cannot open the embedded store {store_path}: {exc}", operation="open store"
+        ) from exc
     token = store_kwargs.get("portal_token")
     secret = store_kwargs.get("dashboard_secret")
     api = TykApi(EMBEDDED_URL, token, transport=InProcessTransport(store), retry=NO_RETRY)

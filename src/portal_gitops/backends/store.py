@@ -457,9 +457,22 @@ class PortalStore:
         )
         self._conn.execute("PRAGMA busy_timeout=30000")
         if path != ":memory:":
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._init_schema()
+
+    def _enable_wal(self) -> None:
+        """Switch a file to WAL. The switch needs the file to itself and SQLite does not
+        wait for it (no busy handler), so two processes opening a new store at once retry."""
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     # -- lifecycle --------------------------------------------------------------------------
     def close(self) -> None:

@@ -337,7 +337,8 @@ def apply(
     today: dt.date | None = None,
 ) -> ApplyOutcome:
     loaded = load(paths, target.environ, today=today)
-    require_secrets(loaded) if target.portal_url else None
+    if target.portal_url:
+        require_secrets(loaded)
     return asyncio.run(
         _apply(
             loaded,

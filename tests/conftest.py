@@ -7,11 +7,15 @@ serving a fresh store, with the tokens a real Tyk would require.
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner, Result
 
@@ -82,3 +86,76 @@ def cli_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CliTa
 
 def lines(text: str) -> Sequence[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+# --- every request the tyk backend sends during the suite conforms to Tyk's documents -------
+#
+# The keep-alive transport (the tyk backend's real-HTTP path) is wrapped for the whole run;
+# each distinct request shape (method, path template, query keys, body structure) is kept
+# and, when the session ends, validated against the official OpenAPI documents by the same
+# checks as tests/contract/test_client_requests.py. A request that does not conform fails
+# the run. Subprocess runs (crash and concurrency tests) are not seen here.
+
+SENT_SHAPES: dict[Any, Any] = {}
+
+
+def _shape(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _shape(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("list", tuple(sorted({repr(_shape(v)) for v in value})))
+    return type(value).__name__
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from portal_gitops.backends.tyk_api import KeepAliveTransport
+
+    original = KeepAliveTransport.handle_async_request
+
+    async def recording(self: KeepAliveTransport, request: httpx.Request) -> httpx.Response:
+        from tests.contract.test_client_requests import Sent
+
+        body = await request.aread()
+        try:
+            parsed = json.loads(body) if body else None
+        except ValueError:
+            parsed = "<not json>"
+        path = re.sub(r"/\d+(?=/|$)", "/N", request.url.path)
+        path = re.sub(r"/[0-9a-f]{24}(?=/|$)", "/ID", path)
+        key = (request.method, path, tuple(sorted(request.url.params)), _shape(parsed))
+        if key not in SENT_SHAPES:
+            SENT_SHAPES[key] = Sent(
+                request.method,
+                request.url.path,
+                dict(request.url.params),
+                dict(request.headers),
+                body or None,
+            )
+        return await original(self, request)
+
+    KeepAliveTransport.handle_async_request = recording  # type: ignore[method-assign]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not SENT_SHAPES:
+        return
+    from tests.contract.test_client_requests import check_requests
+
+    problems = []
+    for sent in SENT_SHAPES.values():
+        try:
+            check_requests([sent])
+        except Exception as exc:  # report every non-conforming request, then fail the run
+            problems.append(f"{sent.method} {sent.path}: {type(exc).__name__}: {exc}")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    line = (
+        f"{len(SENT_SHAPES)} request shapes sent by the tyk backend checked against Tyk's documents"
+    )
+    if reporter is not None:
+        reporter.write_line(
+            line + (f"; {len(problems)} do not conform:" if problems else "; all conform")
+        )
+        for problem in problems:
+            reporter.write_line(f"  {problem[:2000]}")
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -22,6 +22,7 @@ from portal_gitops.apply import ApplyResult
 from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
 from portal_gitops.plan import Action, Plan, dumps
 from portal_gitops.render import render
+from portal_gitops.validate import format_issues
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -161,10 +162,8 @@ def validate(paths: tuple[str, ...], fmt: str, no_color: bool) -> None:
                 )
             )
             return EXIT_OK if result.ok else EXIT_ERROR
-        for w in result.warnings:
-            click.echo(f"warning: {w}", err=True)
-        for e in result.errors:
-            click.echo(str(e), err=True)
+        if result.errors or result.warnings:
+            click.echo(format_issues([*result.errors, *result.warnings]), err=True)
         if not result.ok:
             n = len(result.errors)
             click.echo(
@@ -264,7 +263,7 @@ def _show(p: Plan, fmt: str, ctx: Context) -> None:
     """A plan on stdout; in text mode its warnings go to stderr, apart from the plan."""
     if fmt == "text":
         for w in p.warnings:
-            click.echo(f"warning: {w}", err=True)
+            click.echo(w, err=True)
     click.echo(render(p, fmt, color=ctx.color, verbose=ctx.verbose > 0), nl=False)
 
 

@@ -37,7 +37,7 @@ from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.state import LiveState, Sensitive
-from portal_gitops.validate import ValidationResult, validate_paths
+from portal_gitops.validate import ValidationResult, format_issues, validate_paths
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
 LOCK_TTL_SECONDS = 30 * 60
@@ -198,7 +198,7 @@ def compute_plan(
         manifests_hash=loaded.manifests_hash,
         paths=loaded.paths,
         notes=_notes(loaded.desired),
-        warnings=[str(w) for w in loaded.warnings],
+        warnings=[format_issues([w]) for w in loaded.warnings],
         details={f"{k}/{n}": v for (k, n), v in loaded.desired.details.items()},
     )
 

@@ -176,7 +176,7 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
         body.extend(f"- `{u.address}`" for u in plan.unmanaged)
         body.append("</details>")
         body.append("")
-    body.extend(f"> warning: {w}" for w in plan.warnings)
+    body.extend(f"> {w}" for w in plan.warnings)
     text = "\n".join(head + body) + "\n"
     if len(text) <= limit:
         return text

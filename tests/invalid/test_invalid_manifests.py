@@ -8,7 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from portal_gitops.cli import main
 from portal_gitops.load import MAX_FILE_BYTES
 from portal_gitops.validate import format_issues, validate_paths
 
@@ -266,10 +268,24 @@ def test_invalid_case(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_errors_fail_and_warnings_pass(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Through the CLI: exit 1 with the exact messages for errors, exit 0 for warnings only,
+    and never a traceback."""
     monkeypatch.chdir(HERE)
-    result = validate_paths(["base", f"cases/{name}"])
-    assert result.ok is (name in WARNING_ONLY)
-    assert bool(result.warnings) is (name in WARNING_ONLY)
+    result = CliRunner().invoke(main, ["validate", "base", f"cases/{name}"])
+    expected = [f"cases/{line}" for line in EXPECTED[name]]
+    assert "Traceback" not in result.output
+    if name in WARNING_ONLY:
+        assert result.exit_code == 0
+        assert result.stderr.splitlines() == expected
+        assert result.stdout.endswith(" documents valid.\n")
+    else:
+        assert result.exit_code == 1
+        n = len(expected)
+        assert result.stderr.splitlines() == [
+            *expected,
+            f"error: {n} problem{'s' if n != 1 else ''} found in the manifests",
+        ]
+        assert result.stdout == ""
 
 
 def test_every_case_file_is_in_the_table() -> None:

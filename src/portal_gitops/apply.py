@@ -17,9 +17,9 @@ from typing import Any
 
 from portal_gitops.backends.base import Backend, ManagedRecord
 from portal_gitops.errors import (
+    RETRYABLE,
     BackendError,
     PortalGitopsError,
-    RateLimitedError,
     ServerError,
     TransportError,
 )
@@ -167,7 +167,7 @@ class Applier:
         while True:
             try:
                 return await self.backend.create(action.kind, action.key, attrs)
-            except (TransportError, ServerError, RateLimitedError) as exc:
+            except RETRYABLE as exc:
                 attempt += 1
                 if attempt >= self.retry.attempts:
                     raise
@@ -190,17 +190,8 @@ class Applier:
         while True:
             try:
                 return await call()
-            except (TransportError, ServerError, RateLimitedError) as exc:
+            except RETRYABLE as exc:
                 attempt += 1
                 if attempt >= self.retry.attempts:
                     raise
                 await self.sleep(self.retry.delay(attempt, exc))
-
-
-async def apply_plan(
-    plan: Plan,
-    backend: Backend,
-    live: LiveState,
-    **options: Any,
-) -> ApplyResult:
-    return await Applier(backend, live, **options).run(plan)

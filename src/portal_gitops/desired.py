@@ -15,7 +15,6 @@ from portal_gitops.models import (
     REQUEST_ID_ANNOTATION,
     AccessRequest,
     Catalogue,
-    FromEnv,
     Manifest,
     Organisation,
     Plan,
@@ -226,13 +225,4 @@ def build_desired(
     return Desired(DesiredState(resources), frozenset(expired), aliases, notes, details)
 
 
-def secret_labels(manifests: Iterable[Manifest]) -> list[str]:
-    """Every secret reference the manifests use (``env:VAR`` / ``file:path``)."""
-    return sorted({secret_ref_label(m.spec.secret) for m in manifests if isinstance(m, Provider)})
-
-
-def env_var_of(label: str) -> str | None:
-    return label[4:] if label.startswith("env:") else None
-
-
-__all__ = ["Desired", "FromEnv", "build_desired", "plan_attrs", "product_attrs", "secret_labels"]
+__all__ = ["Desired", "build_desired", "plan_attrs", "product_attrs"]

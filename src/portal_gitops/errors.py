@@ -140,6 +140,9 @@ class TransportError(BackendError):
         super().__init__(message, operation=operation)
 
 
+RETRYABLE = (RateLimitedError, ServerError, TransportError)
+"""Errors worth retrying for an idempotent request (reads, PUT, DELETE)."""
+
+
 def is_retryable(exc: BaseException) -> bool:
-    """Errors worth retrying for an idempotent request (reads, PUT, DELETE)."""
-    return isinstance(exc, (RateLimitedError, ServerError, TransportError))
+    return isinstance(exc, RETRYABLE)

@@ -8,7 +8,7 @@ becomes a ``fromEnv`` reference the user fills in.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
@@ -277,7 +277,3 @@ def _api(right: Mapping[str, Any]) -> dict[str, Any]:
             {"url": u["url"], "methods": list(u["methods"])} for u in right["allowedUrls"]
         ]
     return out
-
-
-def flatten(result: ImportResult) -> Iterable[tuple[PurePosixPath, list[dict[str, Any]]]]:
-    return sorted(result.files.items())

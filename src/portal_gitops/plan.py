@@ -15,7 +15,7 @@ from typing import Any
 
 from portal_gitops.diff import Change, DiffResult, FieldChange
 from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
-from portal_gitops.state import LEVEL, LiveObject, LiveState, Sensitive, to_jsonable
+from portal_gitops.state import LEVEL, LiveState, Sensitive, to_jsonable
 
 FORMAT_VERSION = 1
 OPS = ("create", "update", "replace", "adopt", "delete")
@@ -343,18 +343,6 @@ def loads(text: str) -> Plan:
     except json.JSONDecodeError as exc:
         raise PlanError(f"plan file is not JSON: {exc.msg} at line {exc.lineno}") from None
     return from_dict(data)
-
-
-def with_live(plan: Plan, live: LiveState) -> dict[str, LiveObject]:
-    """Live objects the plan's actions address, looked up afresh by identity."""
-    out: dict[str, LiveObject] = {}
-    for a in plan.actions:
-        obj = live.get(a.kind, a.key)
-        if obj is None and a.live_id:
-            obj = next((o for o in live if o.kind == a.kind and o.id == a.live_id), None)
-        if obj is not None:
-            out[a.address] = obj
-    return out
 
 
 __all__ = ["Action", "Plan", "build_plan", "check_fresh", "dumps", "loads", "replace"]

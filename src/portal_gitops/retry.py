@@ -11,9 +11,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from portal_gitops.errors import RateLimitedError, ServerError, TransportError
-
-RETRYABLE = (RateLimitedError, ServerError, TransportError)
+from portal_gitops.errors import RateLimitedError
 
 
 def _default_jitter() -> float:

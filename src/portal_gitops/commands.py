@@ -36,6 +36,7 @@ from portal_gitops.load import discover
 from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
+from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
 from portal_gitops.validate import ValidationResult, format_issues, validate_paths
 
@@ -404,8 +405,8 @@ def schema_comment(dest: Path) -> str:
         candidate = folder / "schemas" / "manifest.schema.json"
         if candidate.is_file():
             rel = os.path.relpath(candidate, start)
-            return f"# yaml-language-server: $schema={Path(rel).as_posix()}\n"
-    return "# yaml-language-server: $schema=../schemas/manifest.schema.json\n"
+            return SCHEMA_COMMENT.format(schema=Path(rel).as_posix())
+    return schema_line(0)
 
 
 def write_manifest(out: Path, relpath: PurePosixPath, body: str) -> Path:

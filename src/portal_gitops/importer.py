@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from portal_gitops.models import REQUEST_ID_ANNOTATION
+from portal_gitops.models import API_VERSION, REQUEST_ID_ANNOTATION
 from portal_gitops.requests import slug
 from portal_gitops.state import (
     PLAN_PARTITIONS,
@@ -22,7 +22,6 @@ from portal_gitops.state import (
     LiveState,
 )
 
-API = "portal-gitops/v1"
 ROLE_OF = {"consumer-admin": "admin", "consumer-team-member": "member"}
 
 
@@ -48,7 +47,7 @@ def _doc(
     meta: dict[str, Any] = {"name": name}
     if annotations:
         meta["annotations"] = annotations
-    return {"apiVersion": API, "kind": kind, "metadata": meta, "spec": spec}
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec}
 
 
 def secret_env_name(provider: str, index: int) -> str:

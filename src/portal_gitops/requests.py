@@ -14,10 +14,16 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from portal_gitops.models import REQUEST_ID_ANNOTATION, AccessRequest, Manifest, Plan, Product
+from portal_gitops.models import (
+    API_VERSION,
+    REQUEST_ID_ANNOTATION,
+    AccessRequest,
+    Manifest,
+    Plan,
+    Product,
+)
 from portal_gitops.state import LiveObject
 
-SCHEMA_COMMENT = "# yaml-language-server: $schema={schema}\n"
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 
@@ -65,7 +71,7 @@ def request_manifest(obj: LiveObject) -> PulledRequest:
     if app.get("redirectUrls"):
         spec["app"]["redirectUrls"] = list(app["redirectUrls"])
     doc = {
-        "apiVersion": "portal-gitops/v1",
+        "apiVersion": API_VERSION,
         "kind": "AccessRequest",
         "metadata": {"name": name, "annotations": {REQUEST_ID_ANNOTATION: obj.id}},
         "spec": spec,
@@ -141,13 +147,6 @@ def _unique(items: Iterable[str]) -> list[str]:
     for i in items:
         seen.setdefault(i, None)
     return list(seen)
-
-
-def schema_line(depth: int) -> str:
-    """The editor schema comment for a file ``depth`` folders below the manifests root."""
-    return SCHEMA_COMMENT.format(
-        schema="/".join([".."] * (depth + 1)) + "/schemas/manifest.schema.json"
-    )
 
 
 __all__ = [

@@ -8,11 +8,19 @@ from typing import Any
 
 import yaml
 
-from portal_gitops.requests import schema_line
+from portal_gitops.models import API_VERSION
 
 WORKFLOWS = ("portal-plan", "portal-apply", "portal-drift", "portal-requests-pull")
 INSTALL = "portal-gitops"
-API = "portal-gitops/v1"
+SCHEMA_COMMENT = "# yaml-language-server: $schema={schema}\n"
+
+
+def schema_line(depth: int) -> str:
+    """The editor schema comment for a file ``depth`` folders below the manifests root, with
+    ``schemas/`` beside that root (the layout `init` writes)."""
+    return SCHEMA_COMMENT.format(
+        schema="/".join([".."] * (depth + 1)) + "/schemas/manifest.schema.json"
+    )
 
 
 def render_workflow(name: str, manifests: str, install: str = INSTALL) -> str:
@@ -25,7 +33,7 @@ def render_workflow(name: str, manifests: str, install: str = INSTALL) -> str:
 
 
 def _doc(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": kind, "metadata": {"name": name}, "spec": spec}
+    return {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name}, "spec": spec}
 
 
 def starter_manifests() -> dict[PurePosixPath, list[dict[str, Any]]]:

@@ -32,7 +32,6 @@ from portal_gitops.errors import (
     SecretError,
     StalePlanError,
 )
-from portal_gitops.load import discover
 from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
@@ -95,17 +94,6 @@ def secret_resolver(environ: Mapping[str, str]) -> Callable[[str], str | None]:
         return None
 
     return resolve
-
-
-def manifests_hash(paths: Sequence[str]) -> str:
-    files, _ = discover(paths)
-    contents = []
-    for fp, display in files:
-        try:
-            contents.append((display, fp.read_bytes()))
-        except OSError:
-            contents.append((display, b""))
-    return planmod.hash_files(contents)
 
 
 def load(
@@ -251,7 +239,11 @@ async def _apply(
     saved: Plan | None,
     paths: Sequence[str],
 ) -> ApplyOutcome:
-    manifests = loaded.manifests if loaded else _manifests_for(paths)
+    current_hash: str | None
+    if loaded is not None:
+        manifests, current_hash = loaded.manifests, loaded.manifests_hash
+    else:
+        manifests, current_hash = _saved_plan_inputs(paths)
     backend = open_backend(target, paths, manifests)
     holder = lock_holder()
     try:
@@ -264,8 +256,7 @@ async def _apply(
                         f"the saved plan was made for {saved.target}, "
                         f"not for {target.describe(paths)}"
                     )
-                current = manifests_hash(saved.paths) if _paths_exist(saved.paths) else None
-                check_fresh(saved, live, current)
+                check_fresh(saved, live, current_hash)
                 the_plan = _resolve_plan_secrets(saved, target.environ)
             else:
                 assert loaded is not None
@@ -295,12 +286,13 @@ def _paths_exist(paths: Sequence[str]) -> bool:
     return bool(paths) and all(Path(p).exists() for p in paths)
 
 
-def _manifests_for(paths: Sequence[str]) -> list[Manifest]:
-    """Provider manifests of a saved plan's paths, for Dashboard connections (best effort)."""
+def _saved_plan_inputs(paths: Sequence[str]) -> tuple[list[Manifest], str | None]:
+    """A saved plan's manifests as they are now: the Provider manifests give Dashboard
+    connections, the hash tells whether they changed. (None, [] when the paths are gone.)"""
     if not _paths_exist(paths):
-        return []
+        return [], None
     result = validate_paths(list(paths))
-    return [m for m, _ in result.manifests]
+    return [m for m, _ in result.manifests], planmod.hash_digests(result.digests.items())
 
 
 def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str]) -> Plan:

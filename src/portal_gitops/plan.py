@@ -216,10 +216,6 @@ def hash_digests(digests: Iterable[tuple[str, bytes]]) -> str:
     return h.hexdigest()
 
 
-def hash_files(contents: Iterable[tuple[str, bytes]]) -> str:
-    return hash_digests((name, hashlib.sha256(data).digest()) for name, data in contents)
-
-
 def check_fresh(plan: Plan, live: LiveState, manifests_hash: str | None) -> None:
     """Raise StalePlanError, saying what changed, if the plan no longer matches."""
     problems: list[str] = []

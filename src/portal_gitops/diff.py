@@ -181,12 +181,16 @@ def _take_same_request(res: Resource, spare: list[LiveObject]) -> LiveObject | N
     return None
 
 
-def _references(res_kind: str, attrs: Mapping[str, Any]) -> set[Key]:
-    """The products and plans a catalogue or access request points at."""
-    if res_kind not in ("Catalogue", "AccessRequest"):
+def references(kind: str, attrs: Mapping[str, Any]) -> set[Key]:
+    """What a catalogue or an access request points at: products, plans, and (for a request)
+    its catalogue. Other kinds point at nothing that can be replaced or deferred."""
+    if kind not in ("Catalogue", "AccessRequest"):
         return set()
-    plans = attrs.get("plans", []) if res_kind == "Catalogue" else [attrs.get("plan", "")]
-    return {("Product", p) for p in attrs.get("products", [])} | {("Plan", p) for p in plans}
+    plans = attrs.get("plans", []) if kind == "Catalogue" else [attrs.get("plan", "")]
+    out = {("Product", p) for p in attrs.get("products", [])} | {("Plan", p) for p in plans}
+    if kind == "AccessRequest":
+        out.add(("Catalogue", attrs.get("catalogue", "")))
+    return out
 
 
 def _relink_dependents(desired: Desired, live: LiveState, changes: list[Change]) -> list[Change]:
@@ -204,7 +208,7 @@ def _relink_dependents(desired: Desired, live: LiveState, changes: list[Change])
     by_ref = {(c.kind, c.key): i for i, c in enumerate(changes)}
     out = list(changes)
     for res in desired.state:
-        hit = sorted(_references(res.kind, res.attrs) & replaced)
+        hit = sorted(references(res.kind, res.attrs) & replaced)
         if not hit:
             continue
         reason = "re-links the replaced " + ", ".join(f"{k}/{n}" for k, n in hit)

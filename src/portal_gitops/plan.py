@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from portal_gitops.diff import Change, DiffResult, FieldChange
+from portal_gitops.diff import Change, DiffResult, FieldChange, references
 from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
 from portal_gitops.state import LEVEL, LiveState, Sensitive, to_jsonable
 
@@ -172,17 +172,8 @@ def _defer_clashes(actions: list[Action]) -> list[Action]:
     if not late:
         return actions
 
-    def refs(a: Action) -> set[tuple[str, str]]:
-        attrs = a.attrs or {}
-        out = {("Product", p) for p in attrs.get("products", [])}
-        if a.kind == "Catalogue":
-            out |= {("Plan", p) for p in attrs.get("plans", [])}
-        if a.kind == "AccessRequest":
-            out |= {("Plan", attrs.get("plan", "")), ("Catalogue", attrs.get("catalogue", ""))}
-        return out
-
     for a in sorted(actions, key=lambda a: a.level):  # dependents come at higher levels
-        if a.op != "delete" and a.kind in ("Catalogue", "AccessRequest") and refs(a) & late:
+        if a.op != "delete" and references(a.kind, a.attrs or {}) & late:
             late.add((a.kind, a.key))
     return [
         replace(a, deferred=True) if a.op != "delete" and (a.kind, a.key) in late else a

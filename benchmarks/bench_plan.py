@@ -31,6 +31,7 @@ PARTS = """
 import asyncio, datetime as dt, time
 from portal_gitops import commands
 from portal_gitops.desired import build_desired
+from portal_gitops.plan import hash_digests
 from portal_gitops.validate import validate_paths
 """
 
@@ -42,7 +43,7 @@ marks.append(time.perf_counter())
 desired = build_desired([m for m, _ in result.manifests], today=dt.date.today(),
                         resolve_secret=commands.secret_resolver({{}}))
 marks.append(time.perf_counter())
-digest = commands.manifests_hash(tuple(paths))
+digest = hash_digests(result.digests.items())
 marks.append(time.perf_counter())
 loaded = commands.Loaded(tuple(paths), result, desired, digest)
 

@@ -71,26 +71,42 @@ def test_sigkill_at_random_moments_then_rerun_converges(tmp_path: Path) -> None:
     write_estate(estate, DOCUMENTS)
     env = child_env(estate_env())
 
-    # the reference: one uninterrupted apply, timed, in a child process like the killed ones
+    # the reference: one uninterrupted apply in a child process like the killed ones, timed,
+    # and so is the pace of its actions (the time between two finished actions)
     reference_db = tmp_path / "reference.db"
     started = time.monotonic()
-    done = subprocess.run(
+    ref = subprocess.Popen(
         cli("apply", str(estate), "--auto-approve", "--store", str(reference_db), "-v"),
         env=env,
-        capture_output=True,
-        timeout=60,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    assert ref.stderr is not None
+    finished: list[float] = []
+    total = 0
+    lines = []
+    for raw in ref.stderr:
+        lines.append(raw.decode())
+        match = PROGRESS.match(lines[-1])
+        if match:
+            finished.append(time.monotonic())
+            total = int(match.group(2))
+    assert ref.wait(timeout=60) == 0, "".join(lines)
+    ref.stderr.close()
     full_run = time.monotonic() - started
-    assert done.returncode == 0, done.stderr.decode()
     reference = normalised(census(reference_db))
     assert reference[("policy", LOCK_POLICY)] == 0
+    assert total and len(finished) == total
+    pace = (finished[-1] - finished[0]) / (total - 1)
 
-    total = int(PROGRESS.search(done.stderr.decode()).group(2))  # type: ignore[union-attr]
     rng = random.Random(SEED)
-    # a kill moment is "after the k-th finished action, plus a few milliseconds" (k = 0: at a
-    # random time during start-up, loading or locking), so that it lands where it should
-    # however busy the machine is; the extra delay lands some kills inside an action
-    moments = [(rng.randrange(0, total), rng.uniform(0, 0.02)) for _ in range(ROUNDS)]
+    # a kill moment is "after the k-th finished action, plus a fraction of the pace" (k = 0:
+    # at a random time during start-up, loading or locking), so that it lands where it should
+    # however fast or busy the machine is; the extra delay lands some kills inside an action.
+    # k stays clear of the last few actions: what is still running then finishes within the
+    # delay on a fast machine, and the end is covered by its own moment.
+    last = total - 8
+    moments = [(rng.randrange(0, last), rng.uniform(0, pace)) for _ in range(ROUNDS)]
     moments[0] = (0, 0.3)  # start-up
     moments[1] = (total - 1, 0.0)  # just before the end
 
@@ -144,7 +160,8 @@ def test_sigkill_at_random_moments_then_rerun_converges(tmp_path: Path) -> None:
     killed = sum(r.killed for r in rounds)
     partial = sum(r.partial for r in rounds)
     print(
-        f"\ncrash: uninterrupted apply of {total} actions {full_run:.2f} s; {killed}/{ROUNDS} "
+        f"\ncrash: uninterrupted apply of {total} actions {full_run:.2f} s "
+        f"({pace * 1000:.1f} ms between finished actions); {killed}/{ROUNDS} "
         "runs killed, "
         f"{partial} of them mid-apply (some but not all objects written); every re-run converged"
     )

@@ -2,7 +2,9 @@
 
 ``PortalBackend`` implements the Backend protocol over a ``TykApi``. The embedded backend is
 this class over an in-process transport to a ``PortalStore``; the tyk backend is this class
-over real HTTP. Same translation, same requests, same behaviour.
+over real HTTP. Same translation, same requests, same behaviour, with one exception: a full
+read of the embedded store takes the store's one-transaction snapshot (the same list and detail
+shapes, rendered by the same code) instead of one in-process request per page and object.
 
 Reading lists everything concurrently and resolves the portal's integer IDs to names, so the
 live state compares with the manifests' desired state as plain data. Writing translates names
@@ -25,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -67,6 +69,9 @@ from portal_gitops.state import (
     default_team_name,
     team_key,
 )
+
+if TYPE_CHECKING:
+    from portal_gitops.backends.store import StoreSnapshot
 
 __all__ = [
     "BUILTIN_CATALOGUES",
@@ -291,6 +296,20 @@ class _Index:
     apps: dict[tuple[int, str], Json] | None = None  # (user ID, app name) -> app, from a read
 
 
+def _policies_by_id(policies: Iterable[Json]) -> dict[str, Json]:
+    """Policies by ``_id`` and by ``id`` (portals reference either); the first one wins."""
+    by_id: dict[str, Json] = {}
+    for policy in policies:
+        for key in ("_id", "id"):
+            if isinstance(policy.get(key), str) and policy[key]:
+                by_id.setdefault(policy[key], policy)
+    return by_id
+
+
+def _record_policy(policies: Iterable[Json]) -> Json | None:
+    return next((p for p in policies if p.get("name") == STATE_POLICY), None)
+
+
 @dataclass
 class _Raw:
     """Everything one read fetched, before translation."""
@@ -321,6 +340,7 @@ class PortalBackend:
     connection; providers not listed fall back to their live configuration. ``dashboard_url``
     replaces every Dashboard URL (env ``TYK_DASHBOARD_URL``: tunnels, the emulator).
     ``fixed_dashboard`` sends every Dashboard request to one place (the embedded store).
+    ``snapshot`` reads everything at once (the embedded store, whose Dashboard is fixed).
     """
 
     def __init__(
@@ -334,8 +354,12 @@ class PortalBackend:
         fixed_dashboard: DashboardConn | None = None,
         clock: Callable[[], float] = time.time,
         on_close: Callable[[], Awaitable[None] | None] | None = None,
+        snapshot: Callable[[], StoreSnapshot] | None = None,
     ) -> None:
+        if snapshot is not None and fixed_dashboard is None:
+            raise ValueError("a snapshot read needs the fixed Dashboard it comes from")
         self.kind = kind
+        self._snapshot = snapshot
         self.target = target
         self.api = api
         self._dashboards = dict(dashboards or {})
@@ -516,6 +540,31 @@ class PortalBackend:
         return LiveObject(kind, key, str(item["ID"]), attrs)
 
     async def _fetch(self) -> _Raw:
+        raw = self._from_snapshot() if self._snapshot is not None else await self._fetch_all()
+        # requests whose app is ambiguous (same user, same app name twice) need their app's list
+        await self._disambiguate_apps(raw)
+        return raw
+
+    def _from_snapshot(self) -> _Raw:
+        assert self._snapshot is not None and self._fixed is not None
+        snap = self._snapshot()
+        return _Raw(
+            providers=snap.providers,
+            orgs=snap.orgs,
+            teams=snap.teams,
+            team_users=snap.team_users,
+            users=snap.users,
+            products=snap.products,
+            plans=snap.plans,
+            catalogues=snap.catalogues,
+            audiences=snap.audiences,
+            requests=snap.requests,
+            apps=snap.apps,
+            policies={self._fixed: _policies_by_id(snap.policies)},
+            record_policy=_record_policy(snap.policies),
+        )
+
+    async def _fetch_all(self) -> _Raw:
         raw = _Raw()
         portal = self.api.portal
 
@@ -533,16 +582,9 @@ class PortalBackend:
                 *(self.api.dashboard(c).list_policies(at_once=True) for c in conns)
             )
             for conn, policies in zip(conns, listed, strict=True):
-                by_id: dict[str, Json] = {}
-                for policy in policies:
-                    for key in ("_id", "id"):
-                        if isinstance(policy.get(key), str) and policy[key]:
-                            by_id.setdefault(policy[key], policy)
-                raw.policies[conn] = by_id
+                raw.policies[conn] = _policies_by_id(policies)
                 if conn == record_conn:
-                    raw.record_policy = next(
-                        (p for p in policies if p.get("name") == STATE_POLICY), None
-                    )
+                    raw.record_policy = _record_policy(policies)
 
         async def orgs_and_teams() -> None:
             raw.orgs = await portal.list_organisations()
@@ -616,8 +658,6 @@ class PortalBackend:
             users(),
             requests_and_apps(),
         )
-        # requests whose app is ambiguous (same user, same app name twice) need their app's list
-        await self._disambiguate_apps(raw)
         return raw
 
     @staticmethod
@@ -1841,6 +1881,7 @@ def open_embedded(
         fixed_dashboard=DashboardConn(EMBEDDED_URL, secret),
         clock=clock,
         on_close=close,
+        snapshot=store.snapshot,
     )
 
 

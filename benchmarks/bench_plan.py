@@ -31,6 +31,7 @@ PARTS = """
 import asyncio, datetime as dt, time
 from portal_gitops import commands
 from portal_gitops.desired import build_desired
+from portal_gitops.heap import collector_paused
 from portal_gitops.plan import hash_digests
 from portal_gitops.validate import validate_paths
 """
@@ -38,26 +39,27 @@ from portal_gitops.validate import validate_paths
 PARTS_BODY = """
 paths, target = [{manifests!r}], commands.Target(store={db!r}, environ={{}})
 marks = [time.perf_counter()]
-result = validate_paths(paths)
-marks.append(time.perf_counter())
-desired = build_desired([m for m, _ in result.manifests], today=dt.date.today(),
-                        resolve_secret=commands.secret_resolver({{}}))
-marks.append(time.perf_counter())
-digest = hash_digests(result.digests.items())
-marks.append(time.perf_counter())
-loaded = commands.Loaded(tuple(paths), result, desired, digest)
+with collector_paused():  # as commands.plan
+    result = validate_paths(paths)
+    marks.append(time.perf_counter())
+    desired = build_desired([m for m, _ in result.manifests], today=dt.date.today(),
+                            resolve_secret=commands.secret_resolver({{}}))
+    marks.append(time.perf_counter())
+    digest = hash_digests(result.digests.items())
+    marks.append(time.perf_counter())
+    loaded = commands.Loaded(tuple(paths), result, desired, digest)
 
-async def read():
-    backend = commands.open_backend(target, loaded.paths, loaded.manifests)
-    try:
-        return await backend.read()
-    finally:
-        await backend.aclose()
+    async def read():
+        backend = commands.open_backend(target, loaded.paths, loaded.manifests)
+        try:
+            return await backend.read()
+        finally:
+            await backend.aclose()
 
-live = asyncio.run(read())
-marks.append(time.perf_counter())
-the_plan = commands.compute_plan(loaded, live, "x", "embedded", prune=False)
-marks.append(time.perf_counter())
+    live = asyncio.run(read())
+    marks.append(time.perf_counter())
+    the_plan = commands.compute_plan(loaded, live, "x", "embedded", prune=False)
+    marks.append(time.perf_counter())
 assert not the_plan.has_changes
 names = ["validate", "desired state", "manifests hash", "read", "diff + plan"]
 extra = {{"parts": dict(zip(names, (b - a for a, b in zip(marks, marks[1:])))),

@@ -19,6 +19,7 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
+from portal_gitops import heap
 from portal_gitops.backends.emulator import running_emulator
 from portal_gitops.backends.store import PortalStore
 from portal_gitops.cli import main
@@ -47,6 +48,14 @@ class CliTarget:
     def store(self) -> PortalStore:
         """A second handle on the live store (to act as the portal or a consumer would)."""
         return PortalStore(str(self.store_path))
+
+
+@pytest.fixture(autouse=True)
+def _collectable_after_each_test() -> Iterator[None]:
+    """Commands freeze what they built (heap.py); between tests it must be collectable again,
+    as a process that runs commands one after another would make it."""
+    yield
+    heap.release()
 
 
 def copy_examples(dest: Path) -> Path:

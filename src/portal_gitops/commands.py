@@ -32,6 +32,7 @@ from portal_gitops.errors import (
     SecretError,
     StalePlanError,
 )
+from portal_gitops.heap import collector_paused
 from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
@@ -204,10 +205,12 @@ async def _plan(loaded: Loaded, target: Target, *, prune: bool) -> Plan:
 def plan(
     paths: Sequence[str], target: Target, *, prune: bool = False, today: dt.date | None = None
 ) -> Plan:
-    loaded = load(paths, target.environ, today=today)
-    if target.portal_url:
-        require_secrets(loaded)
-    return asyncio.run(_plan(loaded, target, prune=prune))
+    # manifests, live state and plan all live until the command ends (see heap.py)
+    with collector_paused():
+        loaded = load(paths, target.environ, today=today)
+        if target.portal_url:
+            require_secrets(loaded)
+        return asyncio.run(_plan(loaded, target, prune=prune))
 
 
 def lock_holder() -> str:
@@ -249,20 +252,21 @@ async def _apply(
     try:
         await backend.acquire_lock(holder, LOCK_TTL_SECONDS)
         try:
-            live = await backend.read()
-            if saved is not None:
-                if saved.target != target.describe(paths):
-                    raise StalePlanError(
-                        f"the saved plan was made for {saved.target}, "
-                        f"not for {target.describe(paths)}"
+            with collector_paused():  # the engine, which makes garbage as it goes, runs after
+                live = await backend.read()
+                if saved is not None:
+                    if saved.target != target.describe(paths):
+                        raise StalePlanError(
+                            f"the saved plan was made for {saved.target}, "
+                            f"not for {target.describe(paths)}"
+                        )
+                    check_fresh(saved, live, current_hash)
+                    the_plan = _resolve_plan_secrets(saved, target.environ)
+                else:
+                    assert loaded is not None
+                    the_plan = compute_plan(
+                        loaded, live, target.describe(paths), backend.kind, prune=prune
                     )
-                check_fresh(saved, live, current_hash)
-                the_plan = _resolve_plan_secrets(saved, target.environ)
-            else:
-                assert loaded is not None
-                the_plan = compute_plan(
-                    loaded, live, target.describe(paths), backend.kind, prune=prune
-                )
             if not the_plan.has_changes:
                 return ApplyOutcome(the_plan, None)
             the_plan.raise_if_unsafe(max_deletes=max_deletes, force=force)
@@ -329,7 +333,8 @@ def apply(
     progress: Progress | None = None,
     today: dt.date | None = None,
 ) -> ApplyOutcome:
-    loaded = load(paths, target.environ, today=today)
+    with collector_paused():
+        loaded = load(paths, target.environ, today=today)
     if target.portal_url:
         require_secrets(loaded)
     return asyncio.run(
@@ -434,7 +439,8 @@ async def _read_live(
 ) -> LiveState:
     backend = open_backend(target, paths, manifests)
     try:
-        return await backend.read()
+        with collector_paused():
+            return await backend.read()
     finally:
         await backend.aclose()
 

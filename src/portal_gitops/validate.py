@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
 from portal_gitops.errors import Issue
+from portal_gitops.heap import collector_paused
 from portal_gitops.load import Document, load_paths
 from portal_gitops.models import (
     API_VERSION,
@@ -75,6 +76,7 @@ def format_issues(issues: Iterable[Issue]) -> str:
     return "\n".join(lines)
 
 
+@collector_paused()
 def validate_paths(paths: Iterable[str]) -> ValidationResult:
     """Load and validate every manifest under PATHS; loader problems come first in file order."""
     digests: dict[str, bytes] = {}

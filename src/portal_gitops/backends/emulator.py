@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import selectors
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
@@ -44,7 +45,8 @@ _TRANSPORT_KEY = "portal_gitops.transport"
 class FaultConfig:
     """Faults to inject, all off by default. Rates are fractions of requests in [0, 1].
 
-    latency_ms            added (asynchronously) to every request
+    latency_ms            added (asynchronously) to every request, to the microsecond
+                          (see ``_run_server``)
     error_rate            answered 500 or 503 before the store is touched
     rate_limit_rate       answered 429 with ``Retry-After: retry_after_seconds``
     reset_rate            connection dropped without any response (the store is not touched)
@@ -226,6 +228,25 @@ def _config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     )
 
 
+def _run_server(server: uvicorn.Server, faults: FaultConfig | None) -> None:
+    """Run ``server`` until it exits.
+
+    With latency injected, on an event loop over select(), whose waits have microsecond
+    resolution: epoll's are rounded up to the next millisecond, which added up to 1 ms to
+    every request and released the requests that arrived within a millisecond together, in
+    bursts a network does not make (apply of 2,000 creates at 10 ms: 8% slower). select()
+    handles the few connections a test or benchmark makes.
+    """
+    if faults is None or not faults.latency_ms:
+        server.run()
+        return
+    loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
+    try:
+        loop.run_until_complete(server.serve())
+    finally:
+        loop.close()
+
+
 def serve(
     host: str,
     port: int,
@@ -246,7 +267,7 @@ def serve(
         dashboard_secret = dashboard_secret or env_secret
     store = PortalStore(store_path, portal_token=portal_token, dashboard_secret=dashboard_secret)
     try:
-        uvicorn.Server(_config(create_app(store, faults), host, port)).run()
+        _run_server(uvicorn.Server(_config(create_app(store, faults), host, port)), faults)
     finally:
         store.close()
 
@@ -271,7 +292,7 @@ def running_emulator(
 
     def run() -> None:
         try:
-            server.run()
+            _run_server(server, faults)
         except BaseException as exc:  # surfaced to the caller below
             errors.append(exc)
 

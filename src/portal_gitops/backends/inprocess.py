@@ -1,8 +1,10 @@
 """An httpx transport that serves requests from a ``PortalStore`` in-process (no socket).
 
 The embedded backend is the tyk backend's code over this transport, so both behave the same:
-same requests, same replies, same error translation. The store is synchronous and fast, so it
-is called directly on the event loop (which also serialises access to its SQLite file).
+same requests, same replies, same error translation (a full read is the exception: it takes
+the store's one-transaction snapshot, see ``PortalStore.snapshot``). The store is synchronous
+and fast, so it is called directly on the event loop (which also serialises access to its
+SQLite file).
 """
 
 from __future__ import annotations

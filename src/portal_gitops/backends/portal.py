@@ -111,8 +111,19 @@ def _q(name: str) -> str:
     return f'"{name}"'
 
 
+def _url_order(url: Json) -> tuple[str, list[str]]:
+    return (url["url"], url["methods"])
+
+
+def _api_order(right: Json) -> str:
+    return str(right["apiId"])
+
+
 def canonical_access_rights(access_rights: Any) -> list[Json]:
-    """A policy's ``access_rights`` map in canonical form (sorted everywhere)."""
+    """A policy's ``access_rights`` map in canonical form (sorted everywhere).
+
+    Every product of a read goes through here: the common case (no URL rules) stays short.
+    """
     rights: list[Json] = []
     if not isinstance(access_rights, Mapping):
         return rights
@@ -120,19 +131,24 @@ def canonical_access_rights(access_rights: Any) -> list[Json]:
         if not isinstance(entry, Mapping):
             continue
         urls = []
-        for url in entry.get("allowed_urls") or []:
-            if isinstance(url, Mapping) and isinstance(url.get("url"), str):
-                methods = sorted({m for m in url.get("methods") or [] if isinstance(m, str)})
-                urls.append({"url": url["url"], "methods": methods})
-        urls.sort(key=lambda u: (u["url"], u["methods"]))
+        allowed = entry.get("allowed_urls")
+        if allowed:
+            for url in allowed:
+                if isinstance(url, Mapping) and isinstance(url.get("url"), str):
+                    methods = sorted({m for m in url.get("methods") or () if isinstance(m, str)})
+                    urls.append({"url": url["url"], "methods": methods})
+            urls.sort(key=_url_order)
+        versions = entry.get("versions")
+        api_id = entry.get("api_id")
         rights.append(
             {
-                "apiId": _str(entry.get("api_id")) or str(api_key),
-                "versions": sorted({v for v in entry.get("versions") or [] if isinstance(v, str)}),
+                "apiId": api_id if isinstance(api_id, str) and api_id else str(api_key),
+                "versions": sorted({v for v in versions if isinstance(v, str)}) if versions else [],
                 "allowedUrls": urls,
             }
         )
-    rights.sort(key=lambda r: r["apiId"])
+    if len(rights) > 1:
+        rights.sort(key=_api_order)
     return rights
 
 

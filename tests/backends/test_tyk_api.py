@@ -421,6 +421,42 @@ async def test_raw_tokens_are_sent_without_bearer() -> None:
     assert seen == [("portal.test", TOKEN), ("dash.test", SECRET)]
 
 
+async def test_requests_carry_what_httpx_s_client_would_send() -> None:
+    """Requests are built by the client layer itself and handed to the transport (httpx's
+    client is only used behind a proxy): URL, query, headers and JSON body as httpx builds
+    them, and the configured timeouts."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return reply(200, {"ID": 5})
+
+    api = api_over(handler, timeouts=Timeouts(connect=3, read=7))
+    try:
+        await api.portal.update("/users/5", {"Teams": [1], "First": "Zoë"}, what="user x")
+        await api.portal.request(
+            "GET", "/users", operation="list", params={"q": "a b/c", "page": 2}
+        )
+    finally:
+        await api.aclose()
+    put, get = seen
+    assert (put.method, str(put.url)) == ("PUT", "http://portal.test:3001/portal-api/users/5")
+    assert put.content == '{"Teams":[1],"First":"Zoë"}'.encode()
+    assert dict(put.headers) == {
+        "host": "portal.test:3001",
+        "accept": "application/json",
+        "accept-encoding": httpx.AsyncClient().headers["accept-encoding"],  # decoders installed
+        "connection": "keep-alive",
+        "user-agent": "portal-gitops",
+        "authorization": TOKEN,
+        "content-length": str(len(put.content)),
+        "content-type": "application/json",
+    }
+    assert str(get.url) == "http://portal.test:3001/portal-api/users?q=a+b%2Fc&page=2"
+    assert get.content == b"" and "content-type" not in get.headers
+    assert put.extensions["timeout"] == {"connect": 3, "read": 7, "write": 7, "pool": 7}
+
+
 async def test_secrets_never_appear_in_messages_or_reprs() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         echoed = request.headers["authorization"]

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import h11
 import httpx
@@ -585,14 +586,21 @@ class _Client:
         self._direct = transport if isinstance(transport, InProcessTransport) else None
         self._direct_headers = {k.lower(): v for k, v in headers.items()}
         self._direct_prefix = httpx.URL(self.base_url).path.rstrip("/")
+        own = transport or default_transport(verify)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers=headers,
             timeout=timeouts.to_httpx(),
             verify=verify,
-            transport=transport or default_transport(verify),
+            transport=own,
             follow_redirects=False,
         )
+        # Over our transport, requests are built here and handed to it: the client's request
+        # building, auth, cookie and redirect machinery cost 70 us of a request's 360 us of
+        # CPU and do nothing for us. Behind a proxy (no transport of ours) the client routes.
+        self._send = own.handle_async_request if own is not None else None
+        self._headers = httpx.Headers(self._http.headers)  # what the client would send
+        self._timeout = timeouts.to_httpx().as_dict()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
@@ -640,6 +648,21 @@ class _Client:
                 attempt += 1
                 await self._retry.sleep(delay)
 
+    def _build(
+        self, method: str, path: str, params: Mapping[str, str | int] | None, body: Any
+    ) -> httpx.Request:
+        """The request ``AsyncClient.request`` would build: same URL, headers, JSON body."""
+        url = self.base_url + path
+        if params:
+            url += "?" + urlencode({k: str(v) for k, v in params.items()})
+        return httpx.Request(
+            method,
+            url,
+            headers=self._headers,
+            json=None if body is _NO_BODY else body,
+            extensions={"timeout": self._timeout},
+        )
+
     async def _once(
         self,
         method: str,
@@ -666,8 +689,15 @@ class _Client:
                 retry_after = headers.get("retry-after")
             else:
                 try:
-                    response = await self._http.request(method, path, **kwargs)
-                    content = await response.aread()
+                    if self._send is not None:
+                        response = await self._send(self._build(method, path, params, body))
+                        try:
+                            content = await response.aread()
+                        finally:
+                            await response.aclose()
+                    else:
+                        response = await self._http.request(method, path, **kwargs)
+                        content = await response.aread()
                 except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
                     raise error_for_transport(exc, operation=operation, host=self._host) from exc
                 status = response.status_code

@@ -192,6 +192,7 @@ class _Tx:
 
         Each kind's rows come back as one JSON array, decoded in one call: a call per row
         costs a third more. SQLite does not promise group_concat's order, hence the sort.
+        (One kind's rows must fit in one SQLite string, 1 GB: about a million objects.)
         """
         kinds = tuple(kinds)
         out: dict[str, list[Row]] = {k: [] for k in kinds}
@@ -710,15 +711,9 @@ class PortalStore:
                 audiences.setdefault(aud["CatalogueID"], []).append(aud)
             return StoreSnapshot(
                 providers=[self._r_provider(r) for r in rows["provider"]],
-                orgs=[
-                    {"ID": r["ID"], "CID": r["CID"], "Name": r["Name"]}
-                    for r in rows["organisation"]
-                ],
+                orgs=[self._r_org_elem(r) for r in rows["organisation"]],
                 teams={
-                    org["ID"]: [
-                        {"ID": t["ID"], "Name": t["Name"], "Default": t["Default"]}
-                        for t in teams.get(org["ID"], [])
-                    ]
+                    org["ID"]: [self._r_team_elem(t) for t in teams.get(org["ID"], [])]
                     for org in rows["organisation"]
                 },
                 team_users={
@@ -783,6 +778,14 @@ class PortalStore:
             )
         return out
 
+    @staticmethod
+    def _r_org_elem(row: Row) -> Row:
+        return {"ID": row["ID"], "CID": row["CID"], "Name": row["Name"]}
+
+    @staticmethod
+    def _r_team_elem(row: Row) -> Row:
+        return {"ID": row["ID"], "Name": row["Name"], "Default": row["Default"]}
+
     def _r_user_elem(self, row: Row) -> Row:
         keys = ("ID", "Email", "First", "Last", "Role", "OrganisationID", "Provider", "Active")
         return {k: row[k] for k in keys}
@@ -807,10 +810,7 @@ class PortalStore:
         }
 
     def _r_org(self, tx: _Tx, row: Row) -> Row:
-        teams = [
-            {"ID": t["ID"], "Name": t["Name"], "Default": t["Default"]}
-            for t in tx.rows("team", parent=row["ID"])
-        ]
+        teams = [self._r_team_elem(t) for t in tx.rows("team", parent=row["ID"])]
         users = [self._r_user_elem(u) for u in tx.rows("user", parent=row["ID"])]
         return {
             "ID": row["ID"],
@@ -1375,10 +1375,7 @@ class PortalStore:
     @_route("GET", "/organisations")
     def _orgs_list(self, tx: _Tx, req: _Req, p: dict[str, str]) -> tuple[int, Any]:
         off, lim = self._page(req)
-        return 200, [
-            {"ID": r["ID"], "CID": r["CID"], "Name": r["Name"]}
-            for r in tx.rows("organisation", None, off, lim)
-        ]
+        return 200, [self._r_org_elem(r) for r in tx.rows("organisation", None, off, lim)]
 
     @_route("POST", "/organisations")
     def _orgs_create(self, tx: _Tx, req: _Req, p: dict[str, str]) -> tuple[int, Any]:
@@ -1447,10 +1444,7 @@ class PortalStore:
     def _teams_list(self, tx: _Tx, req: _Req, p: dict[str, str]) -> tuple[int, Any]:
         org = tx.need("organisation", p["org"], "organisation")
         off, lim = self._page(req)
-        return 200, [
-            {"ID": t["ID"], "Name": t["Name"], "Default": t["Default"]}
-            for t in tx.rows("team", org["ID"], off, lim)
-        ]
+        return 200, [self._r_team_elem(t) for t in tx.rows("team", org["ID"], off, lim)]
 
     @_route("POST", "/organisations/{org}/teams")
     def _teams_create(self, tx: _Tx, req: _Req, p: dict[str, str]) -> tuple[int, Any]:

@@ -125,16 +125,16 @@ def canonical_access_rights(access_rights: Any) -> list[Json]:
     Every product of a read goes through here: the common case (no URL rules) stays short.
     """
     rights: list[Json] = []
-    if not isinstance(access_rights, Mapping):
+    if not isinstance(access_rights, dict):  # decoded JSON: objects are dicts
         return rights
     for api_key, entry in access_rights.items():
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             continue
         urls = []
         allowed = entry.get("allowed_urls")
         if allowed:
             for url in allowed:
-                if isinstance(url, Mapping) and isinstance(url.get("url"), str):
+                if isinstance(url, dict) and isinstance(url.get("url"), str):
                     methods = sorted({m for m in url.get("methods") or () if isinstance(m, str)})
                     urls.append({"url": url["url"], "methods": methods})
             urls.sort(key=_url_order)
@@ -154,7 +154,7 @@ def canonical_access_rights(access_rights: Any) -> list[Json]:
 
 def _partitions(policy: Mapping[str, Any]) -> dict[str, bool]:
     parts = policy.get("partitions")
-    parts = parts if isinstance(parts, Mapping) else {}
+    parts = parts if isinstance(parts, dict) else {}  # decoded JSON: objects are dicts
     return {k: bool(parts.get(k)) for k in ("acl", "quota", "rate_limit")}
 
 
@@ -793,17 +793,18 @@ class PortalBackend:
             )
 
         product_names: dict[int, str] = {}
+        dashboards: dict[str, Mapping[str, Json] | None] = {}  # provider -> its policies
         for product in raw.products:
             name = _name(product)
             product_names[int(product["ID"])] = name
             ix.products[name] = int(product["ID"])
             provider = provider_names.get(as_int(product.get("ProviderID")) or 0, "")
-            policy = self._policy(raw, provider, _str(product.get("ReferenceID")))
+            policy = self._policy(raw, provider, _str(product.get("ReferenceID")), dashboards)
             apis = sorted(
                 {
-                    _str(d.get("APIID"))
-                    for d in product.get("APIDetails") or []
-                    if isinstance(d, Mapping) and _str(d.get("APIID"))
+                    d["APIID"]
+                    for d in product.get("APIDetails") or ()
+                    if isinstance(d, dict) and isinstance(d.get("APIID"), str) and d["APIID"]
                 }
             )
             add(
@@ -827,7 +828,7 @@ class PortalBackend:
             plan_names[int(plan["ID"])] = name
             ix.plans[name] = int(plan["ID"])
             provider = provider_names.get(as_int(plan.get("ProviderID")) or 0, "")
-            policy = self._policy(raw, provider, _str(plan.get("ReferenceID")))
+            policy = self._policy(raw, provider, _str(plan.get("ReferenceID")), dashboards)
             rate, quota = plan_limits(plan)
             add(
                 "Plan",
@@ -932,15 +933,26 @@ class PortalBackend:
             return out
         return parse_names(value)
 
-    def _policy(self, raw: _Raw, provider: str, reference: str) -> Json | None:
+    def _policy(
+        self,
+        raw: _Raw,
+        provider: str,
+        reference: str,
+        dashboards: dict[str, Mapping[str, Json] | None],
+    ) -> Json | None:
+        """The policy ``reference`` on the provider's Dashboard (``dashboards`` remembers
+        which policies that is, per provider, for the rest of the read)."""
         if not reference:
             return None
-        conn = self._conn(provider) if provider else None
-        if conn is not None and conn in raw.policies:
-            return raw.policies[conn].get(reference)
-        for policies in raw.policies.values():  # provider unknown: any Dashboard we read
-            if reference in policies:
-                return policies[reference]
+        if provider not in dashboards:
+            conn = self._conn(provider) if provider else None
+            dashboards[provider] = raw.policies.get(conn) if conn is not None else None
+        policies = dashboards[provider]
+        if policies is not None:
+            return policies.get(reference)
+        for every in raw.policies.values():  # provider unknown: any Dashboard we read
+            if reference in every:
+                return every[reference]
         return None
 
     # ---------------------------------------------------------------- id resolution

@@ -11,7 +11,9 @@ building the desired state, hashing the manifests, reading the store (one read t
 every object rendered as the portal API would answer it, then translated as over HTTP), the
 diff and the plan: the split is printed so that a miss shows where the time goes. Imports made
 before the timed part are not counted, for either; the backend, imported by plan on first use,
-is.
+is. Both timed parts end with what they built freed, as the commands' processes free it
+(plan frees the manifests it validated before it returns; validate's result is freed too,
+about 30 ms for 10,000 documents).
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ def main() -> None:
             body=f"""
                 result = validate_paths([{manifests!r}])
                 assert result.ok, result.errors[:3]
+                del result
             """,
             repeat=args.repeat,
         )
@@ -97,6 +100,7 @@ def main() -> None:
                 target = commands.Target(store={db!r}, environ={{}})
                 the_plan = commands.plan([{manifests!r}], target)
                 assert not the_plan.has_changes, the_plan.actions[:3]
+                del the_plan
             """,
             repeat=args.repeat,
         )

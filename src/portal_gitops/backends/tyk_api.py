@@ -648,13 +648,11 @@ class _Client:
                 attempt += 1
                 await self._retry.sleep(delay)
 
-    def _build(
-        self, method: str, path: str, params: Mapping[str, str | int] | None, body: Any
-    ) -> httpx.Request:
+    def _build(self, method: str, path: str, query: Mapping[str, str], body: Any) -> httpx.Request:
         """The request ``AsyncClient.request`` would build: same URL, headers, JSON body."""
         url = self.base_url + path
-        if params:
-            url += "?" + urlencode({k: str(v) for k, v in params.items()})
+        if query:
+            url += "?" + urlencode(query)
         return httpx.Request(
             method,
             url,
@@ -672,17 +670,13 @@ class _Client:
         params: Mapping[str, str | int] | None,
         body: Any,
     ) -> Any:
-        kwargs: dict[str, Any] = {}
-        if params:
-            kwargs["params"] = {k: str(v) for k, v in params.items()}
-        if body is not _NO_BODY:
-            kwargs["json"] = body
+        query = {k: str(v) for k, v in params.items()} if params else {}
         async with self._semaphore:
             if self._direct is not None:
                 status, headers, content = self._direct.call(
                     method,
                     self._direct_prefix + path,
-                    kwargs.get("params", {}),
+                    query,
                     self._direct_headers,
                     json.dumps(body).encode() if body is not _NO_BODY else b"",
                 )
@@ -690,13 +684,18 @@ class _Client:
             else:
                 try:
                     if self._send is not None:
-                        response = await self._send(self._build(method, path, params, body))
+                        response = await self._send(self._build(method, path, query, body))
                         try:
                             content = await response.aread()
                         finally:
                             await response.aclose()
                     else:
-                        response = await self._http.request(method, path, **kwargs)
+                        response = await self._http.request(
+                            method,
+                            path,
+                            params=query or None,
+                            json=None if body is _NO_BODY else body,
+                        )
                         content = await response.aread()
                 except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
                     raise error_for_transport(exc, operation=operation, host=self._host) from exc

@@ -64,7 +64,6 @@ async def read(backend: PortalBackend) -> LiveState:
 
 def edit_behind_the_tools_back(store: PortalStore, choices: list[int]) -> None:
     """Portal and Dashboard edits that a read must report the same way, however it reads."""
-    orgs = call(store, "GET", "/portal-api/organisations")
     org = call(store, "POST", "/portal-api/organisations", {"Name": "made-in-the-portal"})
     team = call(store, "POST", f"/portal-api/organisations/{org['ID']}/teams", {"Name": "t"})
     user = call(
@@ -74,12 +73,15 @@ def edit_behind_the_tools_back(store: PortalStore, choices: list[int]) -> None:
         {"Email": "walk-in@example.com", "First": "W", "Last": "I", "OrganisationID": org["ID"]},
     )
     call(store, "PUT", f"/portal-api/users/{user['ID']}", {"Teams": [str(team["ID"])]})
-    # a managed user moved into the new team too (the same user listed by two teams' details)
-    users = [u for u in call(store, "GET", "/portal-api/users") if u["Role"] != "super-admin"]
-    if users and choices[0] % 2:
-        other = users[choices[0] % len(users)]
-        if other["OrganisationID"] == orgs[0]["ID"]:
-            call(store, "PUT", f"/portal-api/users/{other['ID']}", {"Teams": []})
+    # a managed consumer taken out of its teams in the portal
+    consumers = [
+        u
+        for u in call(store, "GET", "/portal-api/users")
+        if u["Role"] != "super-admin" and u["ID"] != user["ID"]
+    ]
+    if consumers and choices[0] % 2:
+        other = consumers[choices[0] % len(consumers)]
+        call(store, "PUT", f"/portal-api/users/{other['ID']}", {"Teams": []})
     policies = call(store, "GET", "/api/portal/policies", None)["Data"]
     products = call(store, "GET", "/portal-api/products")
     if products:

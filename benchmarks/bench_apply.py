@@ -41,8 +41,8 @@ from estate import plan_counts, write
 from measure import ratio_line
 
 from portal_gitops import commands
-from portal_gitops.backends.store import PortalStore
-from portal_gitops.backends.tyk_api import KeepAliveTransport
+from portal_gitops.backends.emulated.store import PortalStore
+from portal_gitops.backends.tyk.client import KeepAliveTransport
 from portal_gitops.plan import Action
 
 _KIND: contextvars.ContextVar[str] = contextvars.ContextVar("kind", default="bookkeeping")

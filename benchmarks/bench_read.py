@@ -52,10 +52,10 @@ from estate import plan_counts, write
 from measure import ratio_line
 
 from portal_gitops import commands
-from portal_gitops.backends.emulator import FaultConfig, running_emulator
-from portal_gitops.backends.portal import DashboardConn, open_tyk
-from portal_gitops.backends.store import PortalStore
-from portal_gitops.backends.tyk_api import KeepAliveTransport
+from portal_gitops.backends.emulated.server import FaultConfig, running_emulator
+from portal_gitops.backends.emulated.store import PortalStore
+from portal_gitops.backends.tyk.backend import DashboardConn, open_tyk
+from portal_gitops.backends.tyk.client import KeepAliveTransport
 
 PORTAL_TOKEN = "bench-portal-token"
 DASHBOARD_SECRET = "bench-dashboard-secret"
@@ -163,7 +163,7 @@ def emulator(db: str, latency_ms: float, mode: str = "process") -> Iterator[Serv
     port = _free_port()
     code = (
         "import sys\n"
-        "from portal_gitops.backends.emulator import FaultConfig, serve\n"
+        "from portal_gitops.backends.emulated.server import FaultConfig, serve\n"
         "faults = FaultConfig(latency_ms=float(sys.argv[3]))\n"
         "serve('127.0.0.1', int(sys.argv[1]), sys.argv[2], faults)\n"
     )

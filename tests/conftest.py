@@ -20,8 +20,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from portal_gitops import heap
-from portal_gitops.backends.emulator import running_emulator
-from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.emulated.server import running_emulator
+from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -117,7 +117,7 @@ def _shape(value: Any) -> Any:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from portal_gitops.backends.tyk_api import KeepAliveTransport
+    from portal_gitops.backends.tyk.client import KeepAliveTransport
 
     original = KeepAliveTransport.handle_async_request
 

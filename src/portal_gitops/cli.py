@@ -535,7 +535,7 @@ def emulator(host: str, port: int, store: str, latency_ms: float) -> None:
     """Serve the embedded store over HTTP with Tyk's portal and Dashboard APIs.
 
     Requires TYK_PORTAL_TOKEN (portal API) and TYK_DASHBOARD_SECRET (Dashboard API)."""
-    from portal_gitops.backends.emulator import FaultConfig, serve, settings_from_env
+    from portal_gitops.backends.emulated.server import FaultConfig, serve, settings_from_env
 
     def go() -> int:
         settings_from_env(os.environ)  # fail early and clearly when tokens are missing

@@ -135,7 +135,8 @@ def _describe_ref(ref: str) -> str:
 
 
 def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manifest]) -> Backend:
-    from portal_gitops.backends.portal import DashboardConn, open_embedded, open_tyk
+    from portal_gitops.backends.embedded import open_embedded
+    from portal_gitops.backends.tyk.backend import DashboardConn, open_tyk
 
     if not target.portal_url:
         store = Path(target.store_path(paths))

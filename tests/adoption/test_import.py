@@ -11,7 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 
 from portal_gitops import commands as cmd
-from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.validate import validate_paths
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
 from tests.strategies import estates

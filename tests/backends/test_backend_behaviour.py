@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from portal_gitops.backends.base import ManagedRecord
-from portal_gitops.backends.portal import LOCK_POLICY, STATE_POLICY, PortalBackend
+from portal_gitops.backends.tyk.backend import LOCK_POLICY, STATE_POLICY, PortalBackend
 from portal_gitops.errors import LockError, NotFoundError, ValidationFailed
 from portal_gitops.state import (
     MANAGED_POLICY_TAG,

@@ -15,10 +15,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from portal_gitops.backends.inprocess import InProcessTransport
-from portal_gitops.backends.portal import EMBEDDED_URL, PortalBackend, open_embedded
-from portal_gitops.backends.store import PortalStore
-from portal_gitops.backends.tyk_api import DashboardConn, TykApi
+from portal_gitops.backends.embedded import open_embedded
+from portal_gitops.backends.emulated.store import PortalStore
+from portal_gitops.backends.tyk.backend import EMBEDDED_URL, PortalBackend
+from portal_gitops.backends.tyk.client import DashboardConn, TykApi
+from portal_gitops.backends.tyk.transport import InProcessTransport
 from portal_gitops.retry import NO_RETRY
 from portal_gitops.state import LiveState
 from tests.reconcile.helpers import desired_of, distinct_policy_names, fresh_portal, reconcile

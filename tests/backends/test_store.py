@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.emulated.store import PortalStore
 
 Call = Callable[..., tuple[int, Any]]
 

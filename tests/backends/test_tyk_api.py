@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from portal_gitops.backends.emulator import FaultConfig, running_emulator
-from portal_gitops.backends.inprocess import InProcessTransport
-from portal_gitops.backends.portal import PortalBackend, plan_limits
-from portal_gitops.backends.store import PortalStore
-from portal_gitops.backends.tyk_api import (
+from portal_gitops.backends.emulated.server import FaultConfig, running_emulator
+from portal_gitops.backends.emulated.store import PortalStore
+from portal_gitops.backends.tyk.backend import PortalBackend, plan_limits
+from portal_gitops.backends.tyk.client import (
     DashboardConn,
     Timeouts,
     TykApi,
@@ -27,6 +26,7 @@ from portal_gitops.backends.tyk_api import (
     parse_timestamp,
     parse_user_ref,
 )
+from portal_gitops.backends.tyk.transport import InProcessTransport
 from portal_gitops.errors import (
     AuthError,
     BackendError,
@@ -657,7 +657,7 @@ async def test_read_tolerates_the_documented_quirks(plans_shape: str) -> None:
 def test_a_proxy_in_the_environment_hands_requests_to_httpx_which_honours_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from portal_gitops.backends.tyk_api import KeepAliveTransport, default_transport
+    from portal_gitops.backends.tyk.client import KeepAliveTransport, default_transport
 
     for name in (
         "HTTPS_PROXY",

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from portal_gitops.backends.portal import LOCK_POLICY, open_embedded
-from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.embedded import open_embedded
+from portal_gitops.backends.emulated.store import PortalStore
+from portal_gitops.backends.tyk.backend import LOCK_POLICY
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
 
 TOTAL = 37  # objects in examples/manifests

@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from portal_gitops.backends.emulator import FaultConfig, running_emulator, settings_from_env
-from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.emulated.server import FaultConfig, running_emulator, settings_from_env
+from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.errors import PortalGitopsError
 
 from .conftest import Contract, error_schemas, portal_openapi

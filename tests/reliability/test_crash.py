@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from portal_gitops.backends.portal import LOCK_POLICY
+from portal_gitops.backends.tyk.backend import LOCK_POLICY
 from portal_gitops.cli import main
 
 from .conftest import census, child_env, cli, estate_env, integrity, normalised, write_estate
@@ -179,7 +179,7 @@ def test_a_live_holder_keeps_the_lock_and_once_killed_the_rerun_takes_it(tmp_pat
     # a child that takes the lock and then hangs (as an apply killed mid-way would have)
     script = (
         "import asyncio, os, sys\n"
-        "from portal_gitops.backends.portal import open_embedded\n"
+        "from portal_gitops.backends.embedded import open_embedded\n"
         "async def main():\n"
         f"    b = open_embedded({str(db)!r})\n"
         "    await b.acquire_lock(f'ci@host pid {os.getpid()}', 1800)\n"
@@ -212,7 +212,7 @@ def test_interrupted_rejection_on_an_auto_approving_plan_is_not_left_approved(
     filed; a run interrupted before rejecting it left it approved, and the re-run filed a
     second request and rejected that one: a duplicate, and a credential the manifests deny."""
     from portal_gitops import commands
-    from portal_gitops.backends.portal import PortalBackend
+    from portal_gitops.backends.tyk.backend import PortalBackend
     from portal_gitops.errors import TransportError
 
     estate = tmp_path / "estate"

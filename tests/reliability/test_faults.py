@@ -27,9 +27,9 @@ import pytest
 from click.testing import CliRunner
 
 from portal_gitops import commands
-from portal_gitops.backends import portal as portal_mod
-from portal_gitops.backends.emulator import FaultConfig, FaultStats, running_emulator
-from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.emulated.server import FaultConfig, FaultStats, running_emulator
+from portal_gitops.backends.emulated.store import PortalStore
+from portal_gitops.backends.tyk import backend as portal_mod
 from portal_gitops.cli import main
 from portal_gitops.retry import RetryPolicy
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.cli import main
 from tests.conftest import copy_examples
 from tests.requests.test_access_requests import call, consumer_requests_access

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from portal_gitops.backends import portal as portal_mod
-from portal_gitops.backends.portal import LOCK_POLICY, open_embedded
+from portal_gitops.backends.embedded import open_embedded
+from portal_gitops.backends.tyk import backend as portal_mod
+from portal_gitops.backends.tyk.backend import LOCK_POLICY
 from portal_gitops.errors import LockError
 
 pytestmark = pytest.mark.anyio

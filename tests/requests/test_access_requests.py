@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from portal_gitops.backends.store import PortalStore
+from portal_gitops.backends.emulated.store import PortalStore
 from tests.conftest import CliTarget, copy_examples
 
 

@@ -34,7 +34,7 @@ class LockInfo:
 
 
 class Backend(Protocol):
-    """Implemented by backends/portal.py over an in-process store or HTTP."""
+    """Implemented by backends/tyk/backend.py over an in-process store or HTTP."""
 
     kind: str  # "embedded" | "tyk"
     target: str  # a description of the target (store path, portal URL), never a secret

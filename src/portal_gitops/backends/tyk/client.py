@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 import h11
 import httpx
 
-from portal_gitops.backends.inprocess import InProcessTransport
+from portal_gitops.backends.tyk.transport import InProcessTransport
 from portal_gitops.errors import (
     AuthError,
     BackendError,

@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from portal_gitops.backends.store import PortalStore, StoreResponse
+from portal_gitops.backends.emulated.store import PortalStore, StoreResponse
 from portal_gitops.errors import PortalGitopsError
 
 Scope = MutableMapping[str, Any]

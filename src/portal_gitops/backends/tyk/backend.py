@@ -32,8 +32,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from portal_gitops.backends.base import LockInfo, ManagedRecord
-from portal_gitops.backends.inprocess import InProcessTransport
-from portal_gitops.backends.tyk_api import (
+from portal_gitops.backends.tyk.client import (
     DashboardApi,
     DashboardConn,
     Timeouts,
@@ -56,7 +55,7 @@ from portal_gitops.errors import (
     TransportError,
     ValidationFailed,
 )
-from portal_gitops.retry import NO_RETRY, RetryPolicy
+from portal_gitops.retry import RetryPolicy
 from portal_gitops.state import (
     DEFAULT_ORGANISATION,
     LOCK_POLICY,
@@ -71,7 +70,7 @@ from portal_gitops.state import (
 )
 
 if TYPE_CHECKING:
-    from portal_gitops.backends.store import StoreSnapshot
+    from portal_gitops.backends.emulated.store import StoreSnapshot
 
 __all__ = [
     "BUILTIN_CATALOGUES",
@@ -80,7 +79,6 @@ __all__ = [
     "DashboardConn",
     "PortalBackend",
     "Timeouts",
-    "open_embedded",
     "open_tyk",
 ]
 
@@ -1874,43 +1872,6 @@ def _label(kind: str) -> str:
 
 # --------------------------------------------------------------------------------------------
 # factories
-
-
-def open_embedded(
-    store_path: str, *, clock: Callable[[], float] = time.time, **store_kwargs: Any
-) -> PortalBackend:
-    """The embedded backend: this same code over an in-process transport to a PortalStore.
-
-    ``store_kwargs`` go to ``PortalStore`` (tokens, page sizes, quirk switches).
-    """
-    import sqlite3
-
-    from portal_gitops.backends.store import PortalStore
-
-    try:
-        store = PortalStore(store_path, **store_kwargs)
-    except (sqlite3.Error, RuntimeError) as exc:
-        raise BackendError(
-            f"cannot open the embedded store {store_path}: {exc}", operation="open store"
-        ) from exc
-    token = store_kwargs.get("portal_token")
-    secret = store_kwargs.get("dashboard_secret")
-    api = TykApi(EMBEDDED_URL, token, transport=InProcessTransport(store), retry=NO_RETRY)
-
-    async def close() -> None:
-        closer = getattr(store, "close", None)
-        if callable(closer):
-            closer()
-
-    return PortalBackend(
-        api,
-        kind="embedded",
-        target=store_path,
-        fixed_dashboard=DashboardConn(EMBEDDED_URL, secret),
-        clock=clock,
-        on_close=close,
-        snapshot=store.snapshot,
-    )
 
 
 def open_tyk(

@@ -7,31 +7,57 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from portal_gitops.models.common import Email, Envelope, Model, Name
+from portal_gitops.models.common import (
+    KIND_DESCRIPTION,
+    REQUEST_ID_ANNOTATION,
+    SPEC_DESCRIPTION,
+    Email,
+    Envelope,
+    Model,
+    Name,
+)
 
-REQUEST_ID_ANNOTATION = "portal-gitops/request-id"
-"""Set by `requests pull`: the live ID of the pending request this manifest approves."""
+__all__ = ["REQUEST_ID_ANNOTATION", "AccessRequest", "AccessRequestSpec", "App"]
 
 
 class App(Model):
-    name: Name
-    description: str = ""
+    name: Name = Field(description="The app's name; identifies the app among the consumer's apps.")
+    description: str = Field(default="", description="The app's description.")
     redirectUrls: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
-        default_factory=list
+        default_factory=list, description="OAuth redirect URLs of the app."
     )
 
 
 class AccessRequestSpec(Model):
-    consumer: Email
-    app: App
-    products: list[Name] = Field(min_length=1)
-    plan: Name
-    catalogue: Name
-    justification: str = ""
-    expires: dt.date | None = None
-    decision: Literal["approve", "reject"] = "approve"
+    consumer: Email = Field(
+        description=(
+            "Email of the consumer: a team member in the catalogue's audience (any team "
+            "member if the catalogue is public)."
+        )
+    )
+    app: App = Field(
+        description="The consumer's app that receives the credential (created if missing)."
+    )
+    products: list[Name] = Field(
+        min_length=1, description="Products requested; the catalogue must offer them."
+    )
+    plan: Name = Field(description="The plan requested; the catalogue must offer it.")
+    catalogue: Name = Field(description="The catalogue the request is made through.")
+    justification: str = Field(
+        default="",
+        description=(
+            "Why access is needed; kept with portal-gitops' records, not sent to the portal."
+        ),
+    )
+    expires: dt.date | None = Field(
+        default=None, description="From the day after this date, the plan revokes the access."
+    )
+    decision: Literal["approve", "reject"] = Field(
+        default="approve",
+        description="`approve` grants the request when applied; `reject` rejects it.",
+    )
 
 
 class AccessRequest(Envelope):
-    kind: Literal["AccessRequest"]
-    spec: AccessRequestSpec
+    kind: Literal["AccessRequest"] = Field(description=KIND_DESCRIPTION)
+    spec: AccessRequestSpec = Field(description=SPEC_DESCRIPTION)

@@ -6,11 +6,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from portal_gitops.models.common import Envelope, Model, Name, Visibility
+from portal_gitops.models.common import (
+    KIND_DESCRIPTION,
+    SPEC_DESCRIPTION,
+    Envelope,
+    Model,
+    Name,
+    Visibility,
+)
 
 
 class AudienceEntry(Model):
-    organisation: Name
+    organisation: Name = Field(description="An Organisation name.")
     team: Name | None = Field(
         default=None, description="Omitted = the organisation's default team (all its users)."
     )
@@ -20,12 +27,19 @@ class CatalogueSpec(Model):
     displayName: str = Field(
         default="", description="For readers of the manifests; the portal has no such field."
     )
-    visibility: Visibility
-    audience: list[AudienceEntry] = Field(default_factory=list)
-    products: list[Name] = Field(default_factory=list)
-    plans: list[Name] = Field(default_factory=list)
+    visibility: Visibility = Field(
+        description="`public`: visible to every visitor; `private`: visible to the audience only."
+    )
+    audience: list[AudienceEntry] = Field(
+        default_factory=list,
+        description="Teams that see a private catalogue (Tyk ignores an audience on a public one).",
+    )
+    products: list[Name] = Field(
+        default_factory=list, description="Products offered (Product names)."
+    )
+    plans: list[Name] = Field(default_factory=list, description="Plans offered (Plan names).")
 
 
 class Catalogue(Envelope):
-    kind: Literal["Catalogue"]
-    spec: CatalogueSpec
+    kind: Literal["Catalogue"] = Field(description=KIND_DESCRIPTION)
+    spec: CatalogueSpec = Field(description=SPEC_DESCRIPTION)

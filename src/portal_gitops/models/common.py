@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 API_VERSION = "portal-gitops/v1"
 
+REQUEST_ID_ANNOTATION = "portal-gitops/request-id"
+"""Set by `requests pull`: the live ID of the pending request this manifest approves."""
+
 Name = Annotated[
     str,
     StringConstraints(
@@ -56,8 +59,17 @@ def secret_ref_label(ref: SecretRef) -> str:
 
 class Metadata(Model):
     name: Name = Field(description="The portal object's Name and its identity in manifests.")
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Free-form labels for your own tooling; not sent to the portal.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            f"Free-form annotations. `{REQUEST_ID_ANNOTATION}` links an access request to a "
+            "request made in the Live Portal; other annotations are not sent to the portal."
+        ),
+    )
 
 
 def _reject_literal_secret(value: Any) -> Any:
@@ -69,8 +81,12 @@ def _reject_literal_secret(value: Any) -> Any:
 class Envelope(Model):
     """Fields common to every document."""
 
-    apiVersion: Literal["portal-gitops/v1"]
-    metadata: Metadata
+    apiVersion: Literal["portal-gitops/v1"] = Field(description="The manifest format version.")
+    metadata: Metadata = Field(description="Name, labels and annotations.")
+
+
+KIND_DESCRIPTION = "What the document describes."
+SPEC_DESCRIPTION = "The object's desired state."
 
 
 Visibility = Literal["public", "private"]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from portal_gitops.models.common import Envelope, Model
+from portal_gitops.models.common import KIND_DESCRIPTION, SPEC_DESCRIPTION, Envelope, Model
 
 
 class OrganisationSpec(Model):
@@ -14,5 +14,5 @@ class OrganisationSpec(Model):
 
 
 class Organisation(Envelope):
-    kind: Literal["Organisation"]
-    spec: OrganisationSpec = Field(default_factory=OrganisationSpec)
+    kind: Literal["Organisation"] = Field(description=KIND_DESCRIPTION)
+    spec: OrganisationSpec = Field(default_factory=OrganisationSpec, description=SPEC_DESCRIPTION)

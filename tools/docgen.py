@@ -1,10 +1,11 @@
-"""Reference documentation generated from the code (pure, deterministic).
+"""Reference documentation generated from the code: a development tool, not part of the package.
 
-``manifest_reference()`` documents every manifest kind from the pydantic models;
-``cli_reference()`` documents every command from the click command tree. Both are committed
-under ``docs/reference/`` and checked current by a test; regenerate them with
+``manifest_reference()`` documents every manifest kind from the pydantic models (the field
+descriptions are the models' own, the ones the JSON Schemas carry); ``cli_reference()``
+documents every command from the click command tree. Both are committed under
+``docs/reference/`` and checked current by a test; from the repository root, regenerate them with
 
-    python -m portal_gitops.docgen docs
+    python tools/docgen.py docs
 """
 
 from __future__ import annotations
@@ -28,100 +29,13 @@ from portal_gitops.models import API_VERSION, KINDS, REQUEST_ID_ANNOTATION, From
 from portal_gitops.models.common import ENV_VAR, Email, Metadata, Name, Owner
 from portal_gitops.models.provider import Url
 
-REGENERATE = "python -m portal_gitops.docgen docs"
+REGENERATE = "python tools/docgen.py docs"
 MANIFESTS_FILE = Path("reference") / "manifests.md"
 CLI_FILE = Path("reference") / "cli.md"
 GENERATED_NOTE = f"<!-- Generated from the code by `{REGENERATE}`; do not edit by hand. -->"
 
 # --------------------------------------------------------------------------------------------
 # manifests
-
-# Descriptions for fields whose model carries none (a model's own description wins).
-# Keys are "ModelName.field"; a test checks every key names a real field.
-FIELD_NOTES: dict[str, str] = {
-    "Metadata.labels": "Free-form labels for your own tooling; not sent to the portal.",
-    "Metadata.annotations": (
-        f"Free-form annotations. `{REQUEST_ID_ANNOTATION}` links an access request to a "
-        "request made in the Live Portal; other annotations are not sent to the portal."
-    ),
-    "ProviderSpec.type": "The provider type. Only `tyk-pro` (a Tyk Dashboard) is supported.",
-    "ProviderSpec.dashboardUrl": "Base URL of the Tyk Dashboard that issues credentials.",
-    "ProviderSpec.orgId": "The Tyk organisation ID in that Dashboard.",
-    "ProviderSpec.gatewayUrl": "URL of the Tyk Gateway, stored on the portal provider.",
-    "ProviderSpec.policyTags": (
-        "Tags that mark the Dashboard policies belonging to this provider; the portal adds "
-        "them to the policies it creates for products and plans."
-    ),
-    "ProviderSpec.insecureSkipVerify": (
-        "Do not verify the Dashboard's TLS certificate (self-signed certificates). "
-        "Also stored on the portal provider."
-    ),
-    "TeamSpec.organisation": "The Organisation the team belongs to (its `metadata.name`).",
-    "TeamSpec.members": "The team's members; each is a portal user with a consumer role.",
-    "Member.email": (
-        "The user's email address, their identity in the portal. A user belongs to the "
-        "teams of one organisation only."
-    ),
-    "Member.role": (
-        "`admin`: a consumer admin of the organisation; `member`: a team member. A user "
-        "who is `admin` in any team is an admin."
-    ),
-    "Member.first": "First name.",
-    "Member.last": "Last name.",
-    "ProductSpec.provider": "The Provider whose Dashboard holds the product's policy.",
-    "ProductSpec.displayName": "The name shown in the portal.",
-    "ProductSpec.description": "Short description shown in the catalogue.",
-    "ProductSpec.content": "Long description shown on the product's page.",
-    "ProductSpec.apis": (
-        "The APIs the product grants access to: the access rights of its Dashboard policy."
-    ),
-    "ProductSpec.tags": "Portal tags of the product.",
-    "ProductSpec.owners": (
-        "Who reviews access requests for this product (`portal-gitops codeowners`)."
-    ),
-    "ProductApi.apiId": "The Tyk API ID.",
-    "ProductApi.versions": "API versions granted.",
-    "ProductApi.allowedUrls": "Restrict access to these paths and methods; empty = no restriction.",
-    "AllowedUrl.url": "A path (Tyk treats it as a regular expression).",
-    "AllowedUrl.methods": "HTTP methods allowed on that path.",
-    "PlanSpec.provider": (
-        "The Provider whose Dashboard holds the plan's policy; the same as the products the "
-        "plan is offered with."
-    ),
-    "PlanSpec.displayName": "The name shown in the portal.",
-    "PlanSpec.description": "Description shown in the portal.",
-    "PlanSpec.autoApprove": "The portal approves requests for this plan without review.",
-    "PlanSpec.owners": "Who reviews access requests for this plan (`portal-gitops codeowners`).",
-    "RateLimit.requests": "Requests allowed per window.",
-    "Quota.requests": "Requests allowed per renewal period.",
-    "CatalogueSpec.visibility": (
-        "`public`: visible to every visitor; `private`: visible to the audience only."
-    ),
-    "CatalogueSpec.audience": (
-        "Teams that see a private catalogue (Tyk ignores an audience on a public one)."
-    ),
-    "CatalogueSpec.products": "Products offered (Product names).",
-    "CatalogueSpec.plans": "Plans offered (Plan names).",
-    "AudienceEntry.organisation": "An Organisation name.",
-    "AccessRequestSpec.consumer": (
-        "Email of the consumer: a team member in the catalogue's audience (any team "
-        "member if the catalogue is public)."
-    ),
-    "AccessRequestSpec.app": (
-        "The consumer's app that receives the credential (created if missing)."
-    ),
-    "AccessRequestSpec.products": "Products requested; the catalogue must offer them.",
-    "AccessRequestSpec.plan": "The plan requested; the catalogue must offer it.",
-    "AccessRequestSpec.catalogue": "The catalogue the request is made through.",
-    "AccessRequestSpec.justification": (
-        "Why access is needed; kept with portal-gitops' records, not sent to the portal."
-    ),
-    "AccessRequestSpec.expires": "From the day after this date, the plan revokes the access.",
-    "AccessRequestSpec.decision": "`approve` grants the request when applied; `reject` rejects it.",
-    "App.name": "The app's name; identifies the app among the consumer's apps.",
-    "App.description": "The app's description.",
-    "App.redirectUrls": "OAuth redirect URLs of the app.",
-}
 
 # One small, valid example per kind (the test validates each against its model).
 EXAMPLES: dict[str, str] = {
@@ -340,13 +254,12 @@ def _field_rows(
 ) -> Iterator[tuple[str, str, str, str, str]]:
     for name, field in model.model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
-        description = field.description or FIELD_NOTES.get(f"{model.__name__}.{name}", "")
         yield (
             _code(name),
             _type(field.annotation, field.metadata, models, path),
             "yes" if field.is_required() else "no",
             _default(field),
-            description,
+            field.description or "",
         )
 
 
@@ -360,6 +273,13 @@ def _table(model: type[BaseModel], models: _Models, prefix: str) -> list[str]:
     for row in _field_rows(model, models, prefix):
         lines.append("| " + " | ".join(_cell(c) for c in row) + " |")
     return lines
+
+
+def _envelope_description(name: str) -> str:
+    """The description every kind's model gives an envelope field (they all agree)."""
+    descriptions = {cls.model_fields[name].description or "" for cls in KINDS.values()}
+    (description,) = descriptions
+    return _cell(description)
 
 
 def _kind_summary(kind: str) -> str:
@@ -426,12 +346,12 @@ def manifest_reference() -> str:
         "",
         "| field | type | required | description |",
         "|---|---|---|---|",
-        f"| `apiVersion` | {_code(API_VERSION)} | yes | The manifest format version. |",
-        "| `kind` | " + " or ".join(_code(k) for k in KINDS) + " | yes | What the document "
-        "describes. |",
-        "| `metadata` | [Metadata](#metadata) | yes | Name, labels and annotations. |",
-        "| `spec` | depends on `kind` | yes (optional for Organisation) | The object's "
-        "desired state. |",
+        f"| `apiVersion` | {_code(API_VERSION)} | yes | {_envelope_description('apiVersion')} |",
+        "| `kind` | " + " or ".join(_code(k) for k in KINDS) + " | yes | "
+        f"{_envelope_description('kind')} |",
+        f"| `metadata` | [Metadata](#metadata) | yes | {_envelope_description('metadata')} |",
+        "| `spec` | depends on `kind` | yes (optional for Organisation) | "
+        f"{_envelope_description('spec')} |",
         "",
         "### Metadata",
         "",

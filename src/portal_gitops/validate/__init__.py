@@ -1,0 +1,103 @@
+"""Documents -> parsed manifests, or every problem with them at once (pure: no env, no I/O).
+
+Two layers. Structure (structure.py): the envelope (apiVersion, kind) and the pydantic model of
+each kind, with pydantic's errors translated into plain English at the offending line. Meaning
+(semantics.py): the rules of DESIGN.md §4 across the whole estate, using dict indexes so that it
+stays linear in the number of documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from portal_gitops.errors import Issue
+from portal_gitops.heap import collector_paused
+from portal_gitops.load import Document, load_paths
+from portal_gitops.models import KINDS, Manifest
+from portal_gitops.validate.semantics import WARNING, check_semantics
+from portal_gitops.validate.structure import (
+    LITERAL_SECRET,
+    SECRET_SHAPE,
+    SUPPORTED_API_VERSIONS,
+    check_structure,
+    kind_and_name,
+)
+
+__all__ = [
+    "LITERAL_SECRET",
+    "SECRET_SHAPE",
+    "SUPPORTED_API_VERSIONS",
+    "WARNING",
+    "ValidationResult",
+    "format_issues",
+    "validate_documents",
+    "validate_paths",
+]
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Parsed manifests with their source documents, and every problem found."""
+
+    manifests: list[tuple[Manifest, Document]] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
+    warnings: list[Issue] = field(default_factory=list)
+    digests: Mapping[str, bytes] = field(default_factory=dict)  # file -> SHA-256 of its bytes
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def format_issues(issues: Iterable[Issue]) -> str:
+    """One line per issue, ``file:line: Kind/name: field: message``; warnings say so after
+    the location (``file:line: warning: ...``), the way compilers do, so CI annotators parse both.
+    """
+    lines = []
+    for issue in issues:
+        text = str(issue)
+        if issue.severity == WARNING:
+            loc = f"{issue.file}:{issue.line}"
+            text = f"{loc}: warning: {text[len(loc) + 2 :]}"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+@collector_paused()
+def validate_paths(paths: Iterable[str]) -> ValidationResult:
+    """Load and validate every manifest under PATHS; loader problems come first in file order."""
+    digests: dict[str, bytes] = {}
+    docs, load_issues = load_paths(paths, digests)
+    result = validate_documents(docs)
+    return ValidationResult(
+        result.manifests,
+        _sorted([*load_issues, *result.errors]) if load_issues else result.errors,
+        result.warnings,
+        digests,
+    )
+
+
+def validate_documents(docs: Sequence[Document]) -> ValidationResult:
+    manifests: list[tuple[Manifest, Document]] = []
+    errors: list[Issue] = []
+    checked: list[tuple[Manifest, Document]] = []
+    invalid: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    for doc in docs:
+        model, envelope_ok = check_structure(doc, errors)
+        if model is not None:
+            checked.append((model, doc))
+            if envelope_ok:
+                manifests.append((model, doc))
+        else:
+            kind, name = kind_and_name(doc.data)
+            if kind:
+                invalid[kind].add(name)
+    warnings: list[Issue] = []
+    # documents with only a wrong apiVersion still take part, so their names resolve
+    check_semantics(checked, invalid, errors, warnings)
+    return ValidationResult(manifests, _sorted(errors), _sorted(warnings))
+
+
+def _sorted(issues: list[Issue]) -> list[Issue]:
+    return sorted(issues, key=lambda i: (i.file, i.line))

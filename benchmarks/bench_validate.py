@@ -40,9 +40,16 @@ def main() -> None:
             repeat=args.repeat,
         )
         val = measure(
-            setup="from portal_gitops.validate import validate_paths",
+            # commands.load_and_validate, composed here so that the child imports only the
+            # loader and the validator (importing commands would add the backends to its peak)
+            setup="""
+                from portal_gitops.heap import collector_paused
+                from portal_gitops.load import load_manifests
+                from portal_gitops.validate import validate_loaded
+            """,
             body=f"""
-                result = validate_paths([{tmp!r}])
+                with collector_paused():
+                    result = validate_loaded(load_manifests([{tmp!r}]))
                 assert result.ok, result.errors[:3]
                 extra = {{"documents": len(result.manifests)}}
             """,

@@ -1,8 +1,8 @@
 """The Python API behind every command: returns data and exit codes, never prints.
 
-This is the effectful edge above the pure core: it reads the environment for secrets and
-targets, opens backends, takes the apply lock and runs the engine. cli.py only parses
-arguments, prints what these functions return, and exits.
+This is the effectful edge above the pure core: it loads the manifests and then validates
+them, reads the environment for secrets and targets, opens backends, takes the apply lock and
+runs the engine. cli.py only parses arguments, prints what these functions return, and exits.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import os
 import socket
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,12 +33,13 @@ from portal_gitops.errors import (
     StalePlanError,
 )
 from portal_gitops.heap import collector_paused
+from portal_gitops.load import load_manifests
 from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
-from portal_gitops.validate import ValidationResult, format_issues, validate_paths
+from portal_gitops.validate import ValidationResult, format_issues, validate_loaded
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
 LOCK_TTL_SECONDS = 30 * 60
@@ -97,6 +98,13 @@ def secret_resolver(environ: Mapping[str, str]) -> Callable[[str], str | None]:
     return resolve
 
 
+@collector_paused()
+def load_and_validate(paths: Iterable[str]) -> ValidationResult:
+    """Read the manifests under PATHS, then validate them: the loader's problems come first
+    in file order among the errors."""
+    return validate_loaded(load_manifests(paths))
+
+
 def load(
     paths: Sequence[str],
     environ: Mapping[str, str] | None = None,
@@ -105,7 +113,7 @@ def load(
 ) -> Loaded:
     """Load and validate manifests; raises ManifestError carrying every problem."""
     paths = tuple(paths) or (".",)
-    result = validate_paths(list(paths))
+    result = load_and_validate(list(paths))
     if result.errors:
         raise ManifestError(list(result.errors))
     desired = build_desired(
@@ -296,7 +304,7 @@ def _saved_plan_inputs(paths: Sequence[str]) -> tuple[list[Manifest], str | None
     connections, the hash tells whether they changed. (None, [] when the paths are gone.)"""
     if not _paths_exist(paths):
         return [], None
-    result = validate_paths(list(paths))
+    result = load_and_validate(list(paths))
     return [m for m, _ in result.manifests], planmod.hash_digests(result.digests.items())
 
 
@@ -383,7 +391,7 @@ def apply_saved(
 
 
 def validate(paths: Sequence[str]) -> ValidationResult:
-    return validate_paths(list(paths) or ["."])
+    return load_and_validate(list(paths) or ["."])
 
 
 # --- access requests: pull and CODEOWNERS ----------------------------------------------------
@@ -458,7 +466,7 @@ def requests_pull(paths: Sequence[str], out: str, target: Target) -> PullResult:
 
     out_dir = Path(out)
     scan = [p for p in (*paths, out) if Path(p).exists()]
-    result = validate_paths(scan) if scan else None
+    result = load_and_validate(scan) if scan else None
     manifests = [m for m, _ in result.manifests] if result else []
     known = known_request_ids(manifests)
     live = asyncio.run(_read_live(target, tuple(paths), manifests))
@@ -481,7 +489,7 @@ def codeowners(
     from portal_gitops.requests import codeowners_lines
 
     paths = list(paths) or ["."]
-    result = validate_paths(paths)
+    result = load_and_validate(paths)
     if result.errors:
         raise ManifestError(list(result.errors))
     if requests_dir is None and Path(paths[0]).is_dir():
@@ -519,7 +527,7 @@ def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> Import
     out_dir = Path(out)
     manifests: list[Manifest] = []
     if paths:
-        result = validate_paths(list(paths))
+        result = load_and_validate(list(paths))
         manifests = [m for m, _ in result.manifests]
     store_paths = tuple(paths)
     live = asyncio.run(_read_live(target, store_paths, manifests))

@@ -389,6 +389,23 @@ def discover(paths: Iterable[str]) -> tuple[list[tuple[FsPath, str]], list[Issue
     return files, issues
 
 
+@dataclass(frozen=True)
+class LoadResult:
+    """What loading the manifests under some paths gave: every document read, every problem
+    with the paths and files (in file order), and the SHA-256 of each file read."""
+
+    documents: list[Document]
+    issues: list[Issue]
+    digests: dict[str, bytes]
+
+
+def load_manifests(paths: Iterable[str]) -> LoadResult:
+    """Load every manifest under PATHS, keeping each file's digest (validate comes next)."""
+    digests: dict[str, bytes] = {}
+    docs, issues = load_paths(paths, digests)
+    return LoadResult(docs, issues, digests)
+
+
 def load_paths(
     paths: Iterable[str], digests: dict[str, bytes] | None = None
 ) -> tuple[list[Document], list[Issue]]:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 from portal_gitops import commands as cmd
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.validate import validate_paths
+from portal_gitops.commands import load_and_validate
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
 from tests.strategies import estates
 
@@ -35,7 +35,7 @@ def test_apply_import_then_plan_the_imported_manifests_is_clean(
         assert DASHBOARD_SECRET not in text
     provider = yaml.safe_load((out / "providers.yaml").read_text().split("\n", 1)[1])
     assert provider["spec"]["secret"] == {"fromEnv": "TYK_DASHBOARD_SECRET"}
-    assert validate_paths([str(out)]).errors == []
+    assert load_and_validate([str(out)]).errors == []
     plan = cli_target.invoke("plan", str(out), "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
     assert plan.stdout == "No changes. The portal matches the manifests.\n"
@@ -97,7 +97,7 @@ def test_hand_made_objects_are_reported_by_name_and_the_rest_imported(tmp_path: 
         "(partitions acl, quota, rate_limit); split it into a product and a plan",
         "Product/policyless-product: it has no backing Dashboard policy",
     ]
-    written = validate_paths([str(tmp_path / "out")])
+    written = load_and_validate([str(tmp_path / "out")])
     assert written.errors == []
     names = sorted(m.metadata.name for m, _ in written.manifests)
     assert names == ["clean-product", "tyk"]

@@ -11,8 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from portal_gitops.cli import main
+from portal_gitops.commands import load_and_validate
 from portal_gitops.load import MAX_FILE_BYTES
-from portal_gitops.validate import format_issues, validate_paths
+from portal_gitops.validate import format_issues
 
 HERE = Path(__file__).parent
 CASES = HERE / "cases"
@@ -252,7 +253,7 @@ WARNING_ONLY = {name for name in EXPECTED if name.startswith("warning-")}
 
 def run(monkeypatch: pytest.MonkeyPatch, *paths: str) -> list[str]:
     monkeypatch.chdir(HERE)  # so that issues name files as cases/... and base/...
-    result = validate_paths(["base", *paths])
+    result = load_and_validate(["base", *paths])
     return format_issues([*result.errors, *result.warnings]).splitlines()
 
 
@@ -306,7 +307,7 @@ def test_oversize_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def test_all_cases_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every problem in every file is reported in one run, sorted by file and line."""
     monkeypatch.chdir(HERE)
-    result = validate_paths(["base", "cases"])
+    result = load_and_validate(["base", "cases"])
     got = format_issues(result.errors).splitlines()
     assert got == sorted(got, key=lambda s: (s.split(":")[0], int(s.split(":")[1])))
     files = {line.split(":")[0] for line in got}

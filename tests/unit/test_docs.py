@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from portal_gitops.cli import main
+from portal_gitops.commands import load_and_validate
 from portal_gitops.models import KINDS
-from portal_gitops.validate import validate_paths
 
 # the generator is a development tool outside the package
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
@@ -148,7 +148,7 @@ def test_examples_cover_every_kind_and_validate(tmp_path: Path) -> None:
         assert doc["kind"] == kind
         KINDS[kind].model_validate(doc)
     (tmp_path / "all.yaml").write_text("---\n".join(docgen.EXAMPLES.values()), encoding="utf-8")
-    result = validate_paths([str(tmp_path)])
+    result = load_and_validate([str(tmp_path)])
     assert not result.errors, [str(e) for e in result.errors]
     assert len(result.manifests) == len(KINDS)
 

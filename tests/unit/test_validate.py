@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from textwrap import dedent
 
+from portal_gitops.commands import load_and_validate
 from portal_gitops.errors import Issue
 from portal_gitops.load import parse_text
 from portal_gitops.models import Catalogue
@@ -16,7 +17,6 @@ from portal_gitops.validate import (
     ValidationResult,
     format_issues,
     validate_documents,
-    validate_paths,
 )
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "manifests"
@@ -79,7 +79,7 @@ def request(consumer: str = "ann@acme.example", cat: str = "cat", app: str = "A"
 
 
 def test_examples_are_valid_without_warnings() -> None:
-    result = validate_paths([str(EXAMPLES)])
+    result = load_and_validate([str(EXAMPLES)])
     assert (result.errors, result.warnings) == ([], [])
     assert result.ok
     kinds = sorted({m.kind for m, _ in result.manifests})
@@ -128,7 +128,7 @@ def test_issues_sorted_by_file_then_line(tmp_path: Path) -> None:
         "spec: {organisation: Nope}\n---\nkind: Team\n"
     )
     (tmp_path / "c.yaml").write_text("a: [\n")
-    result = validate_paths([str(tmp_path)])
+    result = load_and_validate([str(tmp_path)])
     assert [(Path(i.file).name, i.line) for i in result.errors] == [
         ("a.yaml", 4),  # unknown Organisation 'Nope'
         ("a.yaml", 6),  # apiVersion is required

@@ -1,9 +1,10 @@
-"""Documents -> parsed manifests, or every problem with them at once (pure: no env, no I/O).
+"""Loaded documents -> parsed manifests, or every problem with them at once (pure: no env, no I/O).
 
 Two layers. Structure (structure.py): the envelope (apiVersion, kind) and the pydantic model of
 each kind, with pydantic's errors translated into plain English at the offending line. Meaning
 (semantics.py): the rules of DESIGN.md §4 across the whole estate, using dict indexes so that it
-stays linear in the number of documents.
+stays linear in the number of documents. Reading the files is load.py's: commands load, then
+validate.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from portal_gitops.errors import Issue
-from portal_gitops.heap import collector_paused
-from portal_gitops.load import Document, load_paths
+from portal_gitops.load import Document, LoadResult
 from portal_gitops.models import KINDS, Manifest
 from portal_gitops.validate.semantics import WARNING, check_semantics
 from portal_gitops.validate.structure import (
@@ -32,7 +32,7 @@ __all__ = [
     "ValidationResult",
     "format_issues",
     "validate_documents",
-    "validate_paths",
+    "validate_loaded",
 ]
 
 
@@ -64,17 +64,15 @@ def format_issues(issues: Iterable[Issue]) -> str:
     return "\n".join(lines)
 
 
-@collector_paused()
-def validate_paths(paths: Iterable[str]) -> ValidationResult:
-    """Load and validate every manifest under PATHS; loader problems come first in file order."""
-    digests: dict[str, bytes] = {}
-    docs, load_issues = load_paths(paths, digests)
-    result = validate_documents(docs)
+def validate_loaded(loaded: LoadResult) -> ValidationResult:
+    """Validate what the loader read; the loader's problems join the errors, first in file
+    order, and the files' digests pass through to the result."""
+    result = validate_documents(loaded.documents)
     return ValidationResult(
         result.manifests,
-        _sorted([*load_issues, *result.errors]) if load_issues else result.errors,
+        _sorted([*loaded.issues, *result.errors]) if loaded.issues else result.errors,
         result.warnings,
-        digests,
+        loaded.digests,
     )
 
 

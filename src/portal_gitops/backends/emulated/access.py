@@ -50,6 +50,7 @@ def _delete_access_request(tx: Tx, ar: Row) -> None:
 
 
 def delete_app(tx: Tx, app: Row) -> None:
+    """Delete an app with its access requests and their credentials."""
     for ar in tx.rows("access_request", parent=app["ID"]):
         _delete_access_request(tx, ar)
     tx.delete("app", app["ID"])

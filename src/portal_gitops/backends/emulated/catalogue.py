@@ -61,6 +61,7 @@ def set_memberships(tx: Tx, field: str, oid: int, catalogue_ids: list[int]) -> N
 
 
 def drop_from_catalogues(tx: Tx, field: str, oid: int) -> None:
+    """Take ``oid`` (a product or plan being deleted) out of every catalogue."""
     set_memberships(tx, field, oid, [])
 
 
@@ -70,6 +71,7 @@ def _provider_of(tx: Tx, body: Row) -> Row:
 
 
 def delete_team_audiences(tx: Tx, team_id: int) -> None:
+    """Delete the audiences naming a team (the team, or its organisation, is being deleted)."""
     for aud in tx.rows("audience"):
         if aud["TeamID"] == team_id:
             tx.delete("audience", aud["ID"])
@@ -174,6 +176,8 @@ def _tag_ids(tx: Tx, body: Row) -> list[int]:
 
 
 def insert_product(tx: Tx, provider: Row, body: Row, *, reference: str = "") -> Row:
+    """A new product from a request body, backed by a new policy unless ``reference`` names one
+    (a provider's synchronisation imports existing policies)."""
     name = str_field(body, "Name")
     unique(tx, "product", "product", name)
     apis = _api_details(body)
@@ -332,6 +336,8 @@ def _plan_fields(body: Row, row: Row) -> Row:
 def insert_plan(
     tx: Tx, provider: Row, body: Row, *, reference: str = "", policy: Row | None = None
 ) -> Row:
+    """A new plan from a request body, backed by a new policy unless ``reference`` names one
+    (a provider's synchronisation imports ``policy`` with its limits)."""
     name = str_field(body, "Name")
     unique(tx, "plan", "plan", name)
     row: Row = {

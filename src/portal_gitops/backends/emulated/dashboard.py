@@ -32,6 +32,7 @@ DUPLICATE_POLICY_NAME = "This policy name has already been used, please choose a
 
 
 def provider_tags(provider: Row) -> list[str]:
+    """The policy tags in a provider's ``Configuration.MetaData`` (``PoliciesTags``)."""
     try:
         meta = json.loads(provider.get("Configuration", {}).get("MetaData") or "{}")
     except ValueError:
@@ -40,27 +41,29 @@ def provider_tags(provider: Row) -> list[str]:
     return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
-def new_policy_id(tx: Tx) -> str:
+def _new_policy_id(tx: Tx) -> str:
     while True:
         pid = secrets.token_hex(12)
         if not tx.policy_exists(pid):
             return pid
 
 
-def policy_stamp(pol: Row) -> Row:
+def _policy_stamp(pol: Row) -> Row:
     pol["last_updated"] = str(int(time.time()))
     return pol
 
 
 def delete_policy_of(tx: Tx, row: Row) -> None:
+    """Delete the policy backing a product or plan (``ReferenceID``), if it has one."""
     if row.get("ReferenceID"):
         tx.delete_policy(row["ReferenceID"])
 
 
 def new_backing_policy(tx: Tx, provider: Row, name: str, fields: Row) -> str:
+    """Create the Dashboard policy backing a new product or plan; its ``_id``."""
     if tx.policy_named(name):
         raise perr(422, f"policy with name {name!r} already exists in the provider")
-    pid = new_policy_id(tx)
+    pid = _new_policy_id(tx)
     meta = json.loads(provider["Configuration"].get("MetaData") or "{}") or {}
     pol: Row = {
         "_id": pid,
@@ -80,11 +83,12 @@ def new_backing_policy(tx: Tx, provider: Row, name: str, fields: Row) -> str:
         "date_created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **fields,
     }
-    tx.put_policy(policy_stamp(pol))
+    tx.put_policy(_policy_stamp(pol))
     return pid
 
 
 def access_rights(apis: list[Row], current: Mapping[str, Any]) -> Row:
+    """A product policy's ``access_rights`` for its APIs, keeping what ``current`` set per API."""
     rights: Row = {}
     for d in apis:
         kept = current.get(d["APIID"])
@@ -99,6 +103,7 @@ def access_rights(apis: list[Row], current: Mapping[str, Any]) -> Row:
 
 
 def plan_policy_fields(plan: Row) -> Row:
+    """A plan's limits as its backing policy's fields (-1: unlimited)."""
     unlimited_rate = plan["UnlimitedRateLimit"] or plan["RateLimit"] is None
     unlimited_quota = plan["UnlimitedQuota"] or plan["Quota"] is None
     return {
@@ -121,6 +126,7 @@ def plan_policy_fields(plan: Row) -> Row:
 
 
 def update_backing_policy(tx: Tx, row: Row, fields: Row) -> None:
+    """Carry a product's or plan's change into its backing policy."""
     pol = tx.policy(row.get("ReferenceID") or "")
     if pol is None:
         return  # deleted in the Dashboard: drift the reconciler reports, not ours to fix
@@ -129,7 +135,7 @@ def update_backing_policy(tx: Tx, row: Row, fields: Row) -> None:
     ):
         raise perr(422, f"policy with name {fields['name']!r} already exists in the provider")
     pol.update(fields)
-    tx.put_policy(policy_stamp(pol))
+    tx.put_policy(_policy_stamp(pol))
 
 
 # -- the Dashboard API -----------------------------------------------------------------------------
@@ -212,10 +218,10 @@ def _policies_create(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
         raise derr(400, "A policy with this ID already exists")
     if body.get("name") and tx.policy_named(body["name"]):
         raise derr(400, DUPLICATE_POLICY_NAME)
-    pid = pid or new_policy_id(tx)
+    pid = pid or _new_policy_id(tx)
     pol = {**body, "_id": pid, "id": body.get("id") or pid}
     pol.setdefault("date_created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-    tx.put_policy(policy_stamp(pol))
+    tx.put_policy(_policy_stamp(pol))
     return 200, {"Status": "OK", "Message": pid, "Meta": None}
 
 
@@ -243,7 +249,7 @@ def _policies_update(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
         "id": body.get("id") or current.get("id") or current["_id"],
     }
     pol.setdefault("date_created", current.get("date_created"))
-    tx.put_policy(policy_stamp(pol))
+    tx.put_policy(_policy_stamp(pol))
     return 200, {"Status": "OK", "Message": "Data updated", "Meta": None}
 
 

@@ -182,6 +182,7 @@ def _providers_sync(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
 
 
 def insert_default_team(tx: Tx, org: Row) -> Row:
+    """The "All users" team every organisation is created with."""
     now = timestamp()
     return tx.insert(
         "team",
@@ -193,10 +194,6 @@ def insert_default_team(tx: Tx, org: Row) -> Row:
             "UpdatedAt": now,
         },
     )
-
-
-def _org_default_team(tx: Tx, org_id: int) -> Row | None:
-    return next((t for t in tx.rows("team", parent=org_id) if t["Default"]), None)
 
 
 @route("GET", "/organisations")

@@ -122,6 +122,7 @@ def need(tx: Tx, kind: str, raw: str | int, label: str, status: int = 404) -> Ro
 def unique(
     tx: Tx, kind: str, label: str, name: str, oid: int = 0, parent: int | None = None
 ) -> None:
+    """Refuse (422) a name another object of this kind (under this parent) already has."""
     other = tx.by_name(kind, name, parent)
     if other is not None and other["ID"] != oid:
         raise perr(422, f"{label} with name {name!r} already exists")
@@ -200,7 +201,10 @@ def as_int(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def paginate(query: Mapping[str, str], default_per_page: int) -> tuple[int, int]:
+# -- pagination ------------------------------------------------------------------------------------
+
+
+def _paginate(query: Mapping[str, str], default_per_page: int) -> tuple[int, int]:
     """(offset, limit) from Tyk's portal ``page``/``per_page``/``limit`` parameters."""
 
     def num(name: str, default: int) -> int:
@@ -217,7 +221,7 @@ def paginate(query: Mapping[str, str], default_per_page: int) -> tuple[int, int]
 
 def portal_page(store: PortalStore, req: Req) -> tuple[int, int]:
     """(offset, limit) of a portal list request, with the store's default page size."""
-    return paginate(req.query, store.portal_page_size)
+    return _paginate(req.query, store.portal_page_size)
 
 
 # -- renderers: stored rows -> the portal's read shapes --------------------------------------------
@@ -296,11 +300,11 @@ def r_user(tx: Tx, row: Row) -> Row:
     }
 
 
-def catalogues_with(store: PortalStore, tx: Tx, field: str, oid: int) -> list[Row]:
+def _catalogues_with(store: PortalStore, tx: Tx, field: str, oid: int) -> list[Row]:
     """Catalogues whose ``field`` (Products/Plans) lists ``oid`` (rows: read, never change).
 
     Every product/plan detail needs this: the map of all memberships is built once and
-    kept between reads (see ``_memoised``) instead of scanning every catalogue each time.
+    kept between reads (see ``PortalStore.memoised``) instead of scanning every catalogue each time.
     """
 
     def build() -> dict[tuple[str, int], list[Row]]:
@@ -315,7 +319,7 @@ def catalogues_with(store: PortalStore, tx: Tx, field: str, oid: int) -> list[Ro
     return memberships.get((field, oid), [])
 
 
-def api_detail(d: Row, *, full: bool) -> Row:
+def _api_detail(d: Row, *, full: bool) -> Row:
     out: Row = {"APIID": d["APIID"], "Name": d.get("Name") or d["APIID"], "Status": True}
     if full:
         out.update(
@@ -347,13 +351,13 @@ def r_product(store: PortalStore, tx: Tx, row: Row, *, full: bool = True) -> Row
         "ProviderID",
     )
     out = {k: row[k] for k in keys}
-    out["APIDetails"] = [api_detail(d, full=full) for d in row["APIDetails"]]
+    out["APIDetails"] = [_api_detail(d, full=full) for d in row["APIDetails"]]
     if full:
         out.update(
             Description=row["Description"],
             Content=row["Content"],
             Logo=row["Logo"],
-            Catalogues=[c["Name"] for c in catalogues_with(store, tx, "Products", row["ID"])],
+            Catalogues=[c["Name"] for c in _catalogues_with(store, tx, "Products", row["ID"])],
             Tags=[n for t in row["Tags"] if (n := tx.name_of("tag", t))],
             Templates=[],
             CreatedAt=row["CreatedAt"],
@@ -417,7 +421,7 @@ def r_plan(store: PortalStore, tx: Tx, row: Row, *, full: bool = True) -> Row:
         )
         # 1.14's Plan has catalogue IDs; older portals answered Plan-show, with names
         key = "Name" if store.legacy_limit_strings else "ID"
-        out["Catalogues"] = [c[key] for c in catalogues_with(store, tx, "Plans", row["ID"])]
+        out["Catalogues"] = [c[key] for c in _catalogues_with(store, tx, "Plans", row["ID"])]
     return out
 
 

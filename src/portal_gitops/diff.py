@@ -14,6 +14,7 @@ from deepdiff import DeepDiff
 from deepdiff.helper import NotPresent
 
 from portal_gitops.desired import Desired
+from portal_gitops.kinds import BY_NAME
 from portal_gitops.source import format_path
 from portal_gitops.state import Key, LiveObject, LiveState, Resource, Sensitive
 
@@ -45,13 +46,6 @@ class DiffResult:
     unmanaged: list[LiveObject] = field(default_factory=list)
     # managed objects no longer in the manifests, kept because --prune was not given
     orphaned: list[LiveObject] = field(default_factory=list)
-
-
-# An access request cannot be edited once decided: anything but a decision on a pending
-# request means revoking it and asking again.
-REPLACE_ON_CHANGE = {"AccessRequest"}
-# The portal cannot move a product or plan to another provider: it is deleted and created again.
-REPLACE_ON_FIELD = {"Product": "provider", "Plan": "provider"}
 
 
 def _strip_sensitive(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -122,9 +116,10 @@ def diff(
                 changes.append(Change("adopt", res.kind, res.key, after=res.attrs, live=obj))
             continue
         op, reason = "update", ""
-        if res.kind in REPLACE_ON_CHANGE and not _is_decision(obj, fields):
+        kind = BY_NAME[res.kind]
+        if kind.replace_on_change and not _is_decision(obj, fields):
             op = "replace"
-        moved = REPLACE_ON_FIELD.get(res.kind)
+        moved = kind.replace_on_field
         if moved and obj.attrs.get(moved) != res.attrs.get(moved):
             op, reason = "replace", f"{moved} changed: the portal cannot move it"
         changes.append(
@@ -181,18 +176,6 @@ def _take_same_request(res: Resource, spare: list[LiveObject]) -> LiveObject | N
     return None
 
 
-def references(kind: str, attrs: Mapping[str, Any]) -> set[Key]:
-    """What a catalogue or an access request points at: products, plans, and (for a request)
-    its catalogue. Other kinds point at nothing that can be replaced or deferred."""
-    if kind not in ("Catalogue", "AccessRequest"):
-        return set()
-    plans = attrs.get("plans", []) if kind == "Catalogue" else [attrs.get("plan", "")]
-    out = {("Product", p) for p in attrs.get("products", [])} | {("Plan", p) for p in plans}
-    if kind == "AccessRequest":
-        out.add(("Catalogue", attrs.get("catalogue", "")))
-    return out
-
-
 def _relink_dependents(desired: Desired, live: LiveState, changes: list[Change]) -> list[Change]:
     """A replaced product or plan comes back with a new id: what points at it must follow.
 
@@ -201,14 +184,16 @@ def _relink_dependents(desired: Desired, live: LiveState, changes: list[Change])
     request using it is replaced, even when their attrs are unchanged.
     """
     replaced = {
-        (c.kind, c.key) for c in changes if c.op == "replace" and c.kind in REPLACE_ON_FIELD
+        (c.kind, c.key)
+        for c in changes
+        if c.op == "replace" and BY_NAME[c.kind].replace_on_field is not None
     }
     if not replaced:
         return changes
     by_ref = {(c.kind, c.key): i for i, c in enumerate(changes)}
     out = list(changes)
     for res in desired.state:
-        hit = sorted(references(res.kind, res.attrs) & replaced)
+        hit = sorted(BY_NAME[res.kind].references(res.attrs) & replaced)
         if not hit:
             continue
         reason = "re-links the replaced " + ", ".join(f"{k}/{n}" for k, n in hit)

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from portal_gitops.diff import Change, DiffResult, FieldChange, references
+from portal_gitops.diff import Change, DiffResult, FieldChange
 from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
-from portal_gitops.state import LEVEL, LiveState, Sensitive, to_jsonable
+from portal_gitops.kinds import BY_NAME, LEVEL
+from portal_gitops.state import LiveState, Sensitive, to_jsonable
 
 FORMAT_VERSION = 1
 OPS = ("create", "update", "replace", "adopt", "delete")
@@ -154,9 +155,6 @@ def build_plan(
     )
 
 
-POLICY_KINDS = ("Product", "Plan")
-
-
 def _defer_clashes(actions: list[Action]) -> list[Action]:
     """Defer creates that need a Dashboard policy name a deletion in this plan frees.
 
@@ -164,12 +162,12 @@ def _defer_clashes(actions: list[Action]) -> list[Action]:
     a plan created with the name of a product deleted in the same change must wait for that
     deletion, and so must the catalogues and access requests that point at it.
     """
-    freed = {a.key for a in actions if a.op == "delete" and a.kind in POLICY_KINDS}
+    freed = {a.key for a in actions if a.op == "delete" and BY_NAME[a.kind].policy_backed}
     late = {
         (a.kind, a.key)
         for a in actions
         if a.op in ("create", "replace")
-        and a.kind in POLICY_KINDS
+        and BY_NAME[a.kind].policy_backed
         and a.key in freed
         and any(d.op == "delete" and d.key == a.key and d.kind != a.kind for d in actions)
     }
@@ -177,7 +175,7 @@ def _defer_clashes(actions: list[Action]) -> list[Action]:
         return actions
 
     for a in sorted(actions, key=lambda a: a.level):  # dependents come at higher levels
-        if a.op != "delete" and references(a.kind, a.attrs or {}) & late:
+        if a.op != "delete" and BY_NAME[a.kind].references(a.attrs or {}) & late:
             late.add((a.kind, a.key))
     return [
         replace(a, deferred=True) if a.op != "delete" and (a.kind, a.key) in late else a
@@ -331,7 +329,7 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
             for c in data["changes"]
         )
         for a in actions:
-            if a.op not in OPS or a.kind not in LEVEL:
+            if a.op not in OPS or a.kind not in BY_NAME:
                 raise PlanError(f"plan file has an unknown change {a.op} {a.kind}")
         return Plan(
             actions=actions,

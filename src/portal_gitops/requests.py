@@ -8,12 +8,12 @@ of the products and plan it asks for.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from portal_gitops.kinds.base import slug
 from portal_gitops.models import (
     API_VERSION,
     REQUEST_ID_ANNOTATION,
@@ -23,14 +23,6 @@ from portal_gitops.models import (
     Product,
 )
 from portal_gitops.state import LiveObject
-
-_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def slug(text: str, limit: int = 60) -> str:
-    """A file-name-safe slug: lower-case letters, digits and dashes only (never a path)."""
-    s = _SLUG.sub("-", text.lower()).strip("-")[:limit].strip("-")
-    return s or "x"
 
 
 @dataclass(frozen=True)

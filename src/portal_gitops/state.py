@@ -2,37 +2,9 @@
 
 Every portal object is a ``Resource``: a kind, a key (its identity) and ``attrs``, a JSON-like
 mapping in *canonical form*. The manifests side (desired.py) and every backend (live side) must
-produce exactly this form; the diff compares nothing else. Canonical form per kind:
-
-Provider      key = name
-              {type, dashboardUrl, orgId, gatewayUrl ("" = none), policyTags (sorted),
-               insecureSkipVerify, secret: Sensitive}
-Organisation  key = name            {}
-Team          key = "<organisation>/<team>"   {organisation, name}
-User          key = email (a team member; a portal user with a consumer role)
-              {organisation, first, last, role ("consumer-admin" | "consumer-team-member"),
-               teams (sorted team names)}
-Product       key = name
-              {provider, displayName, description, content, tags (sorted),
-               apis (sorted API ids: the portal's APIDetails),
-               policy: {partitions: {acl: true, quota: false, rate_limit: false},
-                        accessRights: [{apiId, versions (sorted),
-                                        allowedUrls: [{url, methods (sorted)}] (sorted by url)}]
-                                      (sorted by apiId)}}
-Plan          key = name
-              {provider, displayName, description, autoApprove, keyExpiresIn (0 = never),
-               rateLimit: {requests, per} | None, quota: {requests, renewal} | None,
-               policy: {partitions: {acl: false, quota: true, rate_limit: true},
-                        rate, per, quotaMax, quotaRenewalRate (-1 = unlimited),
-                        keyExpiresIn (0 = never)}}
-Catalogue     key = name
-              {visibility ("public" | "private"),
-               audience: [{organisation, team ("" = the organisation's default team)}] (sorted),
-               products (sorted), plans (sorted)}
-AccessRequest key = manifest name (live requests not made by us: "request-<id>")
-              {consumer, organisation, app: {name, description, redirectUrls (sorted)},
-               products (sorted), plan, catalogue,
-               status ("approved" | "rejected" | "pending")}
+produce exactly this form; the diff compares nothing else. The canonical form of each kind
+is documented in its module under kinds/ (provider, organisation, team (+ users), product,
+plan, catalogue, access_request), beside the code that builds it from manifests.
 
 A ``policy`` value of None on the live side means the backing Dashboard policy is missing.
 """
@@ -45,31 +17,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-KINDS: tuple[str, ...] = (
-    "Provider",
-    "Organisation",
-    "Team",
-    "User",
-    "Product",
-    "Plan",
-    "Catalogue",
-    "AccessRequest",
-)
-
-LEVEL: dict[str, int] = {
-    "Provider": 0,
-    "Organisation": 1,
-    "Team": 2,
-    "User": 3,
-    "Product": 4,
-    "Plan": 4,
-    "Catalogue": 5,
-    "AccessRequest": 6,
-}
-"""Dependency level per kind: creates/updates run upwards level by level, deletes downwards."""
-
-PRODUCT_PARTITIONS = {"acl": True, "quota": False, "rate_limit": False}
-PLAN_PARTITIONS = {"acl": False, "quota": True, "rate_limit": True}
 MANAGED_POLICY_TAG = "portal-gitops-managed"
 STATE_POLICY = "portal-gitops-state"  # the Dashboard policy holding the managed-objects record
 LOCK_POLICY = "portal-gitops-lock"  # the Dashboard policy whose existence is the apply lock

@@ -15,10 +15,10 @@ import pytest
 from portal_gitops.backends.base import ManagedRecord
 from portal_gitops.backends.tyk.backend import LOCK_POLICY, STATE_POLICY, PortalBackend
 from portal_gitops.errors import LockError, NotFoundError, ValidationFailed
+from portal_gitops.kinds.plan import PARTITIONS as PLAN_PARTITIONS
+from portal_gitops.kinds.product import PARTITIONS as PRODUCT_PARTITIONS
 from portal_gitops.state import (
     MANAGED_POLICY_TAG,
-    PLAN_PARTITIONS,
-    PRODUCT_PARTITIONS,
     Key,
     LiveState,
     Sensitive,

@@ -37,7 +37,8 @@ from portal_gitops.backends.base import ManagedRecord
 from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.backend import DashboardConn, PortalBackend, open_tyk
-from portal_gitops.state import LEVEL, Sensitive
+from portal_gitops.kinds import LEVEL
+from portal_gitops.state import Sensitive
 from tests.backends.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, PROVIDER, FakeClock, Target
 from tests.backends.test_backend_behaviour import estate, plan_attrs, product_attrs
 

@@ -28,10 +28,11 @@ from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.backend import DashboardConn, PortalBackend, open_tyk
 from portal_gitops.desired import Desired, build_desired
 from portal_gitops.diff import diff
+from portal_gitops.kinds import LEVEL
 from portal_gitops.load import parse_text
 from portal_gitops.plan import Plan, build_plan
 from portal_gitops.retry import RetryPolicy
-from portal_gitops.state import LEVEL, DesiredState, Key, LiveObject, LiveState, Resource
+from portal_gitops.state import DesiredState, Key, LiveObject, LiveState, Resource
 from portal_gitops.validate import format_issues, validate_documents
 
 PORTAL_TOKEN = "reconcile-portal-token-77d0"

@@ -7,8 +7,9 @@ import pytest
 from portal_gitops import plan as planmod
 from portal_gitops.diff import Change, DiffResult, FieldChange
 from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
+from portal_gitops.kinds import LEVEL
 from portal_gitops.plan import build_plan, check_fresh
-from portal_gitops.state import LEVEL, LiveObject, LiveState, Sensitive
+from portal_gitops.state import LiveObject, LiveState, Sensitive
 
 
 def _live(*objs: LiveObject) -> LiveState:

@@ -1,0 +1,120 @@
+"""AccessRequest: a consumer's request for products on a plan, approved by merging it.
+
+Canonical form:
+
+AccessRequest key = manifest name (live requests not made by us: "request-<id>")
+              {consumer, organisation, app: {name, description, redirectUrls (sorted)},
+               products (sorted), plan, catalogue,
+               status ("approved" | "rejected" | "pending")}
+
+Beyond canonical attrs a request gives the diff: its alias (a pulled request names the live
+one it decides), its justification (a note), what a reviewer needs (the consumer's teams, the
+plan's limits) and, once its ``expires`` date has passed, its revocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+from portal_gitops.kinds.base import Attrs, Building, Importing, Kind, by_name, slug
+from portal_gitops.models import REQUEST_ID_ANNOTATION, AccessRequest
+from portal_gitops.state import Key, LiveObject
+
+LIMITS = ("rateLimit", "quota", "keyExpiresIn")
+
+
+def build(manifests: Sequence[AccessRequest], building: Building) -> None:
+    """Requests, after users and plans: a request takes its consumer's organisation."""
+    resources = building.resources
+    for m in manifests:
+        name = m.metadata.name
+        s = m.spec
+        key: Key = ("AccessRequest", name)
+        request_id = m.metadata.annotations.get(REQUEST_ID_ANNOTATION)
+        if request_id:
+            building.aliases[key] = ("AccessRequest", f"request-{request_id}")
+        if s.justification:
+            building.notes[key] = {"justification": s.justification}
+        user = resources.get(("User", s.consumer))
+        plan = resources.get(("Plan", s.plan))
+        building.details[key] = {
+            "teams": list(user.attrs["teams"]) if user is not None else [],
+            "limits": {k: plan.attrs[k] for k in LIMITS} if plan is not None else {},
+        }
+        if s.expires is not None and s.expires < building.today:
+            building.expired.add(key)
+            continue
+        building.add(
+            "AccessRequest",
+            name,
+            {
+                "consumer": s.consumer,
+                "organisation": user.attrs["organisation"] if user is not None else "",
+                "app": {
+                    "name": s.app.name,
+                    "description": s.app.description,
+                    "redirectUrls": sorted(set(s.app.redirectUrls)),
+                },
+                "products": sorted(set(s.products)),
+                "plan": s.plan,
+                "catalogue": s.catalogue,
+                "status": "approved" if s.decision == "approve" else "rejected",
+            },
+        )
+
+
+def export(objects: Sequence[LiveObject], importing: Importing) -> None:
+    """Decided requests, one file each under ``requests/<organisation>/``; pending ones are
+    left to ``requests pull``. One not made by us carries its live ID as an annotation."""
+    for o in objects:
+        a = o.attrs
+        if a.get("status") == "pending":
+            continue
+        app = a.get("app") or {}
+        spec: dict[str, Any] = {
+            "consumer": a.get("consumer", ""),
+            "app": {
+                k: v
+                for k, v in (
+                    ("name", app.get("name", "")),
+                    ("description", app.get("description", "")),
+                    ("redirectUrls", list(app.get("redirectUrls", []))),
+                )
+                if v
+            },
+            "products": list(a.get("products", [])),
+            "plan": a.get("plan", ""),
+            "catalogue": a.get("catalogue", ""),
+        }
+        if a.get("status") == "rejected":
+            spec["decision"] = "reject"
+        annotations = None if o.managed else {REQUEST_ID_ANNOTATION: o.id}
+        org = slug(str(a.get("organisation") or "no-organisation"))
+        path = PurePosixPath("requests") / org / f"{slug(o.key)}.yaml"
+        importing.write(path, "AccessRequest", o.key, spec, annotations)
+
+
+def references(attrs: Attrs) -> set[Key]:
+    """Its consumer, products, plan and catalogue."""
+    out: set[Key] = {("Product", p) for p in attrs.get("products", [])}
+    out.add(("Plan", attrs.get("plan", "")))
+    out.add(("Catalogue", attrs.get("catalogue", "")))
+    out.add(("User", attrs.get("consumer", "")))
+    return out
+
+
+KIND = Kind(
+    name="AccessRequest",
+    level=6,
+    identity_doc='manifest name (live requests not made by us: "request-<id>")',
+    identity=by_name,
+    source="AccessRequest",
+    build=build,
+    export=export,
+    references=references,
+    # a decided request cannot be edited: anything but a decision on a pending request
+    # means revoking it and asking again
+    replace_on_change=True,
+)

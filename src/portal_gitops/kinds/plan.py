@@ -1,0 +1,95 @@
+"""Plan: a portal plan and the rate-limit/quota-only Dashboard policy behind it.
+
+Canonical form:
+
+Plan          key = name
+              {provider, displayName, description, autoApprove, keyExpiresIn (0 = never),
+               rateLimit: {requests, per} | None, quota: {requests, renewal} | None,
+               policy: {partitions: {acl: false, quota: true, rate_limit: true},
+                        rate, per, quotaMax, quotaRenewalRate (-1 = unlimited),
+                        keyExpiresIn (0 = never)}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+from typing import Any
+
+from portal_gitops.kinds.base import Attrs, Building, Importing, Kind, backing_policy, by_name
+from portal_gitops.models import Plan
+from portal_gitops.state import Key, LiveObject
+
+PARTITIONS = {"acl": False, "quota": True, "rate_limit": True}
+MIXED = "its Dashboard policy carries access rights as well as limits (partitions {})"
+FILE = PurePosixPath("plans.yaml")
+
+
+def plan_attrs(spec: Any) -> dict[str, Any]:
+    """A plan spec (manifest) -> its canonical attrs."""
+    rate = spec.rateLimit
+    quota = spec.quota
+    expires = spec.keyExpiresIn or 0
+    return {
+        "provider": spec.provider,
+        "displayName": spec.displayName,
+        "description": spec.description,
+        "autoApprove": spec.autoApprove,
+        "keyExpiresIn": expires,
+        "rateLimit": {"requests": rate.requests, "per": rate.per} if rate else None,
+        "quota": {"requests": quota.requests, "renewal": quota.renewal} if quota else None,
+        "policy": {
+            "partitions": dict(PARTITIONS),
+            "rate": rate.requests if rate else -1,
+            "per": rate.per if rate else -1,
+            "quotaMax": quota.requests if quota else -1,
+            "quotaRenewalRate": quota.renewal if quota else -1,
+            "keyExpiresIn": expires,
+        },
+    }
+
+
+def build(manifests: Sequence[Plan], building: Building) -> None:
+    for m in manifests:
+        building.add("Plan", m.metadata.name, plan_attrs(m.spec))
+
+
+def export(objects: Sequence[LiveObject], importing: Importing) -> None:
+    """Plans whose policy carries limits only; the limits are read from the policy."""
+    for o in objects:
+        a = o.attrs
+        policy = backing_policy(o, importing, PARTITIONS, MIXED)
+        if policy is None:
+            continue
+        spec: dict[str, Any] = {"provider": a["provider"]}
+        for f in ("displayName", "description"):
+            if a.get(f):
+                spec[f] = a[f]
+        if policy.get("rate", -1) > 0 and policy.get("per", -1) > 0:
+            spec["rateLimit"] = {"requests": policy["rate"], "per": policy["per"]}
+        if policy.get("quotaMax", -1) > 0 and policy.get("quotaRenewalRate", -1) > 0:
+            spec["quota"] = {"requests": policy["quotaMax"], "renewal": policy["quotaRenewalRate"]}
+        if policy.get("keyExpiresIn", 0) > 0:
+            spec["keyExpiresIn"] = policy["keyExpiresIn"]
+        if a.get("autoApprove"):
+            spec["autoApprove"] = True
+        importing.write(FILE, "Plan", o.key, spec)
+
+
+def references(attrs: Attrs) -> set[Key]:
+    return {("Provider", attrs.get("provider", ""))}
+
+
+KIND = Kind(
+    name="Plan",
+    level=4,
+    identity_doc="name",
+    identity=by_name,
+    source="Plan",
+    build=build,
+    export=export,
+    references=references,
+    # the portal cannot move a plan to another provider: it is deleted and created again
+    replace_on_field="provider",
+    partitions=PARTITIONS,
+)

@@ -4,8 +4,9 @@ Groups run in plan order; actions within a group run concurrently up to ``parall
 first failure stops scheduling: what ran is reported done or failed, the rest skipped. Retries
 are the HTTP client's, for the requests that are safe to repeat; the engine retries only
 creates (a POST never is repeated blindly), and a create whose reply was lost (timeout, reset,
-5xx) is looked up before it is tried again, so a retry never duplicates. The managed record is written after every group, so a crash loses at most one
-group's bookkeeping, and objects in the manifests are adopted on the next run anyway.
+5xx) is looked up before it is tried again, so a retry never duplicates. The managed record
+is written after every group, so a crash loses at most one group's bookkeeping, and objects
+in the manifests are adopted on the next run anyway.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from portal_gitops.backends.embedded import open_embedded
 from portal_gitops.backends.emulated.server import FaultConfig, FaultStats, running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.backend import open_tyk
-from portal_gitops.backends.tyk.backend import DashboardConn
+from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.plan import Action, Plan
 from portal_gitops.retry import RetryPolicy
 from portal_gitops.state import LiveObject, LiveState

@@ -8,7 +8,7 @@ behind the attrs' names (``ids.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from portal_gitops.backends.tyk.quirks import (
@@ -425,7 +425,22 @@ def audience_ids(audience: Mapping[str, Any]) -> tuple[int, int]:
     return as_int(audience.get("OrganisationID")) or 0, as_int(audience.get("TeamID")) or 0
 
 
+def audience_entry(
+    audience: Mapping[str, Any],
+    org_names: Mapping[int, str],
+    team_names: Mapping[int, tuple[str, str]],
+    default_team_ids: Container[int],
+) -> tuple[str, str]:
+    """Read: an audience as (organisation, team) names; team "" is the default team."""
+    org_id, team_id = audience_ids(audience)
+    org_name = org_names.get(org_id, f"#{org_id}")
+    if team_id in default_team_ids:
+        return org_name, ""
+    return org_name, team_names.get(team_id, (org_name, f"#{team_id}"))[1]
+
+
 def audience_body(org_id: int, team_id: int) -> Json:
+    """Write: one audience, a team of an organisation (its default team for the whole of it)."""
     return {"OrganisationID": org_id, "TeamID": team_id}
 
 

@@ -416,15 +416,10 @@ class Reader:
             name = name_of(cat)
             cat_id = int(cat["ID"])
             ix.catalogues[name] = cat_id
-            audience = []
-            for aud in raw.audiences.get(cat_id, []):
-                org_id, team_id = mapping.audience_ids(aud)
-                org_name = org_names.get(org_id, f"#{org_id}")
-                if team_id in default_team_ids:
-                    team_name = ""
-                else:
-                    team_name = team_names.get(team_id, (org_name, f"#{team_id}"))[1]
-                audience.append((org_name, team_name))
+            audience = [
+                mapping.audience_entry(aud, org_names, team_names, default_team_ids)
+                for aud in raw.audiences.get(cat_id, [])
+            ]
             attrs = mapping.catalogue_attrs(cat, audience, product_names, plan_names)
             add("Catalogue", name, cat_id, attrs, builtin=name in mapping.BUILTIN_CATALOGUES)
 

@@ -42,7 +42,7 @@ from measure import ratio_line
 
 from portal_gitops import commands
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.client import KeepAliveTransport
+from portal_gitops.backends.tyk.transport import KeepAliveTransport
 from portal_gitops.plan import Action
 
 _KIND: contextvars.ContextVar[str] = contextvars.ContextVar("kind", default="bookkeeping")

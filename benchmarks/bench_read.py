@@ -54,8 +54,9 @@ from measure import ratio_line
 from portal_gitops import commands
 from portal_gitops.backends.emulated.server import FaultConfig, running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import DashboardConn, open_tyk
-from portal_gitops.backends.tyk.client import KeepAliveTransport
+from portal_gitops.backends.tyk.backend import open_tyk
+from portal_gitops.backends.tyk.dashboards import DashboardConn
+from portal_gitops.backends.tyk.transport import KeepAliveTransport
 
 PORTAL_TOKEN = "bench-portal-token"
 DASHBOARD_SECRET = "bench-dashboard-secret"

@@ -117,7 +117,7 @@ def _shape(value: Any) -> Any:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from portal_gitops.backends.tyk.client import KeepAliveTransport
+    from portal_gitops.backends.tyk.transport import KeepAliveTransport
 
     original = KeepAliveTransport.handle_async_request
 

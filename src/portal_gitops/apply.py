@@ -1,10 +1,12 @@
 """Plan + Backend -> ApplyResult: the effectful engine.
 
 Groups run in plan order; actions within a group run concurrently up to ``parallelism``. The
-first failure stops scheduling: what ran is reported done or failed, the rest skipped. A create
-whose reply was lost (timeout, reset, 5xx) is looked up before it is retried, so a retry never
-duplicates. The managed record is written after every group, so a crash loses at most one
-group's bookkeeping, and objects in the manifests are adopted on the next run anyway.
+first failure stops scheduling: what ran is reported done or failed, the rest skipped. Retries
+are the HTTP client's, for the requests that are safe to repeat; the engine retries only
+creates (a POST never is repeated blindly), and a create whose reply was lost (timeout, reset,
+5xx) is looked up before it is tried again, so a retry never duplicates. The managed record
+is written after every group, so a crash loses at most one group's bookkeeping, and objects
+in the manifests are adopted on the next run anyway.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from portal_gitops.backends.base import Backend, ManagedRecord
@@ -135,17 +136,17 @@ class Applier:
             # updated/replaced object vanished since the read: create it
             return await self._create(action, attrs)
         if action.op == "update":
-            await self._retrying(action, lambda: self.backend.update(live, attrs))
+            await self.backend.update(live, attrs)
             return live.id
         if action.op == "replace":
-            await self._retrying(action, lambda: self.backend.delete(live))
+            await self.backend.delete(live)
             return await self._create(action, attrs)
         if action.op == "delete":
             if (live.kind, live.id) in self._claimed:
                 # a create of this run found this very object and took it over (an access
                 # request renamed in the manifests): deleting it would undo that create
                 return live.id
-            await self._retrying(action, lambda: self.backend.delete(live))
+            await self.backend.delete(live)
             return live.id
         raise BackendError(f"unknown operation {action.op}", operation=action.address)
 
@@ -163,6 +164,11 @@ class Applier:
         return self._id_index
 
     async def _create(self, action: Action, attrs: Mapping[str, Any]) -> str:
+        """Create, trying again (after a look-up) when the create may not have happened.
+
+        The only retry of the engine: the HTTP client never repeats a POST, and it has
+        already retried every safe request a create makes (reads, policy updates).
+        """
         attempt = 0
         while True:
             try:
@@ -173,25 +179,8 @@ class Applier:
                     raise
                 if _lost_reply(exc):
                     # the create may have happened even though we got no answer
-                    found = await self._find(action)
+                    found = await self.backend.find(action.kind, action.key)
                     if found is not None:
-                        await self._retrying(action, partial(self.backend.update, found, attrs))
+                        await self.backend.update(found, attrs)
                         return found.id
-                await self.sleep(self.retry.delay(attempt, exc))
-
-    async def _find(self, action: Action) -> LiveObject | None:
-        found: LiveObject | None = await self._retrying(
-            action, partial(self.backend.find, action.kind, action.key)
-        )
-        return found
-
-    async def _retrying(self, action: Action, call: Callable[[], Awaitable[Any]]) -> Any:
-        attempt = 0
-        while True:
-            try:
-                return await call()
-            except RETRYABLE as exc:
-                attempt += 1
-                if attempt >= self.retry.attempts:
-                    raise
                 await self.sleep(self.retry.delay(attempt, exc))

@@ -15,7 +15,8 @@ import pytest
 from portal_gitops.backends.embedded import open_embedded
 from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import DashboardConn, PortalBackend, open_tyk
+from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
+from portal_gitops.backends.tyk.dashboards import DashboardConn
 
 PORTAL_TOKEN = "portal-token-for-tests-7f3a"
 DASHBOARD_SECRET = "dashboard-secret-for-tests-91c2"

@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 
 from portal_gitops.backends.base import ManagedRecord
-from portal_gitops.backends.tyk.backend import LOCK_POLICY, STATE_POLICY, PortalBackend
+from portal_gitops.backends.tyk.backend import PortalBackend
 from portal_gitops.errors import LockError, NotFoundError, ValidationFailed
 from portal_gitops.kinds.plan import PARTITIONS as PLAN_PARTITIONS
 from portal_gitops.kinds.product import PARTITIONS as PRODUCT_PARTITIONS
 from portal_gitops.state import (
+    LOCK_POLICY,
     MANAGED_POLICY_TAG,
+    STATE_POLICY,
     Key,
     LiveState,
     Sensitive,

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 from portal_gitops.backends.embedded import open_embedded
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.backend import EMBEDDED_URL, PortalBackend
-from portal_gitops.backends.tyk.client import DashboardConn, TykApi
+from portal_gitops.backends.tyk.client import TykApi
+from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.backends.tyk.transport import InProcessTransport
 from portal_gitops.retry import NO_RETRY
 from portal_gitops.state import LiveState

@@ -14,11 +14,11 @@ import pytest
 
 from portal_gitops.backends.emulated.server import FaultConfig, running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import PortalBackend, plan_limits
-from portal_gitops.backends.tyk.client import (
-    DashboardConn,
-    Timeouts,
-    TykApi,
+from portal_gitops.backends.tyk.backend import PortalBackend
+from portal_gitops.backends.tyk.client import Timeouts, TykApi
+from portal_gitops.backends.tyk.dashboards import DashboardConn
+from portal_gitops.backends.tyk.mapping import plan_limits
+from portal_gitops.backends.tyk.quirks import (
     as_list,
     parse_limit,
     parse_names,
@@ -657,7 +657,7 @@ async def test_read_tolerates_the_documented_quirks(plans_shape: str) -> None:
 def test_a_proxy_in_the_environment_hands_requests_to_httpx_which_honours_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from portal_gitops.backends.tyk.client import KeepAliveTransport, default_transport
+    from portal_gitops.backends.tyk.transport import KeepAliveTransport, default_transport
 
     for name in (
         "HTTPS_PROXY",

@@ -19,7 +19,7 @@ import pytest
 
 from portal_gitops.backends.embedded import open_embedded
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import LOCK_POLICY
+from portal_gitops.state import LOCK_POLICY
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
 
 TOTAL = 37  # objects in examples/manifests

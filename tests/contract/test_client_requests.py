@@ -36,7 +36,8 @@ from openapi_core import OpenAPI
 from portal_gitops.backends.base import ManagedRecord
 from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import DashboardConn, PortalBackend, open_tyk
+from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
+from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.kinds import LEVEL
 from portal_gitops.state import Sensitive
 from tests.backends.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, PROVIDER, FakeClock, Target

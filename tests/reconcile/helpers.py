@@ -25,7 +25,8 @@ from portal_gitops.backends.base import Backend
 from portal_gitops.backends.embedded import open_embedded
 from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import DashboardConn, PortalBackend, open_tyk
+from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
+from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.desired import Desired, build_desired
 from portal_gitops.diff import diff
 from portal_gitops.kinds import LEVEL

@@ -17,7 +17,7 @@ import pytest
 
 from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import LOCK_POLICY
+from portal_gitops.state import LOCK_POLICY
 
 from .conftest import census, child_env, cli, estate_env, integrity, write_estate
 

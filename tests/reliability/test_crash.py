@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from portal_gitops.backends.tyk.backend import LOCK_POLICY
 from portal_gitops.cli import main
+from portal_gitops.state import LOCK_POLICY
 
 from .conftest import census, child_env, cli, estate_env, integrity, normalised, write_estate
 
@@ -212,24 +212,24 @@ def test_interrupted_rejection_on_an_auto_approving_plan_is_not_left_approved(
     filed; a run interrupted before rejecting it left it approved, and the re-run filed a
     second request and rejected that one: a duplicate, and a credential the manifests deny."""
     from portal_gitops import commands
-    from portal_gitops.backends.tyk.backend import PortalBackend
+    from portal_gitops.backends.tyk.write import AccessRequests
     from portal_gitops.errors import TransportError
 
     estate = tmp_path / "estate"
     write_estate(estate, 60)  # request-00009 is a rejection, on plan-0000 (auto-approve)
     db = tmp_path / "p.db"
     target = commands.Target(store=str(db), environ=estate_env())
-    decide = PortalBackend._decide
+    decide = AccessRequests._decide
 
-    async def interrupted(self: PortalBackend, rid: str, cur: str, want: str, what: str) -> None:
+    async def interrupted(self: AccessRequests, rid: str, cur: str, want: str, what: str) -> None:
         if want == "rejected":
             raise TransportError("interrupted", operation=what)  # as if killed right here
         await decide(self, rid, cur, want, what)
 
-    monkeypatch.setattr(PortalBackend, "_decide", interrupted)
+    monkeypatch.setattr(AccessRequests, "_decide", interrupted)
     first = commands.apply([str(estate)], target)
     assert first.result is not None and first.result.failed
-    monkeypatch.setattr(PortalBackend, "_decide", decide)
+    monkeypatch.setattr(AccessRequests, "_decide", decide)
     second = commands.apply([str(estate)], target)
     assert second.result is not None and second.result.ok
     assert not commands.plan([str(estate)], target).has_changes

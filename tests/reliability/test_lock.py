@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from portal_gitops.backends.embedded import open_embedded
-from portal_gitops.backends.tyk import backend as portal_mod
-from portal_gitops.backends.tyk.backend import LOCK_POLICY
+from portal_gitops.backends.tyk import records as portal_mod
 from portal_gitops.errors import LockError
+from portal_gitops.state import LOCK_POLICY
 
 pytestmark = pytest.mark.anyio
 
@@ -35,8 +35,8 @@ def _sleeper() -> subprocess.Popen[bytes]:
 async def _lock_meta(store: str) -> dict[str, object]:
     backend = open_embedded(store)
     try:
-        dash = await backend._record_dashboard()
-        policy = await backend._find_policy(dash, LOCK_POLICY)
+        dash = await backend.records.dashboard()
+        policy = await backend.records.find_policy(dash, LOCK_POLICY)
         assert policy is not None
         return dict(policy["meta_data"])
     finally:
@@ -47,7 +47,7 @@ async def _plant_lock(store: str, meta: dict[str, object]) -> None:
     """Write a lock policy as another process would have left it."""
     backend = open_embedded(store)
     try:
-        dash = await backend._record_dashboard()
+        dash = await backend.records.dashboard()
         body = portal_mod._bookkeeping_policy(LOCK_POLICY, meta)
         await dash.create_policy(body, what="planted lock")
     finally:

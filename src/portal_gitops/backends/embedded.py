@@ -11,8 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import EMBEDDED_URL, DashboardConn, PortalBackend
+from portal_gitops.backends.tyk.backend import EMBEDDED_URL, PortalBackend
 from portal_gitops.backends.tyk.client import TykApi
+from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.backends.tyk.transport import InProcessTransport
 from portal_gitops.errors import BackendError
 from portal_gitops.retry import NO_RETRY

@@ -1,10 +1,10 @@
-"""HTTP client layer for the Tyk Developer Portal admin API and the Dashboard policies API.
+"""HTTP client for the Tyk Developer Portal admin API and the Dashboard policies API.
 
-Everything that touches httpx lives here: authentication (raw token in ``Authorization``),
-pagination followed to the end, bounded concurrency, timeouts, retries with backoff for safe
-requests only, tolerant parsing of the documented quirks, and the ONE table that turns HTTP
-statuses and transport failures into our errors (``errors.py``). No httpx exception leaves
-this module: each is translated here, once, and chained with ``from``.
+Authentication (raw token in ``Authorization``), pagination followed to the end, bounded
+concurrency, timeouts, retries with backoff for safe requests only (the one retry layer over
+the wire), and the ONE table that turns HTTP statuses and transport failures into our errors
+(``errors.py``). No httpx exception leaves this module: each is translated here, once, and
+chained with ``from``.
 
     TykApi                 one portal + the Dashboards its providers point at
     ├── PortalApi          /portal-api/...  (PascalCase JSON, integer IDs, page/per_page)
@@ -14,23 +14,19 @@ this module: each is translated here, once, and chained with ``from``.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
-import os
 import re
-import ssl
-import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import h11
 import httpx
 
-from portal_gitops.backends.tyk.transport import InProcessTransport
+from portal_gitops.backends.tyk.dashboards import DashboardConn
+from portal_gitops.backends.tyk.quirks import as_int, as_list, parse_retry_after
+from portal_gitops.backends.tyk.transport import InProcessTransport, default_transport
 from portal_gitops.errors import (
     AuthError,
     BackendError,
@@ -55,19 +51,7 @@ _NO_BODY: Any = object()
 
 
 # --------------------------------------------------------------------------------------------
-# configuration records
-
-
-@dataclass(frozen=True)
-class DashboardConn:
-    """Where a provider's Dashboard is and how to authenticate (the secret is never printed)."""
-
-    url: str
-    secret: str | None = field(default=None, repr=False)
-    insecure: bool = False
-
-    def __repr__(self) -> str:  # explicit so that no dataclass change can ever show the secret
-        return f"DashboardConn(url={self.url!r}, insecure={self.insecure!r})"
+# configuration
 
 
 @dataclass(frozen=True)
@@ -79,223 +63,6 @@ class Timeouts:
 
     def to_httpx(self) -> httpx.Timeout:
         return httpx.Timeout(self.read, connect=self.connect)
-
-
-# --------------------------------------------------------------------------------------------
-# tolerant parsing of the documented quirks (pure functions)
-
-
-def as_list(body: Any, *, operation: str = "") -> list[dict[str, Any]]:
-    """A list reply as a list of objects: a bare array, ``{"data": [...]}`` or ``{"Data": [...]}``.
-
-    ``null`` (or ``{"data": null}``) is an empty list. Non-object items are dropped.
-    """
-    items: Any = body
-    if isinstance(body, Mapping):
-        for key in ("data", "Data"):
-            if key in body:
-                items = body[key]
-                break
-        else:
-            raise ServerError(
-                f"unexpected reply: an object without a data array ({_describe(body)})",
-                operation=operation,
-            )
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ServerError(f"unexpected reply: not a list ({_describe(items)})", operation=operation)
-    return [item for item in items if isinstance(item, dict)]
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, Mapping):
-        return "keys " + ", ".join(sorted(str(k) for k in value)[:8])
-    return type(value).__name__
-
-
-_PERIOD_SECONDS = {
-    "second": 1,
-    "sec": 1,
-    "s": 1,
-    "minute": 60,
-    "min": 60,
-    "m": 60,
-    "hour": 3600,
-    "h": 3600,
-    "day": 86400,
-    "d": 86400,
-    "week": 604800,
-    "month": 2592000,
-    "year": 31536000,
-}
-_LIMIT_RE = re.compile(
-    r"^\s*(?P<count>-?\d+(?:\.\d+)?)\s*(?:calls?|requests?)?\s*"
-    r"(?:(?:/|per)\s*(?P<n>\d+(?:\.\d+)?)?\s*(?P<unit>[a-z]+)(?:\(s\)|s)?)?\s*$",
-    re.IGNORECASE,
-)
-
-
-def parse_limit(value: Any) -> tuple[int | None, int | None]:
-    """A plan limit as ``(count, period seconds)``; ``(None, None)`` means unlimited.
-
-    Accepts integers (portal >= 1.13), numeric strings, and the legacy strings such as
-    ``"1000 calls / 60 second(s)"``, ``"1000 calls / 1 minute(s)"`` or ``"unlimited"``.
-    A count <= 0 means unlimited. The period is None when the value does not carry one.
-    """
-    if value is None or isinstance(value, bool):
-        return (None, None)
-    if isinstance(value, (int, float)):
-        count = int(value)
-        return (count, None) if count > 0 else (None, None)
-    if not isinstance(value, str):
-        return (None, None)
-    text = value.strip()
-    if not text or text.lower() in {"unlimited", "none", "disabled", "-1"}:
-        return (None, None)
-    match = _LIMIT_RE.match(text)
-    if not match:
-        return (None, None)
-    count = int(float(match["count"]))
-    if count <= 0:
-        return (None, None)
-    unit = (match["unit"] or "").lower()
-    if not unit:
-        return (count, None)
-    unit = unit.removesuffix("(s)")
-    seconds = _PERIOD_SECONDS.get(unit) or _PERIOD_SECONDS.get(unit.rstrip("s"))
-    if seconds is None:
-        return (count, None)
-    n = float(match["n"]) if match["n"] else 1.0
-    return (count, int(n * seconds))
-
-
-_USER_REF_RE = re.compile(r"^\s*User\s*#\s*(\d+)\s*$", re.IGNORECASE)
-
-
-def parse_user_ref(value: Any) -> int | None:
-    """A user reference as an integer id: ``"User#6"``, ``6``, ``"6"`` or ``{"ID": 6}``."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, Mapping):
-        return parse_user_ref(value.get("ID"))
-    if isinstance(value, str):
-        match = _USER_REF_RE.match(value)
-        if match:
-            return int(match[1])
-        if value.strip().isdigit():
-            return int(value.strip())
-    return None
-
-
-def parse_names(value: Any, known: Iterable[str] = ()) -> list[str]:
-    """Names from a field that is a list of names, a list of objects, or one name string.
-
-    Access requests' ``Products`` is sometimes one string: when it is not a known name but
-    its comma-separated parts all are, it is split.
-    """
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return []
-        known_set = set(known)
-        if text in known_set or not known_set:
-            return [text]
-        parts = [p.strip() for p in text.split(",") if p.strip()]
-        return parts if all(p in known_set for p in parts) else [text]
-    if isinstance(value, list):
-        names: list[str] = []
-        for item in value:
-            if isinstance(item, str):
-                names.append(item)
-            elif isinstance(item, Mapping) and isinstance(item.get("Name"), str):
-                names.append(item["Name"])
-        return names
-    return []
-
-
-def parse_timestamp(value: Any) -> datetime | None:
-    """A portal timestamp (``YYYY-MM-DD HH:MM`` or with seconds); ``""``/null is None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-        try:
-            return datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def as_int(value: Any) -> int | None:
-    """An integer from an int, an integral float or a numeric string; otherwise None."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if value == int(value) else None
-    if isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            return None
-        return int(number) if number == int(number) else None
-    return None
-
-
-def number(value: Any, default: int | float = 0) -> int | float:
-    """A JSON number normalised: integral floats become ints; strings are parsed."""
-    if isinstance(value, bool) or value is None:
-        return default
-    if isinstance(value, (int, float)):
-        return int(value) if float(value).is_integer() else value
-    if isinstance(value, str):
-        try:
-            parsed = float(value.strip())
-        except ValueError:
-            return default
-        return int(parsed) if parsed.is_integer() else parsed
-    return default
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or invalid."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-def provider_metadata(provider: Mapping[str, Any]) -> dict[str, Any]:
-    """A provider's ``Configuration.MetaData`` decoded (it is a JSON-encoded string)."""
-    config = provider.get("Configuration")
-    raw = config.get("MetaData") if isinstance(config, Mapping) else None
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    if isinstance(raw, str) and raw.strip():
-        try:
-            decoded = json.loads(raw)
-        except ValueError:
-            return {}
-        return dict(decoded) if isinstance(decoded, dict) else {}
-    return {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,174 +157,79 @@ def _short(exc: BaseException) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# the HTTP/1.1 transport
-
-
-class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.h11 = h11.Connection(h11.CLIENT)
-
-    def reusable(self) -> bool:
-        return not (self.reader.at_eof() or self.writer.is_closing())
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-@dataclass
-class _Pool:
-    """Idle connections per (scheme, host, port), and the TLS context of new ones."""
-
-    _ssl_context: ssl.SSLContext
-    idle: dict[tuple[str, str, int], list[_Connection]] = field(default_factory=dict)
-
-
-class KeepAliveTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 with keep-alive connections over asyncio streams, framed by h11.
-
-    httpx's default transport (httpcore over anyio) costs about 2.5 ms of CPU per request
-    here, more than the whole budget of a request when eight overlap at 10 ms each; this one
-    costs under 1 ms (benchmarks/bench_read.py). Bodies are read whole (replies are JSON).
-    Failures are raised as httpx's exceptions, as httpx's own transport raises them, so the
-    error table above applies unchanged. Concurrency is bounded by the caller (``TykApi``'s
-    semaphore); idle connections are kept per (scheme, host, port) and dropped once the
-    server has closed them.
-    """
-
-    def __init__(self, *, verify: bool = True) -> None:
-        self._pool = _Pool(httpx.create_ssl_context(verify=verify))
-
-    async def aclose(self) -> None:
-        for conns in self._pool.idle.values():
-            for conn in conns:
-                conn.close()
-        self._pool.idle.clear()
-
-    async def _connect(self, request: httpx.Request, timeout: float | None) -> _Connection:
-        url = request.url
-        https = url.scheme == "https"
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    url.host,
-                    url.port or (443 if https else 80),
-                    ssl=self._pool._ssl_context if https else None,
-                    server_hostname=url.host if https else None,
-                )
-        except TimeoutError as exc:
-            raise httpx.ConnectTimeout("timed out connecting", request=request) from exc
-        except (OSError, ssl.SSLError) as exc:
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
-        return _Connection(reader, writer)
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeouts = request.extensions.get("timeout", {})
-        url = request.url
-        key = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        idle = self._pool.idle.setdefault(key, [])
-        conn = None
-        while idle and conn is None:
-            candidate = idle.pop()
-            if candidate.reusable():
-                conn = candidate
-            else:
-                candidate.close()
-        if conn is None:
-            conn = await self._connect(request, timeouts.get("connect"))
-        try:
-            response = await self._exchange(conn, request, timeouts)
-        except BaseException:
-            conn.close()  # a half-done exchange leaves the connection unusable
-            raise
-        if conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE:
-            conn.h11.start_next_cycle()
-            idle.append(conn)
-        else:
-            conn.close()
-        return response
-
-    async def _exchange(
-        self, conn: _Connection, request: httpx.Request, timeouts: Mapping[str, Any]
-    ) -> httpx.Response:
-        body = await request.aread()
-        headers = list(request.headers.raw)
-        if body and not any(k.lower() == b"content-length" for k, _ in headers):
-            headers.append((b"content-length", str(len(body)).encode()))
-        try:
-            data = conn.h11.send(
-                h11.Request(
-                    method=request.method.encode(), target=request.url.raw_path, headers=headers
-                )
-            )
-            if body:
-                data = (data or b"") + (conn.h11.send(h11.Data(data=body)) or b"")
-            data = (data or b"") + (conn.h11.send(h11.EndOfMessage()) or b"")
-        except h11.LocalProtocolError as exc:
-            raise httpx.LocalProtocolError(str(exc), request=request) from exc
-        try:
-            async with asyncio.timeout(timeouts.get("write")):
-                conn.writer.write(data)
-                await conn.writer.drain()
-        except TimeoutError as exc:
-            raise httpx.WriteTimeout("timed out sending", request=request) from exc
-        except OSError as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
-        head: h11.Response | None = None
-        chunks: list[bytes] = []
-        read_timeout = timeouts.get("read")
-        while True:
-            try:
-                event = conn.h11.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=request) from exc
-            if event is h11.NEED_DATA:
-                try:
-                    async with asyncio.timeout(read_timeout):
-                        received = await conn.reader.read(65536)
-                except TimeoutError as exc:
-                    raise httpx.ReadTimeout("timed out reading", request=request) from exc
-                except OSError as exc:
-                    raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
-                if not received and head is None:
-                    raise httpx.RemoteProtocolError(
-                        "Server disconnected without sending a response.", request=request
-                    )
-                conn.h11.receive_data(received)
-            elif isinstance(event, h11.Response):
-                head = event
-            elif isinstance(event, h11.Data):
-                chunks.append(bytes(event.data))
-            elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
-                break
-        assert head is not None
-        return httpx.Response(
-            head.status_code,
-            headers=list(head.headers),
-            content=b"".join(chunks),
-            request=request,
-            extensions={"http_version": b"HTTP/" + head.http_version},
-        )
-
-
-def default_transport(verify: bool) -> httpx.AsyncBaseTransport | None:
-    """Our keep-alive transport, unless the environment names a proxy: then httpx's own
-    (None), which honours HTTP(S)_PROXY, ALL_PROXY and NO_PROXY as users expect."""
-    if any(
-        os.environ.get(name) or os.environ.get(name.lower())
-        for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
-    ):
-        return None
-    return KeepAliveTransport(verify=verify)
-
-
-# --------------------------------------------------------------------------------------------
 # one authenticated HTTP client
 
 
+class _HttpWire:
+    """Over httpx: the request ``AsyncClient.request`` would build (same URL, headers, JSON
+    body), built here and handed to our transport, or to httpx's client where it routes (a
+    proxy). Building it here skips the client's request building, auth, cookie and redirect
+    machinery: 70 us of a request's 360 us of CPU that do nothing for us."""
+
+    __slots__ = ("base_url", "headers", "send", "timeout")
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: httpx.Headers,
+        timeout: dict[str, float | None],
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+    ) -> None:
+        self.base_url = base_url
+        self.headers = headers
+        self.timeout = timeout
+        self.send = send
+
+    async def exchange(
+        self, method: str, path: str, query: Mapping[str, str], body: Any
+    ) -> tuple[int, str | None, bytes]:
+        url = self.base_url + path
+        if query:
+            url += "?" + urlencode(query)
+        request = httpx.Request(
+            method,
+            url,
+            headers=self.headers,
+            json=None if body is _NO_BODY else body,
+            extensions={"timeout": self.timeout},
+        )
+        response = await self.send(request)
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        return response.status_code, response.headers.get("Retry-After"), content
+
+
+class _StoreWire:
+    """In-process (the embedded store): straight to the store, same bytes in and out, without
+    building httpx request/response objects."""
+
+    __slots__ = ("headers", "prefix", "store")
+
+    def __init__(self, store: InProcessTransport, headers: dict[str, str], prefix: str) -> None:
+        self.store = store
+        self.headers = headers
+        self.prefix = prefix
+
+    async def exchange(
+        self, method: str, path: str, query: Mapping[str, str], body: Any
+    ) -> tuple[int, str | None, bytes]:
+        status, headers, content = self.store.call(
+            method,
+            self.prefix + path,
+            query,
+            self.headers,
+            json.dumps(body).encode() if body is not _NO_BODY else b"",
+        )
+        return status, headers.get("retry-after"), content
+
+
 class _Client:
-    """One base URL + one raw token; every request goes through ``request``."""
+    """One base URL + one raw token; every request takes the one path: ``request`` (retries
+    of what is safe) -> ``_once`` (concurrency bound, the error table, JSON decoding) -> the
+    wire chosen once, here: httpx (our keep-alive transport, or httpx's client behind a
+    proxy) or the in-process store."""
 
     def __init__(
         self,
@@ -581,11 +253,6 @@ class _Client:
         self._secrets = secrets
         if token:
             secrets.add(token)
-        # in-process (the embedded store): requests go straight to the store, same bytes in
-        # and out, without building httpx request/response objects
-        self._direct = transport if isinstance(transport, InProcessTransport) else None
-        self._direct_headers = {k.lower(): v for k, v in headers.items()}
-        self._direct_prefix = httpx.URL(self.base_url).path.rstrip("/")
         own = transport or default_transport(verify)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -595,12 +262,21 @@ class _Client:
             transport=own,
             follow_redirects=False,
         )
-        # Over our transport, requests are built here and handed to it: the client's request
-        # building, auth, cookie and redirect machinery cost 70 us of a request's 360 us of
-        # CPU and do nothing for us. Behind a proxy (no transport of ours) the client routes.
-        self._send = own.handle_async_request if own is not None else None
-        self._headers = httpx.Headers(self._http.headers)  # what the client would send
-        self._timeout = timeouts.to_httpx().as_dict()
+        send: Callable[[httpx.Request], Awaitable[httpx.Response]] = (
+            own.handle_async_request if own is not None else self._http.send
+        )
+        wire: _HttpWire | _StoreWire = _HttpWire(
+            self.base_url,
+            httpx.Headers(self._http.headers),  # what the client would send
+            timeouts.to_httpx().as_dict(),
+            send,
+        )
+        if isinstance(transport, InProcessTransport):
+            prefix = httpx.URL(self.base_url).path.rstrip("/")
+            wire = _StoreWire(transport, {k.lower(): v for k, v in headers.items()}, prefix)
+        # the wire's method (not one of ours: a client that refers to itself lives on until
+        # the cycle collector runs, and with it the store behind an in-process transport)
+        self._exchange = wire.exchange
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
@@ -648,19 +324,6 @@ class _Client:
                 attempt += 1
                 await self._retry.sleep(delay)
 
-    def _build(self, method: str, path: str, query: Mapping[str, str], body: Any) -> httpx.Request:
-        """The request ``AsyncClient.request`` would build: same URL, headers, JSON body."""
-        url = self.base_url + path
-        if query:
-            url += "?" + urlencode(query)
-        return httpx.Request(
-            method,
-            url,
-            headers=self._headers,
-            json=None if body is _NO_BODY else body,
-            extensions={"timeout": self._timeout},
-        )
-
     async def _once(
         self,
         method: str,
@@ -672,35 +335,10 @@ class _Client:
     ) -> Any:
         query = {k: str(v) for k, v in params.items()} if params else {}
         async with self._semaphore:
-            if self._direct is not None:
-                status, headers, content = self._direct.call(
-                    method,
-                    self._direct_prefix + path,
-                    query,
-                    self._direct_headers,
-                    json.dumps(body).encode() if body is not _NO_BODY else b"",
-                )
-                retry_after = headers.get("retry-after")
-            else:
-                try:
-                    if self._send is not None:
-                        response = await self._send(self._build(method, path, query, body))
-                        try:
-                            content = await response.aread()
-                        finally:
-                            await response.aclose()
-                    else:
-                        response = await self._http.request(
-                            method,
-                            path,
-                            params=query or None,
-                            json=None if body is _NO_BODY else body,
-                        )
-                        content = await response.aread()
-                except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
-                    raise error_for_transport(exc, operation=operation, host=self._host) from exc
-                status = response.status_code
-                retry_after = response.headers.get("Retry-After")
+            try:
+                status, retry_after, content = await self._exchange(method, path, query, body)
+            except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
+                raise error_for_transport(exc, operation=operation, host=self._host) from exc
         log.debug("%s %s -> %s", method, path, status)
         if status >= 400:
             raise error_for_status(
@@ -760,6 +398,14 @@ class PortalApi(_Client):
     async def get(self, path: str, *, what: str) -> dict[str, Any]:
         reply = await self.request("GET", path, operation=f"read {what}")
         return reply if isinstance(reply, dict) else {}
+
+    async def detail(self, path: str, *, what: str, listed: dict[str, Any]) -> dict[str, Any]:
+        """GET one object listed as ``listed``; if it vanished since the list, keep the entry."""
+        try:
+            detail = await self.get(path, what=what)
+        except NotFoundError:
+            return listed
+        return {**listed, **detail} if detail else listed
 
     async def create(self, path: str, body: Mapping[str, Any], *, what: str) -> dict[str, Any]:
         """POST (never retried); 200 and 201 are both success."""

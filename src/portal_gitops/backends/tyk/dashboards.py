@@ -1,0 +1,112 @@
+"""Which Dashboard serves a provider: the connection from the Provider manifests, else from
+the provider's live configuration; and where the managed record and apply lock live.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from portal_gitops.backends.tyk.quirks import provider_metadata, text
+from portal_gitops.errors import BackendError
+
+if TYPE_CHECKING:
+    from portal_gitops.backends.tyk.client import DashboardApi, TykApi
+    from portal_gitops.backends.tyk.ids import Ids
+
+
+@dataclass(frozen=True)
+class DashboardConn:
+    """Where a provider's Dashboard is and how to authenticate (the secret is never printed)."""
+
+    url: str
+    secret: str | None = field(default=None, repr=False)
+    insecure: bool = False
+
+    def __repr__(self) -> str:  # explicit so that no dataclass change can ever show the secret
+        return f"DashboardConn(url={self.url!r}, insecure={self.insecure!r})"
+
+
+def live_conn(provider: Mapping[str, Any]) -> DashboardConn | None:
+    """The Dashboard connection a provider's live configuration names (None: no URL)."""
+    meta = provider_metadata(provider)
+    url = text(meta.get("URL"))
+    if not url:
+        return None
+    secret = text(meta.get("Secret")) or None
+    return DashboardConn(url, secret, bool(meta.get("InsecureSkipVerify")))
+
+
+class Dashboards:
+    """The Dashboard behind each provider.
+
+    ``configured`` maps provider names (from the Provider manifests) to their connection;
+    providers not listed fall back to their live configuration (kept by ``ids``).
+    ``url_override`` replaces every Dashboard URL (env ``TYK_DASHBOARD_URL``: tunnels, the
+    emulator). ``fixed`` sends every Dashboard request to one place (the embedded store).
+    """
+
+    def __init__(
+        self,
+        api: TykApi,
+        ids: Ids,
+        *,
+        configured: Mapping[str, DashboardConn] | None,
+        url_override: str | None,
+        fixed: DashboardConn | None,
+    ) -> None:
+        self.api = api
+        self.ids = ids
+        self.configured = dict(configured or {})
+        self.url_override = url_override.rstrip("/") if url_override else None
+        self.fixed = fixed
+        for conn in self.configured.values():
+            api.add_secret(conn.secret)
+        if fixed is not None:
+            api.add_secret(fixed.secret)
+
+    def conn(self, provider: str) -> DashboardConn | None:
+        """The Dashboard behind a provider: manifests first, then its live configuration."""
+        if self.fixed is not None:
+            return self.fixed
+        conn = self.configured.get(provider) or self.ids.ix.provider_conns.get(provider)
+        if conn is None:
+            return None
+        if self.url_override:
+            conn = replace(conn, url=self.url_override)
+        return conn
+
+    def dashboard_for(self, provider: str) -> DashboardApi:
+        """The Dashboard API client for a provider's Dashboard (raises if none is known)."""
+        conn = self.conn(provider)
+        if conn is None:
+            raise BackendError(
+                f'no Dashboard connection for provider "{provider}": declare it in a Provider '
+                "manifest (or set TYK_DASHBOARD_URL)",
+                operation=f'reach the Dashboard of provider "{provider}"',
+            )
+        return self.api.dashboard(conn)
+
+    async def record_conn(self) -> DashboardConn | None:
+        """Where the managed record and lock live: the first configured provider's Dashboard."""
+        if self.fixed is not None:
+            return self.fixed
+        if self.configured:
+            return self.conn(sorted(self.configured)[0])
+        if not self.ids.ix.provider_conns:
+            await self.ids.load_providers()
+        if self.ids.ix.provider_conns:
+            return self.conn(sorted(self.ids.ix.provider_conns)[0])
+        if self.url_override:
+            return DashboardConn(self.url_override)
+        return None
+
+    async def record_dashboard(self, target: str) -> DashboardApi:
+        conn = await self.record_conn()
+        if conn is None:
+            raise BackendError(
+                "no Dashboard to keep the managed record and apply lock on: declare a Provider",
+                operation=f"reach the Dashboard of {target}",
+            )
+        return self.api.dashboard(conn)

@@ -1,0 +1,473 @@
+"""Reading the live portal: every list and detail fetched concurrently (or one snapshot of an
+in-process store), then translated to canonical state with the portal's IDs resolved to names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from portal_gitops.backends.tyk import mapping
+from portal_gitops.backends.tyk.dashboards import DashboardConn, live_conn
+from portal_gitops.backends.tyk.ids import Ids, Index, q
+from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_user_ref, text
+from portal_gitops.backends.tyk.records import decode_record
+from portal_gitops.errors import NotFoundError
+from portal_gitops.state import (
+    DEFAULT_ORGANISATION,
+    STATE_POLICY,
+    Key,
+    LiveObject,
+    LiveState,
+    team_key,
+)
+
+if TYPE_CHECKING:
+    from portal_gitops.backends.tyk.dashboards import Dashboards
+    from portal_gitops.backends.tyk.records import Records
+
+Json = dict[str, Any]
+
+
+class Snapshot(Protocol):
+    """The whole portal at once, as an in-process store renders it: portal objects in the
+    shapes of their list entries merged with their detail replies, and every policy."""
+
+    @property
+    def providers(self) -> list[Json]: ...
+    @property
+    def orgs(self) -> list[Json]: ...
+    @property
+    def teams(self) -> dict[int, list[Json]]: ...  # organisation ID -> its teams
+    @property
+    def team_users(self) -> dict[int, list[int]]: ...  # team ID -> its members' user IDs
+    @property
+    def users(self) -> list[Json]: ...
+    @property
+    def products(self) -> list[Json]: ...
+    @property
+    def plans(self) -> list[Json]: ...
+    @property
+    def catalogues(self) -> list[Json]: ...
+    @property
+    def audiences(self) -> dict[int, list[Json]]: ...  # catalogue ID -> its audiences
+    @property
+    def requests(self) -> list[Json]: ...
+    @property
+    def apps(self) -> list[Json]: ...
+    @property
+    def policies(self) -> list[Json]: ...
+
+
+@dataclass
+class Raw:
+    """Everything one read fetched, before translation."""
+
+    providers: list[Json] = field(default_factory=list)
+    orgs: list[Json] = field(default_factory=list)
+    teams: dict[int, list[Json]] = field(default_factory=dict)
+    team_users: dict[int, list[int]] = field(default_factory=dict)
+    users: list[Json] = field(default_factory=list)
+    products: list[Json] = field(default_factory=list)
+    plans: list[Json] = field(default_factory=list)
+    catalogues: list[Json] = field(default_factory=list)
+    audiences: dict[int, list[Json]] = field(default_factory=dict)
+    requests: list[Json] = field(default_factory=list)
+    apps: list[Json] = field(default_factory=list)
+    policies: dict[DashboardConn, dict[str, Json]] = field(default_factory=dict)
+    record_policy: Json | None = None
+
+
+def policies_by_id(policies: Iterable[Json]) -> dict[str, Json]:
+    """Policies by ``_id`` and by ``id`` (portals reference either); the first one wins."""
+    by_id: dict[str, Json] = {}
+    for policy in policies:
+        for key in ("_id", "id"):
+            if isinstance(policy.get(key), str) and policy[key]:
+                by_id.setdefault(policy[key], policy)
+    return by_id
+
+
+def record_policy(policies: Iterable[Json]) -> Json | None:
+    return next((p for p in policies if p.get("name") == STATE_POLICY), None)
+
+
+class Reader:
+    """Reads the whole live state, or one object after a create whose reply was lost."""
+
+    def __init__(
+        self,
+        ids: Ids,
+        dashboards: Dashboards,
+        records: Records,
+        snapshot: Callable[[], Snapshot] | None,
+    ) -> None:
+        if snapshot is not None and dashboards.fixed is None:
+            raise ValueError("a snapshot read needs the fixed Dashboard it comes from")
+        self.ids = ids
+        self.api = ids.api
+        self.dashboards = dashboards
+        self.records = records
+        self.snapshot = snapshot
+
+    async def read(self) -> LiveState:
+        return self.translate(await self.fetch())
+
+    async def find(self, kind: str, key: str) -> LiveObject | None:
+        """Look one object up by identity, after a create whose reply was lost.
+
+        One listing of that kind, not a full read: under a flaky network every lost reply
+        triggers a find, and a full read (hundreds of requests, each of which may fail too)
+        per fault made recovery cost grow with the square of the estate. The object found
+        carries what ``update`` needs (its id, and a product's or plan's provider).
+
+        Access requests have no name in the portal: one this process created or the managed
+        record knows is read by its id; otherwise None, and their create converges instead,
+        reusing a matching request on the consumer's app.
+        """
+        portal = self.api.portal
+        ix = self.ids.ix
+        if kind == "AccessRequest":
+            known = {**self.ids.request_keys, **self.ids.session_requests}
+            request_id = next((i for i, k in known.items() if k == key), None)
+            if request_id is None:
+                return None
+            what = f"access request {q(key)}"
+            try:
+                request = await portal.get(f"/access_requests/{request_id}", what=what)
+            except NotFoundError:
+                return None
+            request_attrs = {
+                "status": mapping.request_status(request),
+                "app": {"name": text(request.get("Client"))},
+            }
+            return LiveObject(kind, key, request_id, request_attrs)
+        if kind == "Team":
+            org, _, name = key.partition("/")
+            orgs = await portal.list_organisations()
+            org_id = next((int(o["ID"]) for o in orgs if name_of(o) == org), None)
+            if org_id is None:
+                return None
+            ix.orgs[org] = org_id
+            teams = await portal.list_teams(org_id, org)
+            team = next((t for t in teams if name_of(t) == name), None)
+            if team is None:
+                return None
+            ix.teams[(org, name)] = int(team["ID"])
+            return LiveObject(kind, key, f"{org_id}/{team['ID']}", mapping.team_attrs(org, name))
+        lister, index, field_name = {
+            "Provider": (portal.list_providers, ix.providers, "Name"),
+            "Organisation": (portal.list_organisations, ix.orgs, "Name"),
+            "User": (portal.list_users, ix.users, "Email"),
+            "Product": (portal.list_products, ix.products, "Name"),
+            "Plan": (portal.list_plans, ix.plans, "Name"),
+            "Catalogue": (portal.list_catalogues, ix.catalogues, "Name"),
+        }.get(kind, (None, None, ""))
+        if lister is None or index is None:
+            return (await self.read()).get(kind, key)
+        item = next((i for i in await lister() if text(i.get(field_name)) == key), None)
+        if item is None:
+            return None
+        if kind == "User" and not mapping.is_consumer(item):
+            return None  # admins are never touched
+        index[key] = int(item["ID"])
+        attrs: Json = {}
+        if kind in ("Product", "Plan"):
+            provider_id = as_int(item.get("ProviderID"))
+            names = {v: k for k, v in ix.providers.items()}
+            attrs["provider"] = names.get(provider_id or 0, "")
+        if kind == "User":
+            attrs["role"] = text(item.get("Role"))
+        return LiveObject(kind, key, str(item["ID"]), attrs)
+
+    async def fetch(self) -> Raw:
+        raw = self._from_snapshot() if self.snapshot is not None else await self._fetch_all()
+        # requests whose app is ambiguous (same user, same app name twice) need their app's list
+        await self._disambiguate_apps(raw)
+        return raw
+
+    def _from_snapshot(self) -> Raw:
+        fixed = self.dashboards.fixed
+        assert self.snapshot is not None and fixed is not None
+        snap = self.snapshot()
+        return Raw(
+            providers=snap.providers,
+            orgs=snap.orgs,
+            teams=snap.teams,
+            team_users=snap.team_users,
+            users=snap.users,
+            products=snap.products,
+            plans=snap.plans,
+            catalogues=snap.catalogues,
+            audiences=snap.audiences,
+            requests=snap.requests,
+            apps=snap.apps,
+            policies={fixed: policies_by_id(snap.policies)},
+            record_policy=record_policy(snap.policies),
+        )
+
+    async def _fetch_all(self) -> Raw:
+        raw = Raw()
+        portal = self.api.portal
+        dashboards = self.dashboards
+
+        async def providers_and_policies() -> None:
+            raw.providers = await self.ids.load_providers()
+            conns: dict[DashboardConn, None] = {}
+            for provider in raw.providers:
+                conn = dashboards.conn(name_of(provider))
+                if conn is not None:
+                    conns[conn] = None
+            record_conn = await dashboards.record_conn()
+            if record_conn is not None:
+                conns[record_conn] = None
+            listed = await asyncio.gather(
+                *(self.api.dashboard(c).list_policies(at_once=True) for c in conns)
+            )
+            for conn, policies in zip(conns, listed, strict=True):
+                raw.policies[conn] = policies_by_id(policies)
+                if conn == record_conn:
+                    raw.record_policy = record_policy(policies)
+
+        async def orgs_and_teams() -> None:
+            raw.orgs = await portal.list_organisations()
+            team_lists = await asyncio.gather(
+                *(portal.list_teams(int(o["ID"]), name_of(o)) for o in raw.orgs)
+            )
+            jobs = []
+            for org, teams in zip(raw.orgs, team_lists, strict=True):
+                raw.teams[int(org["ID"])] = teams
+                for team in teams:
+                    if not mapping.is_default_team(name_of(org), team):
+                        jobs.append((int(org["ID"]), name_of(org), team))
+
+            async def members(org_id: int, org_name: str, team: Json) -> None:
+                detail = await portal.detail(
+                    f"/organisations/{org_id}/teams/{team['ID']}",
+                    what=f"team {q(team_key(org_name, name_of(team)))}",
+                    listed=team,
+                )
+                ids = [parse_user_ref(u) for u in detail.get("Users") or []]
+                raw.team_users[int(team["ID"])] = [i for i in ids if i is not None]
+
+            await asyncio.gather(*(members(*job) for job in jobs))
+
+        async def details(path: str, kind: str) -> list[Json]:
+            items = await portal.list_all(path, what=f"{kind}s")
+            return list(
+                await asyncio.gather(
+                    *(
+                        portal.detail(f"{path}/{i['ID']}", what=f"{kind} {q(name_of(i))}", listed=i)
+                        for i in items
+                    )
+                )
+            )
+
+        async def products() -> None:
+            raw.products = await details("/products", "product")
+
+        async def plans() -> None:
+            raw.plans = await details("/plans", "plan")
+
+        async def catalogues() -> None:
+            items = await portal.list_catalogues()
+
+            async def one(item: Json) -> Json:
+                detail, audiences = await asyncio.gather(
+                    portal.detail(
+                        f"/catalogues/{item['ID']}",
+                        what=f"catalogue {q(name_of(item))}",
+                        listed=item,
+                    ),
+                    portal.list_audiences(int(item["ID"]), name_of(item)),
+                )
+                raw.audiences[int(item["ID"])] = audiences
+                return dict(detail)
+
+            raw.catalogues = list(await asyncio.gather(*(one(c) for c in items)))
+
+        async def users() -> None:
+            raw.users = await portal.list_users()
+
+        async def requests_and_apps() -> None:
+            raw.requests, raw.apps = await asyncio.gather(
+                portal.list_access_requests(), portal.list_apps()
+            )
+
+        await asyncio.gather(
+            providers_and_policies(),
+            orgs_and_teams(),
+            products(),
+            plans(),
+            catalogues(),
+            users(),
+            requests_and_apps(),
+        )
+        return raw
+
+    async def _disambiguate_apps(self, raw: Raw) -> None:
+        if all(as_int(r.get("AppID")) for r in raw.requests):
+            return  # every request names its app
+        groups: dict[tuple[int, str], list[Json]] = {}
+        for app in raw.apps:
+            groups.setdefault((as_int(app.get("UserID")) or 0, name_of(app)), []).append(app)
+        ambiguous = [app for apps in groups.values() if len(apps) > 1 for app in apps]
+        if not ambiguous:
+            return
+        lists = await asyncio.gather(
+            *(self.api.portal.list_app_access_requests(int(a["ID"]), name_of(a)) for a in ambiguous)
+        )
+        for app, reqs in zip(ambiguous, lists, strict=True):
+            app["_request_ids"] = {as_int(r.get("ID")) for r in reqs}
+
+    def translate(self, raw: Raw) -> LiveState:
+        """Raw replies -> canonical live state; the index is rebuilt from them."""
+        ix = Index(tags=self.ids.ix.tags)
+        record = decode_record(raw.record_policy)
+        self.records.state_policy_id = (
+            text(raw.record_policy.get("_id")) if raw.record_policy else None
+        )
+        self.ids.remember_requests(record.objects)
+        objects: dict[Key, LiveObject] = {}
+
+        def add(kind: str, key: str, live_id: Any, attrs: Json, builtin: bool = False) -> None:
+            managed = (kind, key) in record.objects
+            objects[(kind, key)] = LiveObject(kind, key, str(live_id), attrs, managed, builtin)
+
+        provider_names: dict[int, str] = {}
+        for p in raw.providers:
+            name = name_of(p)
+            provider_names[int(p["ID"])] = name
+            ix.providers[name] = int(p["ID"])
+            conn = live_conn(p)
+            if conn is not None:
+                self.api.add_secret(conn.secret)
+                ix.provider_conns[name] = conn
+            add("Provider", name, p["ID"], mapping.provider_attrs(p))
+
+        org_names: dict[int, str] = {}
+        team_names: dict[int, tuple[str, str]] = {}
+        default_team_ids: set[int] = set()
+        for org in raw.orgs:
+            org_name, org_id = name_of(org), int(org["ID"])
+            org_names[org_id] = org_name
+            ix.orgs[org_name] = org_id
+            add("Organisation", org_name, org_id, {}, builtin=org_name == DEFAULT_ORGANISATION)
+            for team in raw.teams.get(org_id, []):
+                team_id, team_name = int(team["ID"]), name_of(team)
+                default = mapping.is_default_team(org_name, team)
+                team_names[team_id] = (org_name, team_name)
+                ix.teams[(org_name, team_name)] = team_id
+                if default:
+                    default_team_ids.add(team_id)
+                    ix.default_teams.setdefault(org_name, team_id)
+                add(
+                    "Team",
+                    team_key(org_name, team_name),
+                    f"{org_id}/{team_id}",
+                    mapping.team_attrs(org_name, team_name),
+                    builtin=default,
+                )
+
+        memberships: dict[int, set[str]] = {}
+        for team_id, user_ids in raw.team_users.items():
+            if team_id in default_team_ids or team_id not in team_names:
+                continue
+            for user_id in user_ids:
+                memberships.setdefault(user_id, set()).add(team_names[team_id][1])
+        emails: dict[int, str] = {}
+        user_orgs: dict[int, str] = {}
+        for user in raw.users:
+            user_id = int(user["ID"])
+            email = text(user.get("Email"))
+            emails[user_id] = email
+            org_name = org_names.get(as_int(user.get("OrganisationID")) or 0) or text(
+                user.get("Organisation")
+            )
+            user_orgs[user_id] = org_name
+            if not mapping.is_consumer(user):
+                continue  # admins are never touched
+            ix.users[email] = user_id
+            teams = memberships.get(user_id, ())
+            add("User", email, user_id, mapping.user_attrs(user, org_name, teams))
+
+        product_names: dict[int, str] = {}
+        dashboards: dict[str, Mapping[str, Json] | None] = {}  # provider -> its policies
+        for product in raw.products:
+            name = name_of(product)
+            product_names[int(product["ID"])] = name
+            ix.products[name] = int(product["ID"])
+            provider = provider_names.get(as_int(product.get("ProviderID")) or 0, "")
+            policy = self._policy(raw, provider, text(product.get("ReferenceID")), dashboards)
+            add("Product", name, product["ID"], mapping.product_attrs(product, provider, policy))
+
+        plan_names: dict[int, str] = {}
+        for plan in raw.plans:
+            name = name_of(plan)
+            plan_names[int(plan["ID"])] = name
+            ix.plans[name] = int(plan["ID"])
+            provider = provider_names.get(as_int(plan.get("ProviderID")) or 0, "")
+            policy = self._policy(raw, provider, text(plan.get("ReferenceID")), dashboards)
+            add("Plan", name, plan["ID"], mapping.plan_attrs(plan, provider, policy))
+
+        for cat in raw.catalogues:
+            name = name_of(cat)
+            cat_id = int(cat["ID"])
+            ix.catalogues[name] = cat_id
+            audience = [
+                mapping.audience_entry(aud, org_names, team_names, default_team_ids)
+                for aud in raw.audiences.get(cat_id, [])
+            ]
+            attrs = mapping.catalogue_attrs(cat, audience, product_names, plan_names)
+            add("Catalogue", name, cat_id, attrs, builtin=name in mapping.BUILTIN_CATALOGUES)
+
+        apps_by_owner: dict[tuple[int, str], list[Json]] = {}
+        apps_by_id = {int(item["ID"]): item for item in raw.apps}
+        for item in raw.apps:
+            owner = (as_int(item.get("UserID")) or 0, name_of(item))
+            apps_by_owner.setdefault(owner, []).append(item)
+        known_products = set(product_names.values())
+        for req in raw.requests:
+            req_id = str(req.get("ID"))
+            user_id = parse_user_ref(req.get("User")) or 0
+            app: Json | None = apps_by_id.get(as_int(req.get("AppID")) or 0)
+            if app is None:  # no AppID in the reply: match by owner and app name
+                candidates = apps_by_owner.get((user_id, text(req.get("Client"))), [])
+                app = next(
+                    (a for a in candidates if as_int(req.get("ID")) in a.get("_request_ids", ())),
+                    candidates[0] if candidates else {},
+                )
+            key = self.ids.request_key(req_id) or f"request-{req_id}"
+            consumer = emails.get(user_id, text(req.get("User")))
+            organisation = user_orgs.get(user_id, "")
+            attrs = mapping.access_request_attrs(req, app, consumer, organisation, known_products)
+            add("AccessRequest", key, req_id, attrs)
+        ix.apps = {
+            owner: min(items, key=lambda a: int(a["ID"])) for owner, items in apps_by_owner.items()
+        }
+        self.ids.ix = ix
+        return LiveState(objects)
+
+    def _policy(
+        self,
+        raw: Raw,
+        provider: str,
+        reference: str,
+        dashboards: dict[str, Mapping[str, Json] | None],
+    ) -> Json | None:
+        """The policy ``reference`` on the provider's Dashboard (``dashboards`` remembers
+        which policies that is, per provider, for the rest of the read)."""
+        if not reference:
+            return None
+        if provider not in dashboards:
+            conn = self.dashboards.conn(provider) if provider else None
+            dashboards[provider] = raw.policies.get(conn) if conn is not None else None
+        policies = dashboards[provider]
+        if policies is not None:
+            return policies.get(reference)
+        for every in raw.policies.values():  # provider unknown: any Dashboard we read
+            if reference in every:
+                return every[reference]
+        return None

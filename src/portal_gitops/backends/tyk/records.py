@@ -1,0 +1,305 @@
+"""The managed record and the apply lock: two inactive, unpartitioned Dashboard policies the
+tool owns on the first configured provider's Dashboard, so every run on every machine sees them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from portal_gitops.backends.base import LockInfo, ManagedRecord
+from portal_gitops.backends.tyk.quirks import as_int, text
+from portal_gitops.errors import (
+    ConflictError,
+    LockError,
+    NotFoundError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    ValidationFailed,
+)
+from portal_gitops.state import LOCK_POLICY, STATE_POLICY, Key
+
+if TYPE_CHECKING:
+    from portal_gitops.backends.tyk.client import DashboardApi, TykApi
+    from portal_gitops.backends.tyk.dashboards import Dashboards
+    from portal_gitops.backends.tyk.ids import Ids
+
+log = logging.getLogger(__name__)
+
+RECORD_FORMAT = "portal-gitops/managed-record-v1"
+
+Json = dict[str, Any]
+
+
+def encode_record(record: ManagedRecord) -> str:
+    """The managed record as compact JSON grouped by kind (small enough for ``meta_data``)."""
+    objects: dict[str, dict[str, str]] = {}
+    for (kind, key), live_id in sorted(record.objects.items()):
+        objects.setdefault(kind, {})[key] = str(live_id)
+    notes: dict[str, dict[str, Any]] = {}
+    for (kind, key), note in sorted(record.notes.items()):
+        notes.setdefault(kind, {})[key] = dict(note)
+    payload: Json = {"objects": objects}
+    if notes:
+        payload["notes"] = notes
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_record(policy: Mapping[str, Any] | None) -> ManagedRecord:
+    if not policy:
+        return ManagedRecord()
+    meta = policy.get("meta_data")
+    raw = meta.get("record") if isinstance(meta, Mapping) else None
+    try:
+        data = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        log.warning("the managed record in policy %s is not valid JSON; ignoring it", STATE_POLICY)
+        return ManagedRecord()
+    if not isinstance(data, Mapping):
+        return ManagedRecord()
+    objects: dict[Key, str] = {}
+    for kind, entries in (data.get("objects") or {}).items():
+        for key, live_id in (entries or {}).items():
+            objects[(str(kind), str(key))] = str(live_id)
+    notes: dict[Key, Mapping[str, Any]] = {}
+    for kind, entries in (data.get("notes") or {}).items():
+        for key, note in (entries or {}).items():
+            if isinstance(note, Mapping):
+                notes[(str(kind), str(key))] = dict(note)
+    return ManagedRecord(objects, notes)
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_epoch(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and value:
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+def _bookkeeping_policy(name: str, meta: Mapping[str, Any]) -> Json:
+    """An inactive, unpartitioned policy the tool owns: it grants nothing and is never synced."""
+    return {
+        "name": name,
+        "active": False,
+        "is_inactive": True,
+        "state": "deny",
+        "tags": [name],
+        "meta_data": dict(meta),
+        "partitions": {
+            "acl": False,
+            "quota": False,
+            "rate_limit": False,
+            "complexity": False,
+            "per_api": False,
+        },
+        "access_rights": {},
+    }
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time in clock ticks since boot) of process ``pid`` from Linux ``/proc``;
+    None where that cannot be read (not Linux, or hidden)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            fields = fh.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (fields[0], fields[19]) if len(fields) >= 20 else None
+
+
+def _pid_namespace() -> str:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+
+
+def _process() -> dict[str, Any]:
+    """Who takes the lock, so that a re-run on the same machine can tell a dead holder."""
+    pid = os.getpid()
+    stat = _proc_stat(pid)
+    return {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "pid_namespace": _pid_namespace(),
+        "started": stat[1] if stat else "",
+    }
+
+
+def _holder_is_dead(meta: Mapping[str, Any]) -> bool:
+    """True only when the lock was taken on this host, in this PID namespace, by a process
+    that no longer runs (gone, a zombie, or its PID reused by a process started later).
+
+    A killed apply leaves its lock behind; a re-run on the same machine (a developer's
+    laptop, a CI runner re-trying a job) takes it over at once instead of waiting for the
+    lease to expire. Locks taken elsewhere are only ever taken over when the lease expires.
+    """
+    pid = as_int(meta.get("pid"))
+    if not pid or pid <= 0 or pid == os.getpid() or meta.get("host") != socket.gethostname():
+        return False
+    if text(meta.get("pid_namespace")) != _pid_namespace():
+        return False  # another container with the same host name: its PIDs are not ours
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by another user
+        pass
+    stat = _proc_stat(pid)
+    if stat is None:
+        return False  # cannot tell: assume it still runs
+    state, started = stat
+    recorded = text(meta.get("started"))
+    return state in ("Z", "X") or bool(recorded and started != recorded)
+
+
+class Records:
+    """The managed record and the apply lock on the target (``target`` names it in errors)."""
+
+    def __init__(
+        self,
+        api: TykApi,
+        dashboards: Dashboards,
+        ids: Ids,
+        *,
+        target: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self.api = api
+        self.dashboards = dashboards
+        self.ids = ids
+        self.target = target
+        self.clock = clock
+        self.state_policy_id: str | None = None
+
+    async def dashboard(self) -> DashboardApi:
+        """The Dashboard the record and lock live on (raises if there is none)."""
+        return await self.dashboards.record_dashboard(self.target)
+
+    async def find_policy(self, dash: DashboardApi, name: str) -> Json | None:
+        """A policy by exact name: one search, not a listing of every policy (a Dashboard
+        without the search endpoint gets the full listing)."""
+        try:
+            found = await dash.find_policies(name)
+        except (NotFoundError, ValidationFailed):
+            found = [p for p in await dash.list_policies(at_once=True) if p.get("name") == name]
+        return found[0] if found else None
+
+    async def read_managed(self) -> ManagedRecord:
+        conn = await self.dashboards.record_conn()
+        if conn is None:
+            return ManagedRecord()
+        policy = await self.find_policy(self.api.dashboard(conn), STATE_POLICY)
+        self.state_policy_id = text(policy.get("_id")) if policy else None
+        return decode_record(policy)
+
+    async def write_managed(self, record: ManagedRecord) -> None:
+        dash = await self.dashboard()
+        what = f"managed record ({STATE_POLICY} policy)"
+        body = _bookkeeping_policy(
+            STATE_POLICY, {"format": RECORD_FORMAT, "record": encode_record(record)}
+        )
+        if self.state_policy_id is None:
+            existing = await self.find_policy(dash, STATE_POLICY)
+            self.state_policy_id = text(existing.get("_id")) if existing else None
+        if self.state_policy_id:
+            try:
+                await dash.update_policy(self.state_policy_id, body, what=what)
+                return
+            except NotFoundError:
+                self.state_policy_id = None
+        retry = self.api.retry
+        for attempt in range(max(1, retry.attempts)):
+            try:
+                self.state_policy_id = await dash.create_policy(body, what=what)
+                break
+            except (ConflictError, TransportError, ServerError, RateLimitedError) as exc:
+                # created concurrently, or by this very POST whose reply was lost
+                existing = await self.find_policy(dash, STATE_POLICY)
+                if existing is not None:
+                    self.state_policy_id = text(existing.get("_id"))
+                    await dash.update_policy(self.state_policy_id, body, what=what)
+                    break
+                if isinstance(exc, ConflictError) or attempt + 1 >= retry.attempts:
+                    raise
+                await retry.sleep(retry.delay(attempt, exc))
+        self.ids.remember_requests(record.objects)
+
+    async def acquire_lock(self, holder: str, ttl_seconds: float) -> LockInfo:
+        """Create the lock policy; Dashboard policy names are unique, so creation is the mutex.
+
+        An expired lease is taken over: the stale policy is deleted by ``_id`` and the create
+        is tried again (a race between two takers is settled by uniqueness once more).
+        """
+        dash = await self.dashboard()
+        what = f"apply lock ({LOCK_POLICY} policy)"
+        retry = self.api.retry
+        attempts = max(3, retry.attempts)
+        for attempt in range(attempts):
+            expires_at = self.clock() + ttl_seconds
+            body = _bookkeeping_policy(
+                LOCK_POLICY, {"holder": holder, "expires_at": _utc(expires_at), **_process()}
+            )
+            try:
+                await dash.create_policy(body, what=what)
+                return LockInfo(holder, expires_at)
+            except ConflictError:
+                pass
+            except (TransportError, ServerError, RateLimitedError) as exc:
+                # no (clear) answer: the lock may be ours now; look before trying again
+                if attempt + 1 >= attempts:
+                    raise
+                await retry.sleep(retry.delay(attempt, exc))
+            current = await self.find_policy(dash, LOCK_POLICY)
+            if current is None:
+                continue  # released meanwhile: try again
+            meta = current.get("meta_data") or {}
+            owner = text(meta.get("holder")) or "an unknown holder"
+            until = _parse_epoch(meta.get("expires_at"))
+            if owner == holder and until > self.clock():
+                # ours already (a re-run in the same process): extend the lease
+                await dash.update_policy(text(current.get("_id")), body, what=what)
+                return LockInfo(holder, expires_at)
+            if until > self.clock() and not _holder_is_dead(meta):
+                raise LockError(
+                    f"the apply lock on {self.target} is held by {owner} until {_utc(until)}; "
+                    "wait for that apply to finish, or retry after the lease expires"
+                )
+            log.info("taking over the stale apply lock of %s on %s", owner, self.target)
+            with contextlib.suppress(NotFoundError):
+                await dash.delete_policy(text(current.get("_id")), what=what)
+        raise LockError(
+            f"the apply lock on {self.target} is contended; another apply keeps taking it"
+        )
+
+    async def release_lock(self, holder: str) -> None:
+        dash = await self.dashboard()
+        current = await self.find_policy(dash, LOCK_POLICY)
+        if current is None:
+            return
+        meta = current.get("meta_data") or {}
+        if text(meta.get("holder")) != holder:
+            return  # not ours (taken over after our lease expired): leave it alone
+        with contextlib.suppress(NotFoundError):
+            await dash.delete_policy(
+                text(current.get("_id")), what=f"apply lock ({LOCK_POLICY} policy)"
+            )

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from portal_gitops import kinds
 from portal_gitops.backends.tyk import mapping
 from portal_gitops.backends.tyk.dashboards import DashboardConn, live_conn
 from portal_gitops.backends.tyk.ids import Ids, Index, q
@@ -174,7 +175,7 @@ class Reader:
             return None  # admins are never touched
         index[key] = int(item["ID"])
         attrs: Json = {}
-        if kind in ("Product", "Plan"):
+        if kinds.lookup(kind).policy_backed:
             provider_id = as_int(item.get("ProviderID"))
             names = {v: k for k, v in ix.providers.items()}
             attrs["provider"] = names.get(provider_id or 0, "")

@@ -51,9 +51,8 @@ class Writer:
         self.dashboards = dashboards
         self.find = find
         self.requests = AccessRequests(ids)
-
-    async def create(self, kind: str, key: str, attrs: Attrs) -> str:
-        handler = {
+        # one row per registered kind (kinds.NAMES): tests/backends hold the two in step
+        self.creates: Mapping[str, Callable[[str, Attrs], Awaitable[str]]] = {
             "Provider": self._create_provider,
             "Organisation": self._create_organisation,
             "Team": self._create_team,
@@ -62,7 +61,20 @@ class Writer:
             "Plan": self._create_plan,
             "Catalogue": self._create_catalogue,
             "AccessRequest": self.requests.create,
-        }.get(kind)
+        }
+        self.updates: Mapping[str, Callable[[LiveObject, Attrs], Awaitable[None]]] = {
+            "Provider": self._update_provider,
+            "Organisation": self._update_noop,
+            "Team": self._update_noop,
+            "User": self._update_user,
+            "Product": self._update_product,
+            "Plan": self._update_plan,
+            "Catalogue": self._update_catalogue,
+            "AccessRequest": self.requests.update,
+        }
+
+    async def create(self, kind: str, key: str, attrs: Attrs) -> str:
+        handler = self.creates.get(kind)
         if handler is None:
             raise ValidationFailed(f"unknown kind {kind}", operation=f"create {kind} {q(key)}")
         try:
@@ -78,16 +90,7 @@ class Writer:
             return found.id
 
     async def update(self, live: LiveObject, attrs: Attrs) -> None:
-        handler = {
-            "Provider": self._update_provider,
-            "Organisation": self._update_noop,
-            "Team": self._update_noop,
-            "User": self._update_user,
-            "Product": self._update_product,
-            "Plan": self._update_plan,
-            "Catalogue": self._update_catalogue,
-            "AccessRequest": self.requests.update,
-        }.get(live.kind)
+        handler = self.updates.get(live.kind)
         if handler is None:
             raise ValidationFailed(f"unknown kind {live.kind}", operation=f"update {live.key}")
         await handler(live, attrs)

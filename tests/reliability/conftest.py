@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sqlite3
 import subprocess
@@ -102,31 +103,58 @@ class Measured:
     peak_rss_mb: float
 
 
+# The measured command runs under a small launcher that forks it and reports the rusage of
+# that one grandchild. Measured directly, a child started from the test process (vfork, then
+# exec) inherits the test process's peak as its own ru_maxrss: Linux keeps the larger of the
+# peaks before and after exec, so every child of a 300 MB pytest would "peak" at 300 MB.
+_LAUNCHER = """
+import json, os, sys
+report_fd, argv = int(sys.argv[1]), sys.argv[2:]
+pid = os.fork()
+if pid == 0:
+    try:
+        os.close(report_fd)
+        os.execv(argv[0], argv)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+report = [os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, usage.ru_maxrss]
+os.write(report_fd, json.dumps(report).encode())
+"""
+
+
 def run_measured(argv: list[str], env: dict[str, str], timeout: float = 60) -> Measured:
-    """Run a child process to the end: its wall time and its own peak resident memory
-    (the rusage ``os.wait4`` returns for that one child, not a maximum over all children)."""
+    """Run a child process to the end: its wall time, its CPU time and its own peak resident
+    memory (the rusage of that one process, not of the test process that started it)."""
+    read_end, write_end = os.pipe()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - start > timeout:
-                proc.kill()
-                os.wait4(proc.pid, 0)
-                proc.returncode = -9
-                raise TimeoutError(f"{argv} ran over {timeout} s")
-            time.sleep(0.005)
+        launcher = subprocess.Popen(
+            [sys.executable, "-c", _LAUNCHER, str(write_end), *argv],
+            env=env,
+            stdout=out,
+            stderr=err,
+            pass_fds=(write_end,),
+            start_new_session=True,
+        )
+        os.close(write_end)
+        try:
+            launcher.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(launcher.pid, 9)
+            launcher.wait()
+            os.close(read_end)
+            raise TimeoutError(f"{argv} ran over {timeout} s") from None
         seconds = time.monotonic() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        with os.fdopen(read_end, "rb") as report:
+            returncode, cpu_seconds, maxrss_kib = json.loads(report.read())
         out.seek(0)
         err.seek(0)
         return Measured(
-            proc.returncode,
+            returncode,
             out.read().decode("utf-8", "replace"),
             err.read().decode("utf-8", "replace"),
             seconds,
-            usage.ru_utime + usage.ru_stime,
-            usage.ru_maxrss / 1024,  # KiB on Linux
+            cpu_seconds,
+            maxrss_kib / 1024,  # KiB on Linux
         )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from portal_gitops.backends.emulated.server import running_emulator
+from portal_gitops.backends.emulated.server import FaultConfig, running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.state import LOCK_POLICY
 
@@ -100,7 +100,11 @@ def test_two_applies_over_http_never_interleave(tmp_path: Path) -> None:
     db = tmp_path / "emulated.db"
     store = PortalStore(str(db))
     try:
-        with running_emulator(store, portal_token=TOKEN, dashboard_secret=SECRET) as url:
+        # latency keeps each apply on the wire for seconds, so the two overlap even when the
+        # machine is loaded and one interpreter starts a second later than the other
+        with running_emulator(
+            store, FaultConfig(latency_ms=30), portal_token=TOKEN, dashboard_secret=SECRET
+        ) as url:
             env = child_env(
                 {
                     **estate_env(SECRET),

@@ -91,7 +91,12 @@ class _Builder:
         if node.tag == _STR_TAG:
             return node.value
         construct = self.constructors.get(node.tag) or self.constructors[None]
-        return construct(self.loader, node)
+        try:
+            return construct(self.loader, node)
+        except (ValueError, OverflowError):
+            # a plain scalar that only looks like a date or a number (2026-13-45, an integer
+            # of 5,000 digits): kept as the text it is, so validation names the field it is in
+            return node.value
 
     def build(self, node: yaml.Node, path: Path = (), depth: int = 0) -> Any:
         self.nodes += 1

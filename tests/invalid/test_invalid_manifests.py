@@ -243,6 +243,18 @@ EXPECTED: dict[str, list[str]] = {
     "wrong-type-string.yaml": [
         "wrong-type-string.yaml:9: Provider/third: spec.orgId: must be a string, got 42",
     ],
+    "impossible-date.yaml": [
+        "impossible-date.yaml:11: AccessRequest/bob-geo: spec.expires: must be a date (YYYY-MM-DD), got '2026-13-45'",
+    ],
+    "huge-integer.yaml": [
+        "huge-integer.yaml:7: Plan/silver: spec.rateLimit.requests: must be a positive integer, got '99999999999999999999999999999999999999999999999999999999...",
+    ],
+    "int64-overflow-limit.yaml": [
+        "int64-overflow-limit.yaml:7: Plan/silver: spec.quota.requests: must be at most 2147483647",
+    ],
+    "nan-limit.yaml": [
+        "nan-limit.yaml:7: Plan/silver: spec.rateLimit.requests: must be a positive integer, got nan",
+    ],
     "zero-rate-limit.yaml": [
         "zero-rate-limit.yaml:7: Plan/silver: spec.rateLimit.requests: must be a positive integer, got 0",
     ],

@@ -227,3 +227,25 @@ def test_codeowners_routes_requests_to_the_owners_of_their_products_and_plan() -
         for i, line in enumerate(out)
         if line.startswith("/examples/manifests/requests/weather-api/globex")
     )
+
+
+def test_a_file_name_cannot_inject_codeowners_lines(tmp_path: Path) -> None:
+    """A contributor names a request file so that its CODEOWNERS line would end, and a line of
+    their own would follow (``* @attacker``): the file gets no line and a warning says why."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from portal_gitops.cli import main
+
+    tree = tmp_path / "manifests"
+    shutil.copytree("examples/manifests", tree)
+    source = tree / "requests" / "weather-api" / "globex-premium-upgrade.yaml"
+    evil = source.with_name("x.yaml\n* @attacker\t#.yaml")
+    source.rename(evil)
+    result = CliRunner().invoke(main, ["codeowners", str(tree)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert not any("@attacker" in line for line in lines)
+    assert all(line.startswith(("#", "/")) for line in lines), lines
+    assert "its file name holds a line break or another control character" in result.stderr

@@ -12,6 +12,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -20,6 +21,7 @@ from portal_gitops import __version__
 from portal_gitops import commands as cmd
 from portal_gitops.apply import ApplyResult
 from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
+from portal_gitops.files import write_file
 from portal_gitops.plan import Action, Plan, dumps
 from portal_gitops.render import render
 from portal_gitops.validate import format_issues
@@ -202,8 +204,7 @@ def plan(
         p = cmd.plan(paths or (".",), ctx.target(), prune=prune)
         _show(p, fmt, ctx)
         if out:
-            with open(out, "w", encoding="utf-8") as fh:
-                fh.write(dumps(p))
+            write_file(Path(out), dumps(p))
             click.echo(
                 f"Saved the plan to {out}; apply it with `portal-gitops apply {out}`.", err=True
             )

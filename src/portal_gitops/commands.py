@@ -8,13 +8,11 @@ runs the engine. cli.py only parses arguments, prints what these functions retur
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import getpass
 import json
 import os
 import socket
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -32,6 +30,7 @@ from portal_gitops.errors import (
     SecretError,
     StalePlanError,
 )
+from portal_gitops.files import write_file
 from portal_gitops.heap import collector_paused
 from portal_gitops.load import load_manifests
 from portal_gitops.models import Manifest, Provider
@@ -428,18 +427,7 @@ def write_inside(out: Path, relpath: PurePosixPath, text: str) -> Path:
     if not dest.is_relative_to(root) or any(part in ("..", "") for part in relpath.parts):
         raise PortalGitopsError(f"refusing to write {relpath}: it would leave {out}")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_symlink():
-        raise PortalGitopsError(f"refusing to write {dest}: it is a symbolic link")
-    # a fresh temporary file (O_EXCL: never through a link planted under a predictable name)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    write_file(dest, text)
     return dest
 
 

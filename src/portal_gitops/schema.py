@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from pydantic.json_schema import GenerateJsonSchema
 
+from portal_gitops.files import refuse_link, write_file
 from portal_gitops.models import KINDS, AnyManifest
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -81,10 +82,8 @@ def render(schema: dict[str, Any]) -> str:
 def write_schemas(out_dir: str | Path) -> list[Path]:
     """Write every schema into ``out_dir`` (created if needed); returns the paths written."""
     out = Path(out_dir)
+    refuse_link(out)
     out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, schema in sorted(json_schemas().items()):
-        path = out / name
-        path.write_text(render(schema), encoding="utf-8")
-        written.append(path)
-    return written
+    return [
+        write_file(out / name, render(schema)) for name, schema in sorted(json_schemas().items())
+    ]

@@ -264,3 +264,33 @@ def test_a_symbolic_link_planted_in_the_output_folder_is_never_followed(tmp_path
     code, output = _invoke("import", "--out", str(out), store=store_path)
     assert code == 1 and "refusing to write products/" in output, output
     assert not any(elsewhere.iterdir())
+
+
+def test_plan_out_and_schema_out_never_write_through_a_link(tmp_path: Path) -> None:
+    """A pull request can commit ``plan.json`` or ``schemas`` as links to a runner's files;
+    ``plan --out`` and ``schema --out`` refuse them instead of writing through."""
+    manifests = copy_examples(tmp_path)
+    store_path = tmp_path / "live.db"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    saved = tmp_path / "plan.json"
+    saved.symlink_to(victim)
+    code, output = _invoke("plan", str(manifests), "--out", str(saved), store=store_path)
+    assert code == 1 and f"refusing to write {saved}: it is a symbolic link" in output, output
+    assert victim.read_text() == "precious\n" and "Traceback" not in output
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    schemas = tmp_path / "schemas"
+    schemas.symlink_to(elsewhere, target_is_directory=True)
+    result = CliRunner().invoke(main, ["schema", "--out", str(schemas)])
+    assert result.exit_code == 1, result.output
+    assert f"refusing to write {schemas}: it is a symbolic link" in result.output
+    assert not any(elsewhere.iterdir())
+
+    real = tmp_path / "real-schemas"
+    real.mkdir()
+    (real / "plan.schema.json").symlink_to(victim)
+    result = CliRunner().invoke(main, ["schema", "--out", str(real)])
+    assert result.exit_code == 1 and "it is a symbolic link" in result.output, result.output
+    assert victim.read_text() == "precious\n"

@@ -1,0 +1,37 @@
+"""Writing files the tool produces (plans, schemas, manifests) without following links.
+
+The places written to can come from a pull request (a link committed as ``plan.json`` or as
+``schemas/``), so a file is written beside its destination and renamed over it: a link there is
+replaced, never written through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from portal_gitops.errors import PortalGitopsError
+
+
+def refuse_link(path: Path) -> None:
+    """A clear error if ``path`` is a symbolic link (dangling ones included)."""
+    if path.is_symlink():
+        raise PortalGitopsError(f"refusing to write {path}: it is a symbolic link")
+
+
+def write_file(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically: a fresh temporary file beside it (O_EXCL, so never
+    through a link planted under a predictable name), then renamed over it."""
+    refuse_link(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path

@@ -198,6 +198,7 @@ def compute_plan(
         notes=_notes(loaded.desired),
         warnings=[format_issues([w]) for w in loaded.warnings],
         details={f"{k}/{n}": v for (k, n), v in loaded.desired.details.items()},
+        prune=prune,
     )
 
 
@@ -250,11 +251,10 @@ async def _apply(
     saved: Plan | None,
     paths: Sequence[str],
 ) -> ApplyOutcome:
-    current_hash: str | None
-    if loaded is not None:
-        manifests, current_hash = loaded.manifests, loaded.manifests_hash
-    else:
-        manifests, current_hash = _saved_plan_inputs(paths)
+    if loaded is None and saved is not None:
+        loaded = _saved_plan_inputs(paths, target.environ)
+    manifests = loaded.manifests if loaded is not None else []
+    current_hash = loaded.manifests_hash if loaded is not None else None
     backend = open_backend(target, paths, manifests)
     holder = lock_holder()
     try:
@@ -269,6 +269,8 @@ async def _apply(
                             f"not for {target.describe(paths)}"
                         )
                     check_fresh(saved, live, current_hash)
+                    if loaded is not None:
+                        _check_reproduced(saved, loaded, live, target.describe(paths), backend)
                     the_plan = _resolve_plan_secrets(saved, target.environ)
                 else:
                     assert loaded is not None
@@ -298,13 +300,26 @@ def _paths_exist(paths: Sequence[str]) -> bool:
     return bool(paths) and all(Path(p).exists() for p in paths)
 
 
-def _saved_plan_inputs(paths: Sequence[str]) -> tuple[list[Manifest], str | None]:
+def _saved_plan_inputs(paths: Sequence[str], environ: Mapping[str, str]) -> Loaded | None:
     """A saved plan's manifests as they are now: the Provider manifests give Dashboard
-    connections, the hash tells whether they changed. (None, [] when the paths are gone.)"""
+    connections, the hash tells whether they changed. None when the paths are gone."""
     if not _paths_exist(paths):
-        return [], None
-    result = load_and_validate(list(paths))
-    return [m for m, _ in result.manifests], planmod.hash_digests(result.digests.items())
+        return None
+    return load(paths, environ)
+
+
+def _check_reproduced(
+    saved: Plan, loaded: Loaded, live: LiveState, target_desc: str, backend: Backend
+) -> None:
+    """A fresh saved plan must be exactly the plan its manifests and the portal give now: its
+    digest only proves it is what some ``plan`` wrote, this proves it is what plan writes."""
+    again = compute_plan(loaded, live, target_desc, backend.kind, prune=saved.prune)
+    if planmod.to_dict(again)["actions_digest"] != planmod.to_dict(saved)["actions_digest"]:
+        raise StalePlanError(
+            "the saved plan's changes are not what its manifests and the portal give now "
+            "(the file was edited after it was saved, or a secret or the date changed since); "
+            "run plan again."
+        )
 
 
 def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str]) -> Plan:

@@ -76,6 +76,8 @@ class Plan:
     notes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # made with --prune: a saved plan is checked against a plan made the same way
+    prune: bool = False
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n} {op}" for op, n in self.counts().items() if n)
@@ -131,6 +133,7 @@ def build_plan(
     notes: Mapping[str, Mapping[str, Any]] | None = None,
     warnings: Iterable[str] = (),
     details: Mapping[str, Mapping[str, Any]] | None = None,
+    prune: bool = False,
 ) -> Plan:
     actions = _defer_clashes([_action(c) for c in result.changes])
     actions.sort(key=_sort_key)
@@ -152,6 +155,7 @@ def build_plan(
         notes=dict(notes or {}),
         warnings=tuple(warnings),
         details=dict(details or {}),
+        prune=prune,
     )
 
 
@@ -261,7 +265,7 @@ def check_fresh(plan: Plan, live: LiveState, manifests_hash: str | None) -> None
 
 def to_dict(plan: Plan) -> dict[str, Any]:
     """The documented, stable JSON shape of a plan (see docs/plan-format.md)."""
-    return {
+    data: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "backend": plan.backend,
         "target": plan.target,
@@ -293,7 +297,19 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "notes": {k: dict(v) for k, v in plan.notes.items()},
         "details": {k: dict(v) for k, v in plan.details.items()},
         "fingerprints": dict(sorted(plan.fingerprints.items())),
+        "prune": plan.prune,
     }
+    data["actions_digest"] = actions_digest(data)
+    return data
+
+
+def actions_digest(data: Mapping[str, Any]) -> str:
+    """A digest of what applying a plan does (its changes, the notes kept with them, whether
+    it prunes), as the plan's JSON form holds them: a saved plan edited after ``plan`` wrote
+    it no longer matches. Secrets are references in that form, never values."""
+    signed = {k: data.get(k) for k in ("changes", "notes", "prune")}
+    encoded = json.dumps(signed, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 def _from_jsonable(value: Any) -> Any:
@@ -309,6 +325,11 @@ def _from_jsonable(value: Any) -> Any:
 def from_dict(data: Mapping[str, Any]) -> Plan:
     if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
         raise PlanError(f"not a portal-gitops plan file (format_version {FORMAT_VERSION} expected)")
+    if data.get("actions_digest") != actions_digest(data):
+        raise PlanError(
+            "the saved plan's changes are not the ones plan wrote (the file was edited after "
+            "it was saved); run plan again."
+        )
     try:
         actions = tuple(
             Action(
@@ -343,6 +364,7 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
             notes=dict(data.get("notes", {})),
             warnings=tuple(data.get("warnings", [])),
             details=dict(data.get("details", {})),
+            prune=data.get("prune") is True,
         )
     except (KeyError, TypeError) as exc:
         raise PlanError(f"plan file is malformed: missing or bad {exc}") from None

@@ -168,6 +168,53 @@ def test_a_saved_plan_is_applied_and_a_stale_one_refused(
     assert "Umbrella" not in names(cli_target, "/organisations")
 
 
+def _edit_saved_plan(saved: Path, *, redigest: bool) -> None:
+    """What a hand (or a pull request touching the artifact) could do to a reviewed plan: add
+    an organisation nobody reviewed, optionally fixing up the digest as plan computes it."""
+    from portal_gitops.plan import actions_digest
+
+    data = json.loads(saved.read_text())
+    data["changes"].insert(
+        0,
+        {
+            "op": "create",
+            "kind": "Organisation",
+            "key": "Unreviewed",
+            "live_id": "",
+            "reason": "",
+            "deferred": False,
+            "attrs": {},
+            "fields": [],
+        },
+    )
+    data["summary"]["create"] += 1
+    if redigest:
+        data["actions_digest"] = actions_digest(data)
+    saved.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("redigest", [False, True], ids=["edited", "edited-and-redigested"])
+def test_an_edited_saved_plan_is_refused_and_nothing_changes(
+    cli_target: CliTarget, manifests: Path, tmp_path: Path, redigest: bool
+) -> None:
+    saved = tmp_path / "plan.json"
+    assert cli_target.invoke("plan", str(manifests), "--out", str(saved)).exit_code == 0
+    _edit_saved_plan(saved, redigest=redigest)
+    applied = cli_target.invoke("apply", str(saved))
+    assert applied.exit_code == 1, applied.output
+    expected = (
+        "error: the saved plan's changes are not the ones plan wrote (the file was edited "
+        "after it was saved); run plan again.\n"
+        if not redigest
+        else "error: the saved plan's changes are not what its manifests and the portal give "
+        "now (the file was edited after it was saved, or a secret or the date changed since); "
+        "run plan again.\n"
+    )
+    assert applied.stderr == expected
+    assert "Unreviewed" not in names(cli_target, "/organisations")
+    assert "Acme Corp" not in names(cli_target, "/organisations")  # nothing of it applied
+
+
 def test_drift_exits_2_with_a_report(cli_target: CliTarget, manifests: Path) -> None:
     assert cli_target.invoke("apply", str(manifests), "--auto-approve").exit_code == 0
     with cli_target.store() as store:  # someone edits the product in the portal's admin UI

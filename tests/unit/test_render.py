@@ -88,6 +88,8 @@ def test_json_has_a_stable_documented_shape() -> None:
         "notes",
         "details",
         "fingerprints",
+        "prune",
+        "actions_digest",
     ]
     assert data["summary"] == {
         "create": 1,

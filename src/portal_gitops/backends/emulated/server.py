@@ -114,11 +114,24 @@ def _json_response(
     return StoreResponse(status, body, {"content-type": "application/json", **(headers or {})})
 
 
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+"""The largest request body the emulator reads (the managed record of 100,000 objects is a few
+MB); a larger one is answered 413 without being buffered, as a portal behind a proxy would."""
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def create_app(
-    store: PortalStore, faults: FaultConfig | None = None, stats: FaultStats | None = None
+    store: PortalStore,
+    faults: FaultConfig | None = None,
+    stats: FaultStats | None = None,
+    *,
+    max_body_bytes: int = MAX_REQUEST_BYTES,
 ) -> ASGIApp:
     """An ASGI app answering every request through ``store.handle`` (with ``faults`` injected,
-    counted in ``stats`` when given)."""
+    counted in ``stats`` when given); bodies over ``max_body_bytes`` are refused with 413."""
     faults = faults or FaultConfig()
     stats = stats if stats is not None else FaultStats()
     rng = random.Random(faults.seed)
@@ -128,11 +141,16 @@ def create_app(
 
     async def read_body(receive: Receive) -> bytes:
         chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 raise _DropConnection
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise _TooLarge
+            chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
@@ -189,8 +207,16 @@ def create_app(
             stats.resets += 1
             await drop(scope, receive)
             return
-        body = await read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        declared = headers.get("content-length", "")
+        try:
+            if declared.isdigit() and int(declared) > max_body_bytes:
+                raise _TooLarge
+            body = await read_body(receive)
+        except _TooLarge:
+            message = f"request body larger than {max_body_bytes} bytes"
+            await respond(send, _json_response(413, _fault_payload(path, 413, message)))
+            return
         query = dict(
             parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         )
@@ -280,6 +306,7 @@ def running_emulator(
     portal_token: str | None,
     dashboard_secret: str | None,
     stats: FaultStats | None = None,
+    max_body_bytes: int = MAX_REQUEST_BYTES,
 ) -> Iterator[str]:
     """Serve ``store`` on 127.0.0.1 (a free port) in a background thread; yields the base URL.
 
@@ -287,7 +314,8 @@ def running_emulator(
     """
     store.portal_token = portal_token
     store.dashboard_secret = dashboard_secret
-    server = uvicorn.Server(_config(create_app(store, faults, stats), "127.0.0.1", 0))
+    app = create_app(store, faults, stats, max_body_bytes=max_body_bytes)
+    server = uvicorn.Server(_config(app, "127.0.0.1", 0))
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -316,6 +344,7 @@ def running_emulator(
 
 
 __all__ = [
+    "MAX_REQUEST_BYTES",
     "FaultConfig",
     "FaultStats",
     "create_app",

@@ -38,6 +38,7 @@ from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
+from portal_gitops.urls import display_url
 from portal_gitops.validate import ValidationResult, format_issues, validate_loaded
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
@@ -54,7 +55,9 @@ class Target:
     parallelism: int = 8
 
     def describe(self, paths: Sequence[str]) -> str:
-        return self.portal_url or f"embedded store {self.store_path(paths)}"
+        if self.portal_url:
+            return display_url(self.portal_url)
+        return f"embedded store {self.store_path(paths)}"
 
     def store_path(self, paths: Sequence[str]) -> str:
         if self.store:

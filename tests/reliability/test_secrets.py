@@ -24,8 +24,11 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from portal_gitops import commands
+from portal_gitops.backends.emulated.server import running_emulator
+from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.cli import main
 from portal_gitops.errors import TransportError
 from portal_gitops.models import Provider
@@ -275,3 +278,39 @@ def test_tls_verification_is_on_unless_the_provider_says_insecure(
         assert dashboard == "ok"
     else:
         assert "certificate verify failed" in dashboard.lower()
+
+
+def test_credentials_in_the_portal_url_are_never_printed(tmp_path: Path) -> None:
+    """TYK_PORTAL_URL is a secret in CI and may carry credentials: the plan's target, its
+    markdown (the PR comment) and JSON, and a saved plan show the host only."""
+    manifests = copy_examples(tmp_path)
+    saved = tmp_path / "plan.json"
+    store = PortalStore(str(tmp_path / "portal.db"))
+    try:
+        with running_emulator(
+            store, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET
+        ) as url:
+            env: dict[str, str | None] = {
+                "NO_COLOR": "1",
+                "TYK_PORTAL_URL": url.replace("http://", "http://robot:url-password-5e1d@"),
+                "TYK_PORTAL_TOKEN": PORTAL_TOKEN,
+                "TYK_DASHBOARD_URL": url,
+                "TYK_DASHBOARD_SECRET": DASHBOARD_SECRET,
+            }
+            outputs = [
+                CliRunner().invoke(
+                    main,
+                    ["plan", str(manifests), "--format", fmt, "--out", str(saved)],
+                    env=env,
+                    catch_exceptions=False,
+                )
+                for fmt in ("text", "markdown", "json")
+            ]
+    finally:
+        store.close()
+    for result in outputs:
+        assert result.exit_code == 0, result.output
+        assert "url-password-5e1d" not in result.output + (result.stderr or "")
+        assert "robot" not in result.output
+    assert f"Target: `{url}`" in outputs[1].stdout
+    assert "url-password-5e1d" not in saved.read_text()

@@ -26,6 +26,7 @@ from portal_gitops.backends.tyk.records import Records
 from portal_gitops.backends.tyk.write import Writer
 from portal_gitops.retry import RetryPolicy
 from portal_gitops.state import LOCK_POLICY, STATE_POLICY, LiveObject, LiveState
+from portal_gitops.urls import display_url
 
 __all__ = [
     "BUILTIN_CATALOGUES",
@@ -156,7 +157,7 @@ def open_tyk(
     return PortalBackend(
         api,
         kind="tyk",
-        target=portal_url.rstrip("/"),
+        target=display_url(portal_url),
         dashboards=dashboards,
         dashboard_url_override=dashboard_url_override,
         clock=clock,

@@ -60,7 +60,9 @@ class SwitchedPortal(Portal):
 
     def call(self, method: str, path: str, body: Any = None, **query: str) -> Any:
         """A request to the live store, as someone in the portal or the Dashboard would."""
-        secret = self.store.dashboard_secret if path.startswith("/api/") else self.store.portal_token
+        secret = (
+            self.store.dashboard_secret if path.startswith("/api/") else self.store.portal_token
+        )
         headers = {"Authorization": secret} if secret else {}
         raw = json.dumps(body).encode() if body is not None else b""
         resp = self.store.handle(method, path, query, headers, raw)

@@ -162,6 +162,11 @@ def by_name(name: str, _: Attrs) -> str:
     return name
 
 
+ACTIVE: Mapping[str, Any] = {"active": True, "state": "active"}
+"""The state every backing policy is wanted in (REFERENCE §6, §9 "Policy state": keys under an
+inactive, draft or deny policy stop working), part of the canonical policy of both kinds."""
+
+
 def backing_policy(
     o: LiveObject, importing: Importing, partitions: Mapping[str, bool], mixed: str
 ) -> Mapping[str, Any] | None:

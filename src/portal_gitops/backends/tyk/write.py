@@ -278,9 +278,41 @@ class Writer:
         # membership is driven from the catalogue side: keep what the portal has (as IDs)
         catalogue_ids = await self.ids.catalogue_ids(parse_names(current.get("Catalogues")))
         body = mapping.product_update_body(live.key, attrs, current, tag_ids, catalogue_ids)
-        await self.api.portal.update(f"/products/{live.id}", body, what=what)
+        reply = await self.api.portal.update(f"/products/{live.id}", body, what=what)
         reference = text(current.get("ReferenceID"))
         await self._put_policy(provider, live.key, "product", reference, attrs.get("policy"))
+        wanted = sorted(attrs.get("apis") or [])
+        if "APIDetails" not in reply or mapping.product_apis(reply) != wanted:
+            await self._sync_product_apis(live, provider, wanted, what)
+
+    async def _sync_product_apis(
+        self, live: LiveObject, provider: str, wanted: list[str], what: str
+    ) -> None:
+        """Bring a product's APIs to ``wanted`` where its update did not.
+
+        A Product-update may ignore ``APIDetails[].APIID`` (``Product-APIDetail-edit`` has only
+        ``Description`` and ``OASUrl``); the product's APIs are its policy's access rights,
+        which the portal learns on ``PUT /providers/{id}/synchronize`` (REFERENCE §9 "Product
+        APIs on update"). The policy is already written: synchronise, then read back."""
+        portal = self.api.portal
+        product = await portal.get(f"/products/{live.id}", what=what)
+        if mapping.product_apis(product) == wanted:
+            return
+        provider_id = await self.ids.provider_id(provider)
+        await portal.action(
+            f"/providers/{provider_id}/synchronize",
+            verb="synchronise",
+            what=f"provider {q(provider)} (for the APIs of {what})",
+        )
+        product = await portal.get(f"/products/{live.id}", what=what)
+        have = mapping.product_apis(product)
+        if have != wanted:
+            raise BackendError(
+                f"the portal lists APIs {', '.join(have) or 'none'} after its update and a "
+                f"synchronise of provider {q(provider)}, not {', '.join(wanted) or 'none'}; "
+                "check that the product's Dashboard policy carries the provider's policy tags",
+                operation=f"update {what}",
+            )
 
     async def _plan_body(self, key: str, attrs: Attrs) -> Json:
         provider_id = await self.ids.provider_id(text(attrs.get("provider")))

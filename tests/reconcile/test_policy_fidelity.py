@@ -289,7 +289,11 @@ def test_a_pruned_product_can_be_created_again(kind: str, on_delete: str, tmp_pa
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_a_name_held_by_a_policy_we_do_not_manage_is_reported(kind: str, tmp_path: Path) -> None:
     desired = desired_of(small_estate())
+    providers = desired_of([d for d in small_estate() if d["kind"] == "Provider"])
     with switched_portal(kind, tmp_path / "portal") as portal:
+        # the providers exist (their Dashboards are read at plan time), then someone makes a
+        # policy of the product's name in the Dashboard
+        asyncio.run(reconcile(portal, providers))
         portal.call(
             "POST",
             "/api/portal/policies",

@@ -22,6 +22,7 @@ from portal_gitops.errors import (
     ServerError,
     ValidationFailed,
 )
+from portal_gitops.kinds.base import held_name_problem
 from portal_gitops.state import (
     MANAGED_POLICY_TAG,
     LiveObject,
@@ -262,12 +263,58 @@ class Writer:
         provider_id = await self.ids.provider_id(provider)
         tag_ids = await self.ids.tag_ids(attrs.get("tags") or [])
         body = mapping.product_create_body(key, attrs, provider_id, tag_ids)
-        reply = await self.api.portal.create("/products", body, what=what)
+        reply = await self._create_backed("Product", key, provider, "/products", body)
         product_id = new_id(reply, what)
         self.ids.ix.products[key] = product_id
         reference = await self._reference(reply, f"/products/{product_id}", what)
         await self._put_policy(provider, key, "product", reference, attrs.get("policy"))
         return str(product_id)
+
+    async def _create_backed(
+        self, kind: str, key: str, provider: str, path: str, body: Mapping[str, Any]
+    ) -> Json:
+        """POST a product or plan; when it fails because a policy left behind holds its name
+        (REFERENCE §9: a killed apply, or a portal that keeps a deleted product's policy),
+        remove that policy if it is ours and unused, and POST again; an unmanaged one is
+        reported with what to do instead of the portal's bare refusal."""
+        what = f"{_label(kind)} {q(key)}"
+        try:
+            return await self.api.portal.create(path, body, what=what)
+        except (ConflictError, ValidationFailed, ServerError):
+            if not await self._free_name(kind, key, provider):
+                raise
+        return await self.api.portal.create(path, body, what=what)
+
+    async def _free_name(self, kind: str, key: str, provider: str) -> bool:
+        """Remove a managed policy named ``key`` that no product or plan uses (True); refuse
+        an unmanaged one (ValidationFailed); False when no stray policy holds the name."""
+        if self.dashboards.conn(provider) is None:
+            return False
+        dash = self.dashboards.dashboard_for(provider)
+        held = await dash.find_policies(key)
+        if not held:
+            return False
+        used: set[str] = set()
+        for other, base in (("Product", "/products"), ("Plan", "/plans")):
+            found = await self.find(other, key)
+            if found is not None:
+                current = await self.api.portal.get(f"{base}/{found.id}", what=key)
+                used.add(text(current.get("ReferenceID")))
+        stray = [p for p in held if not {text(p.get("_id")), text(p.get("id"))} & used]
+        if not stray:
+            return False  # the name's own object holds it: the create's caller converges
+        what = f"policy left behind by {_label(kind)} {q(key)}"
+        for policy in stray:
+            pid = text(policy.get("_id"))
+            if MANAGED_POLICY_TAG not in (policy.get("tags") or []):
+                raise ValidationFailed(
+                    held_name_problem(kind, key, provider, pid),
+                    operation=f"create {_label(kind)} {q(key)}",
+                )
+            log.info("removing %s (%s), which holds its name", what, pid)
+            with contextlib.suppress(NotFoundError):
+                await dash.delete_policy(pid, what=what)
+        return True
 
     async def _update_product(self, live: LiveObject, attrs: Attrs) -> None:
         what = f"product {q(live.key)}"
@@ -321,11 +368,11 @@ class Writer:
     async def _create_plan(self, key: str, attrs: Attrs) -> str:
         what = f"plan {q(key)}"
         body = await self._plan_body(key, attrs)
-        reply = await self.api.portal.create("/plans", body, what=what)
+        provider = text(attrs.get("provider"))
+        reply = await self._create_backed("Plan", key, provider, "/plans", body)
         plan_id = new_id(reply, what)
         self.ids.ix.plans[key] = plan_id
         reference = await self._reference(reply, f"/plans/{plan_id}", what)
-        provider = text(attrs.get("provider"))
         await self._put_policy(provider, key, "plan", reference, attrs.get("policy"))
         return str(plan_id)
 

@@ -97,6 +97,35 @@ def record_policy(policies: Iterable[Json]) -> Json | None:
     return next((p for p in policies if p.get("name") == STATE_POLICY), None)
 
 
+def held_names(
+    raw: Raw, dashboards: Dashboards, providers: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """Policies on the providers' Dashboards that hold a name for nothing: no product or
+    plan references them and portal-gitops does not manage them (REFERENCE §9: a policy
+    left behind keeps its name; the tool removes its own at apply)."""
+    referenced = {text(o.get("ReferenceID")) for o in (*raw.products, *raw.plans)} - {""}
+    on: dict[DashboardConn, list[str]] = {}
+    for provider in providers:
+        conn = dashboards.conn(provider)
+        if conn is not None and conn in raw.policies:
+            on.setdefault(conn, []).append(provider)
+    held: dict[str, dict[str, str]] = {}
+    for conn, names in on.items():
+        for policy in {id(p): p for p in raw.policies[conn].values()}.values():
+            name, pid = text(policy.get("name")), text(policy.get("_id"))
+            if (
+                not name
+                or name in (STATE_POLICY, LOCK_POLICY)
+                or MANAGED_POLICY_TAG in (policy.get("tags") or [])
+                or pid in referenced
+                or text(policy.get("id")) in referenced
+            ):
+                continue
+            for provider in names:
+                held.setdefault(name, {})[provider] = pid
+    return held
+
+
 class Reader:
     """Reads the whole live state, or one object after a create whose reply was lost."""
 
@@ -451,33 +480,7 @@ class Reader:
             owner: min(items, key=lambda a: int(a["ID"])) for owner, items in apps_by_owner.items()
         }
         self.ids.ix = ix
-        return LiveState(objects, self._held_names(raw, provider_names.values()))
-
-    def _held_names(self, raw: Raw, providers: Iterable[str]) -> dict[str, dict[str, str]]:
-        """Policies on the providers' Dashboards that hold a name for nothing: no product or
-        plan references them and portal-gitops does not manage them (REFERENCE §9: a policy
-        left behind keeps its name; the tool removes its own at apply)."""
-        referenced = {text(o.get("ReferenceID")) for o in (*raw.products, *raw.plans)} - {""}
-        on: dict[DashboardConn, list[str]] = {}
-        for provider in providers:
-            conn = self.dashboards.conn(provider)
-            if conn is not None and conn in raw.policies:
-                on.setdefault(conn, []).append(provider)
-        held: dict[str, dict[str, str]] = {}
-        for conn, names in on.items():
-            for policy in {id(p): p for p in raw.policies[conn].values()}.values():
-                name, pid = text(policy.get("name")), text(policy.get("_id"))
-                if (
-                    not name
-                    or name in (STATE_POLICY, LOCK_POLICY)
-                    or MANAGED_POLICY_TAG in (policy.get("tags") or [])
-                    or pid in referenced
-                    or text(policy.get("id")) in referenced
-                ):
-                    continue
-                for provider in names:
-                    held.setdefault(name, {})[provider] = pid
-        return held
+        return LiveState(objects, held_names(raw, self.dashboards, provider_names.values()))
 
     def _policy(
         self,

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from portal_gitops.backends.tyk import mapping
+from portal_gitops.backends.tyk.backing import Backing
 from portal_gitops.backends.tyk.dashboards import Dashboards
 from portal_gitops.backends.tyk.ids import Ids, new_id, q
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_names, provider_metadata, text
@@ -22,7 +23,6 @@ from portal_gitops.errors import (
     ServerError,
     ValidationFailed,
 )
-from portal_gitops.kinds.base import held_name_problem
 from portal_gitops.state import (
     MANAGED_POLICY_TAG,
     LiveObject,
@@ -52,6 +52,7 @@ class Writer:
         self.dashboards = dashboards
         self.find = find
         self.requests = AccessRequests(ids)
+        self.backing = Backing(ids, dashboards, find)
         # one row per registered kind (kinds.NAMES): tests/backends hold the two in step
         self.creates: Mapping[str, Callable[[str, Attrs], Awaitable[str]]] = {
             "Provider": self._create_provider,
@@ -263,58 +264,12 @@ class Writer:
         provider_id = await self.ids.provider_id(provider)
         tag_ids = await self.ids.tag_ids(attrs.get("tags") or [])
         body = mapping.product_create_body(key, attrs, provider_id, tag_ids)
-        reply = await self._create_backed("Product", key, provider, "/products", body)
+        reply = await self.backing.create("Product", key, provider, "/products", body)
         product_id = new_id(reply, what)
         self.ids.ix.products[key] = product_id
         reference = await self._reference(reply, f"/products/{product_id}", what)
         await self._put_policy(provider, key, "product", reference, attrs.get("policy"))
         return str(product_id)
-
-    async def _create_backed(
-        self, kind: str, key: str, provider: str, path: str, body: Mapping[str, Any]
-    ) -> Json:
-        """POST a product or plan; when it fails because a policy left behind holds its name
-        (REFERENCE §9: a killed apply, or a portal that keeps a deleted product's policy),
-        remove that policy if it is ours and unused, and POST again; an unmanaged one is
-        reported with what to do instead of the portal's bare refusal."""
-        what = f"{_label(kind)} {q(key)}"
-        try:
-            return await self.api.portal.create(path, body, what=what)
-        except (ConflictError, ValidationFailed, ServerError):
-            if not await self._free_name(kind, key, provider):
-                raise
-        return await self.api.portal.create(path, body, what=what)
-
-    async def _free_name(self, kind: str, key: str, provider: str) -> bool:
-        """Remove a managed policy named ``key`` that no product or plan uses (True); refuse
-        an unmanaged one (ValidationFailed); False when no stray policy holds the name."""
-        if self.dashboards.conn(provider) is None:
-            return False
-        dash = self.dashboards.dashboard_for(provider)
-        held = await dash.find_policies(key)
-        if not held:
-            return False
-        used: set[str] = set()
-        for other, base in (("Product", "/products"), ("Plan", "/plans")):
-            found = await self.find(other, key)
-            if found is not None:
-                current = await self.api.portal.get(f"{base}/{found.id}", what=key)
-                used.add(text(current.get("ReferenceID")))
-        stray = [p for p in held if not {text(p.get("_id")), text(p.get("id"))} & used]
-        if not stray:
-            return False  # the name's own object holds it: the create's caller converges
-        what = f"policy left behind by {_label(kind)} {q(key)}"
-        for policy in stray:
-            pid = text(policy.get("_id"))
-            if MANAGED_POLICY_TAG not in (policy.get("tags") or []):
-                raise ValidationFailed(
-                    held_name_problem(kind, key, provider, pid),
-                    operation=f"create {_label(kind)} {q(key)}",
-                )
-            log.info("removing %s (%s), which holds its name", what, pid)
-            with contextlib.suppress(NotFoundError):
-                await dash.delete_policy(pid, what=what)
-        return True
 
     async def _update_product(self, live: LiveObject, attrs: Attrs) -> None:
         what = f"product {q(live.key)}"
@@ -330,36 +285,7 @@ class Writer:
         await self._put_policy(provider, live.key, "product", reference, attrs.get("policy"))
         wanted = sorted(attrs.get("apis") or [])
         if "APIDetails" not in reply or mapping.product_apis(reply) != wanted:
-            await self._sync_product_apis(live, provider, wanted, what)
-
-    async def _sync_product_apis(
-        self, live: LiveObject, provider: str, wanted: list[str], what: str
-    ) -> None:
-        """Bring a product's APIs to ``wanted`` where its update did not.
-
-        A Product-update may ignore ``APIDetails[].APIID`` (``Product-APIDetail-edit`` has only
-        ``Description`` and ``OASUrl``); the product's APIs are its policy's access rights,
-        which the portal learns on ``PUT /providers/{id}/synchronize`` (REFERENCE §9 "Product
-        APIs on update"). The policy is already written: synchronise, then read back."""
-        portal = self.api.portal
-        product = await portal.get(f"/products/{live.id}", what=what)
-        if mapping.product_apis(product) == wanted:
-            return
-        provider_id = await self.ids.provider_id(provider)
-        await portal.action(
-            f"/providers/{provider_id}/synchronize",
-            verb="synchronise",
-            what=f"provider {q(provider)} (for the APIs of {what})",
-        )
-        product = await portal.get(f"/products/{live.id}", what=what)
-        have = mapping.product_apis(product)
-        if have != wanted:
-            raise BackendError(
-                f"the portal lists APIs {', '.join(have) or 'none'} after its update and a "
-                f"synchronise of provider {q(provider)}, not {', '.join(wanted) or 'none'}; "
-                "check that the product's Dashboard policy carries the provider's policy tags",
-                operation=f"update {what}",
-            )
+            await self.backing.sync_product_apis(live, provider, wanted, what)
 
     async def _plan_body(self, key: str, attrs: Attrs) -> Json:
         provider_id = await self.ids.provider_id(text(attrs.get("provider")))
@@ -369,7 +295,7 @@ class Writer:
         what = f"plan {q(key)}"
         body = await self._plan_body(key, attrs)
         provider = text(attrs.get("provider"))
-        reply = await self._create_backed("Plan", key, provider, "/plans", body)
+        reply = await self.backing.create("Plan", key, provider, "/plans", body)
         plan_id = new_id(reply, what)
         self.ids.ix.plans[key] = plan_id
         reference = await self._reference(reply, f"/plans/{plan_id}", what)

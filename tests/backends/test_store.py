@@ -721,3 +721,16 @@ def test_a_new_store_file_opens_while_another_process_holds_it_briefly(tmp_path:
     finally:
         store.close()
         holder.close()
+
+
+def test_policy_state_is_stored_and_checked(call: Call) -> None:
+    # real policies carry active and state (active|draft|deny); REFERENCE §6, §9 "Policy state"
+    provider(call)
+    pol = policy(call, product(call)["ReferenceID"])
+    assert (pol["active"], pol["is_inactive"], pol["state"]) == (True, False, "active")
+    pol.update(active=False, is_inactive=True, state="deny")
+    assert call("PUT", f"/api/portal/policies/{pol['_id']}", pol)[0] == 200
+    assert policy(call, pol["_id"])["state"] == "deny"
+    for bad in ({"state": "paused"}, {"active": "no"}):
+        status, out = call("PUT", f"/api/portal/policies/{pol['_id']}", {**pol, **bad})
+        assert (status, out["Status"]) == (400, "Error"), out

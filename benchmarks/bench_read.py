@@ -9,7 +9,10 @@ added to every request, and the tyk backend reads it (``open_tyk(...).read()``) 
 transport that counts every request.
 
 Minimum requests (computed from the store, not from what the client did), with ``per_page`` the
-client's page size and pages(n) = max(1, ceil(n / per_page)):
+client's page size and pages(n) = ceil(n / per_page) + 1: the pages holding the n items, then
+the empty page that ends the list. A portal sends no total and may cap ``per_page`` below what
+is asked, so a short page does not prove the end (REFERENCE §2, §9) and no reply of the portal
+ever does: every list costs one empty page more than its items fill.
   lists      pages(n) for each portal list: providers, organisations, users, products, plans,
              catalogues, apps, access requests; pages(teams of o) for every organisation o;
              pages(audiences of c) for every catalogue c
@@ -225,7 +228,7 @@ def minimum_requests(db: str, per_page: int, dashboards: int) -> dict[str, int]:
     """The fewest requests a complete read needs (see the module docstring), by part."""
 
     def pages(n: int) -> int:
-        return max(1, math.ceil(n / per_page))
+        return math.ceil(n / per_page) + 1  # then the empty page that ends the list
 
     with contextlib.closing(sqlite3.connect(db)) as con:
 

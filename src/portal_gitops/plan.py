@@ -16,6 +16,7 @@ from typing import Any
 from portal_gitops.diff import Change, DiffResult, FieldChange
 from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
 from portal_gitops.kinds import BY_NAME, LEVEL
+from portal_gitops.kinds.base import held_name_problem
 from portal_gitops.state import LiveState, Sensitive, to_jsonable
 
 FORMAT_VERSION = 1
@@ -153,10 +154,22 @@ def build_plan(
         paths=tuple(paths),
         fingerprints=LiveFingerprints(live),
         notes=dict(notes or {}),
-        warnings=tuple(warnings),
+        warnings=(*warnings, *_held_names(actions, live)),
         details=dict(details or {}),
         prune=prune,
     )
+
+
+def _held_names(actions: Iterable[Action], live: LiveState) -> Iterator[str]:
+    """A warning per product or plan to create whose name an unmanaged Dashboard policy holds
+    on its provider's Dashboard (the create would fail; apply says so again)."""
+    for a in actions:
+        if a.op != "create" or not BY_NAME[a.kind].policy_backed:
+            continue
+        provider = str((a.attrs or {}).get("provider", ""))
+        policy_id = live.held_names.get(a.key, {}).get(provider)
+        if policy_id is not None:
+            yield f"{a.address}: {held_name_problem(a.kind, a.key, provider, policy_id)}"
 
 
 def _defer_clashes(actions: list[Action]) -> list[Action]:

@@ -96,6 +96,9 @@ class DesiredState:
 @dataclass(frozen=True, repr=False)
 class LiveState:
     objects: Mapping[Key, LiveObject]
+    # Dashboard policies no portal object references and portal-gitops does not manage, which
+    # hold their names (Dashboard names are unique): name -> provider -> the policy's _id
+    held_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[LiveObject]:
         return iter(self.objects.values())

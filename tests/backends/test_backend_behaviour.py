@@ -15,6 +15,7 @@ import pytest
 from portal_gitops.backends.base import ManagedRecord
 from portal_gitops.backends.tyk.backend import PortalBackend
 from portal_gitops.errors import LockError, NotFoundError, ValidationFailed
+from portal_gitops.kinds.base import ACTIVE
 from portal_gitops.kinds.plan import PARTITIONS as PLAN_PARTITIONS
 from portal_gitops.kinds.product import PARTITIONS as PRODUCT_PARTITIONS
 from portal_gitops.state import (
@@ -54,6 +55,7 @@ def product_attrs(**changes: Any) -> Attrs:
         "apis": ["weather-api-1"],
         "policy": {
             "partitions": dict(PRODUCT_PARTITIONS),
+            **ACTIVE,
             "accessRights": [
                 {
                     "apiId": "weather-api-1",
@@ -84,6 +86,7 @@ def plan_attrs(
         "quota": {"requests": quota[0], "renewal": quota[1]} if quota else None,
         "policy": {
             "partitions": dict(PLAN_PARTITIONS),
+            **ACTIVE,
             "rate": rate[0] if rate else -1,
             "per": rate[1] if rate else -1,
             "quotaMax": quota[0] if quota else -1,
@@ -270,6 +273,7 @@ async def test_updates_bring_each_kind_to_the_new_attrs(
                 apis=["history-api", "weather-api-1"],
                 policy={
                     "partitions": dict(PRODUCT_PARTITIONS),
+                    **ACTIVE,
                     "accessRights": [
                         {"apiId": "history-api", "versions": [], "allowedUrls": []},
                         {

@@ -29,6 +29,10 @@ urls = st.from_regex(
 emails = st.from_regex(r"[a-z0-9.]{1,8}@[a-z]{1,6}\.example", fullmatch=True)
 flags = st.booleans()
 partitions = st.fixed_dictionaries({"acl": flags, "quota": flags, "rate_limit": flags})
+# a policy's active flag and state (REFERENCE §6), each written and read back as it is
+policy_states = st.fixed_dictionaries(
+    {"active": flags, "state": st.sampled_from(["active", "draft", "deny"])}
+)
 
 
 def sorted_unique(elements: st.SearchStrategy[Any], **kwargs: Any) -> st.SearchStrategy[Any]:
@@ -154,7 +158,7 @@ def products(draw: st.DrawFn) -> Json:
         "content": draw(texts),
         "tags": draw(sorted_unique(names, max_size=3)),
         "apis": [r["apiId"] for r in rights],
-        "policy": {"partitions": draw(partitions), "accessRights": rights},
+        "policy": {"partitions": draw(partitions), **draw(policy_states), "accessRights": rights},
     }
 
 
@@ -196,6 +200,7 @@ def plans(draw: st.DrawFn) -> Json:
         "quota": quota,
         "policy": {
             "partitions": draw(partitions),
+            **draw(policy_states),
             "rate": rate["requests"] if rate else -1,
             "per": rate["per"] if rate else -1,
             "quotaMax": quota["requests"] if quota else -1,

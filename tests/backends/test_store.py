@@ -221,7 +221,9 @@ def test_product_creates_its_access_policy(call: Call) -> None:
     assert pol["active"] is True and pol["state"] == "active"
 
 
-def test_product_update_renames_policy_and_syncs_apis(call: Call) -> None:
+def test_product_update_renames_policy_and_syncs_apis() -> None:
+    # a portal whose Product-update honours APIDetails[].APIID (unsettled, REFERENCE §9)
+    call = make_call(PortalStore(":memory:", product_update_api_ids="honour"))
     provider(call)
     prod = product(call, apis=("api-1", "api-2"))
     pol = policy(call, prod["ReferenceID"])
@@ -241,6 +243,24 @@ def test_product_update_renames_policy_and_syncs_apis(call: Call) -> None:
     assert pol["access_rights"]["api-1"]["versions"] == ["v1"]
     assert pol["access_rights"]["api-1"]["allowed_urls"] == [{"url": "/x", "methods": ["GET"]}]
     assert pol["access_rights"]["api-3"]["versions"] == []
+
+
+def test_product_update_ignoring_apiid_edits_only_descriptions(call: Call) -> None:
+    # the default: Product-APIDetail-edit has only Description and OASUrl (REFERENCE §9)
+    provider(call)
+    prod = product(call, apis=("api-1", "api-2"))
+    status, out = call(
+        "PUT",
+        f"/portal-api/products/{prod['ID']}",
+        {"Name": "weather-v2", "APIDetails": [{"APIID": "api-1", "Description": "one"}]},
+    )
+    assert status == 200, out
+    assert [(d["APIID"], d["Description"]) for d in out["APIDetails"]] == [
+        ("api-1", "one"),
+        ("api-2", ""),
+    ]
+    pol = policy(call, prod["ReferenceID"])
+    assert (pol["name"], sorted(pol["access_rights"])) == ("weather-v2", ["api-1", "api-2"])
 
 
 def test_plan_creates_its_limits_policy_and_updates_it(call: Call) -> None:
@@ -701,3 +721,16 @@ def test_a_new_store_file_opens_while_another_process_holds_it_briefly(tmp_path:
     finally:
         store.close()
         holder.close()
+
+
+def test_policy_state_is_stored_and_checked(call: Call) -> None:
+    # real policies carry active and state (active|draft|deny); REFERENCE §6, §9 "Policy state"
+    provider(call)
+    pol = policy(call, product(call)["ReferenceID"])
+    assert (pol["active"], pol["is_inactive"], pol["state"]) == (True, False, "active")
+    pol.update(active=False, is_inactive=True, state="deny")
+    assert call("PUT", f"/api/portal/policies/{pol['_id']}", pol)[0] == 200
+    assert policy(call, pol["_id"])["state"] == "deny"
+    for bad in ({"state": "paused"}, {"active": "no"}):
+        status, out = call("PUT", f"/api/portal/policies/{pol['_id']}", {**pol, **bad})
+        assert (status, out["Status"]) == (400, "Error"), out

@@ -42,13 +42,27 @@ MODES = [
     pytest.param(("spec", False), id="plans-data-object"),
     pytest.param(("bare", False), id="plans-bare-array"),
     pytest.param(("bare", True), id="legacy-limit-strings"),
+    # the other positions of the switches where REFERENCE §9 calls Tyk unsettled
+    pytest.param(
+        (
+            "spec",
+            False,
+            {
+                "product_update_api_ids": "honour",
+                "policy_on_delete": "keep",
+                "portal_max_per_page": 2,
+            },
+        ),
+        id="apiid-honoured-policy-kept-per-page-capped",
+    ),
 ]
 
 
 @pytest.fixture(params=MODES)
 def contract(request: pytest.FixtureRequest, dashboard_openapi: Any) -> Iterator[Contract]:
-    shape, legacy = request.param
-    store = PortalStore(":memory:", plans_list_shape=shape, legacy_limit_strings=legacy)
+    shape, legacy, *more = request.param
+    options = more[0] if more else {}
+    store = PortalStore(":memory:", plans_list_shape=shape, legacy_limit_strings=legacy, **options)
     only_errors, api_response = error_schemas()
     with (
         running_emulator(

@@ -225,3 +225,14 @@ def test_the_registry_lists_every_kind_once_in_dependency_order() -> None:
     assert set(NAMES) == set(MODELS) | {"User"}
     assert {k.source for k in REGISTRY} == set(MODELS)
     assert {k.name for k in REGISTRY if k.policy_backed} == {"Product", "Plan"}
+
+
+@ROUND_TRIP
+@given(estate=estates())
+def test_every_backing_policy_is_wanted_active(estate: list[Doc]) -> None:
+    # REFERENCE §9 "Policy state": keys under an inactive, draft or deny policy stop working,
+    # so the manifests always want the policy active (a Dashboard edit of it is drift)
+    for (kind, _), res in to_canonical(estate).resources.items():
+        if BY_NAME[kind].policy_backed:
+            policy = res.attrs["policy"]
+            assert (policy["active"], policy["state"]) == (True, "active"), (kind, res.key)

@@ -72,6 +72,8 @@ def test_policy_edited_in_the_dashboard_is_drift_with_field_detail() -> None:
     live_attrs = dict(d.state.resources[("Product", "weather")].attrs)
     live_attrs["policy"] = {
         "partitions": {"acl": True, "quota": True, "rate_limit": False},
+        "active": True,
+        "state": "active",
         "accessRights": live_attrs["policy"]["accessRights"],
     }
     live = LiveState(

@@ -162,6 +162,23 @@ def by_name(name: str, _: Attrs) -> str:
     return name
 
 
+def held_name_problem(kind: str, key: str, provider: str, policy_id: str) -> str:
+    """Why a product or plan cannot be created: an unmanaged Dashboard policy holds its name
+    (REFERENCE §9: a policy left behind keeps its name, and policy names are unique)."""
+    what = kind.lower()
+    return (
+        f'the Dashboard of provider "{provider}" has a policy named "{key}" (id {policy_id}) '
+        f"that portal-gitops does not manage and no portal object uses; policy names are "
+        f"unique, so the portal cannot create this {what}'s policy: delete or rename that "
+        f"policy in the Dashboard, or rename the {what}"
+    )
+
+
+ACTIVE: Mapping[str, Any] = {"active": True, "state": "active"}
+"""The state every backing policy is wanted in (REFERENCE §6, §9 "Policy state": keys under an
+inactive, draft or deny policy stop working), part of the canonical policy of both kinds."""
+
+
 def backing_policy(
     o: LiveObject, importing: Importing, partitions: Mapping[str, bool], mixed: str
 ) -> Mapping[str, Any] | None:

@@ -6,6 +6,7 @@ Plan          key = name
               {provider, displayName, description, autoApprove, keyExpiresIn (0 = never),
                rateLimit: {requests, per} | None, quota: {requests, renewal} | None,
                policy: {partitions: {acl: false, quota: true, rate_limit: true},
+                        active: true, state: "active",
                         rate, per, quotaMax, quotaRenewalRate (-1 = unlimited),
                         keyExpiresIn (0 = never)}}
 """
@@ -16,7 +17,15 @@ from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
-from portal_gitops.kinds.base import Attrs, Building, Importing, Kind, backing_policy, by_name
+from portal_gitops.kinds.base import (
+    ACTIVE,
+    Attrs,
+    Building,
+    Importing,
+    Kind,
+    backing_policy,
+    by_name,
+)
 from portal_gitops.models import Plan
 from portal_gitops.state import Key, LiveObject
 
@@ -40,6 +49,7 @@ def plan_attrs(spec: Any) -> dict[str, Any]:
         "quota": {"requests": quota.requests, "renewal": quota.renewal} if quota else None,
         "policy": {
             "partitions": dict(PARTITIONS),
+            **ACTIVE,
             "rate": rate.requests if rate else -1,
             "per": rate.per if rate else -1,
             "quotaMax": quota.requests if quota else -1,

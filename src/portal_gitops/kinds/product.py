@@ -6,6 +6,7 @@ Product       key = name
               {provider, displayName, description, content, tags (sorted),
                apis (sorted API ids: the portal's APIDetails),
                policy: {partitions: {acl: true, quota: false, rate_limit: false},
+                        active: true, state: "active",
                         accessRights: [{apiId, versions (sorted),
                                         allowedUrls: [{url, methods (sorted)}] (sorted by url)}]
                                       (sorted by apiId)}}
@@ -17,7 +18,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
-from portal_gitops.kinds.base import Attrs, Building, Importing, Kind, backing_policy, by_name, slug
+from portal_gitops.kinds.base import (
+    ACTIVE,
+    Attrs,
+    Building,
+    Importing,
+    Kind,
+    backing_policy,
+    by_name,
+    slug,
+)
 from portal_gitops.models import Product
 from portal_gitops.state import Key, LiveObject
 
@@ -49,7 +59,7 @@ def product_attrs(spec: Any) -> dict[str, Any]:
         "content": spec.content,
         "tags": sorted(set(spec.tags)),
         "apis": [r["apiId"] for r in rights],
-        "policy": {"partitions": dict(PARTITIONS), "accessRights": rights},
+        "policy": {"partitions": dict(PARTITIONS), **ACTIVE, "accessRights": rights},
     }
 
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 route = RouteTable()
 
 VISIBILITIES = ("Public", "Private")
+API_EDIT = ("Description", "OASUrl")  # the spec's Product-APIDetail-edit
 
 
 # -- memberships -----------------------------------------------------------------------------------
@@ -270,13 +271,21 @@ def _products_update(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     for field in ("Feature", "DCREnabled", "IsDocumentationOnly"):
         if field in body:
             row[field] = bool_field(body, field)
-    if "APIDetails" in body:
+    if "APIDetails" in body and store.product_update_api_ids == "honour":
         apis = _api_details(body)
         old = {d["APIID"]: d for d in row["APIDetails"]}
         row["APIDetails"] = [{**old.get(d["APIID"], {}), **d} for d in apis]
         current = tx.policy(row.get("ReferenceID") or "")
         rights = (current or {}).get("access_rights") or {}
         policy["access_rights"] = access_rights(row["APIDetails"], rights)
+    elif "APIDetails" in body:
+        # Product-APIDetail-edit has only Description and OASUrl: the product's APIs stay
+        # (they follow its policy on synchronise); only the listed ones' texts change
+        edits = {d["APIID"]: d for d in _api_details(body)}
+        row["APIDetails"] = [
+            {**d, **{k: v for k, v in edits.get(d["APIID"], {}).items() if k in API_EDIT}}
+            for d in row["APIDetails"]
+        ]
     if "Tags" in body:
         row["Tags"] = _tag_ids(tx, body)
     if "Catalogues" in body:
@@ -290,7 +299,7 @@ def _products_update(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
 @route("DELETE", "/products/{id}")
 def _products_delete(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     row = need(tx, "product", p["id"], "product")
-    delete_policy_of(tx, row)
+    delete_policy_of(store, tx, row)
     drop_from_catalogues(tx, "Products", row["ID"])
     tx.delete("product", row["ID"])
     return 200, {"status": "ok"}
@@ -423,7 +432,7 @@ def _plans_update(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
 @route("DELETE", "/plans/{id}")
 def _plans_delete(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     row = need(tx, "plan", p["id"], "plan")
-    delete_policy_of(tx, row)
+    delete_policy_of(store, tx, row)
     drop_from_catalogues(tx, "Plans", row["ID"])
     tx.delete("plan", row["ID"])
     return 200, {"status": "ok"}

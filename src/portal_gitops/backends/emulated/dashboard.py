@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 route = RouteTable()
 
+POLICY_STATES = ("active", "draft", "deny")  # REFERENCE §6; keys under draft/deny stop working
 DUPLICATE_POLICY_NAME = "This policy name has already been used, please choose another one"
 
 
@@ -53,9 +54,10 @@ def _policy_stamp(pol: Row) -> Row:
     return pol
 
 
-def delete_policy_of(tx: Tx, row: Row) -> None:
-    """Delete the policy backing a product or plan (``ReferenceID``), if it has one."""
-    if row.get("ReferenceID"):
+def delete_policy_of(store: PortalStore, tx: Tx, row: Row) -> None:
+    """Delete the policy backing a product or plan (``ReferenceID``), if it has one, unless
+    the store plays a portal that leaves it behind (``policy_on_delete``, REFERENCE §9)."""
+    if row.get("ReferenceID") and store.policy_on_delete == "delete":
         tx.delete_policy(row["ReferenceID"])
 
 
@@ -147,8 +149,8 @@ def _policy_page(store: PortalStore, rows: list[Row], query: Mapping[str, str]) 
     except ValueError:
         raise derr(400, "p must be an integer") from None
     size = max(1, store.dashboard_page_size)
-    if page < 0:
-        return {"Data": rows, "Pages": 1}
+    if page < 0:  # everything at once; Pages still counts pages (REFERENCE §2, §9)
+        return {"Data": rows, "Pages": math.ceil(len(rows) / size)}
     page = max(page, 1)
     return {"Data": rows[(page - 1) * size : page * size], "Pages": math.ceil(len(rows) / size)}
 
@@ -170,8 +172,9 @@ def _policies_list(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     except ValueError:
         raise derr(400, "p must be an integer") from None
     size = max(1, store.dashboard_page_size)
-    if page < 0:
-        return 200, {"Data": tx.policies(), "Pages": 1}
+    if page < 0:  # everything at once; Pages still counts pages (REFERENCE §2, §9)
+        rows = tx.policies()
+        return 200, {"Data": rows, "Pages": math.ceil(len(rows) / size)}
     page = max(page, 1)
     pages = math.ceil(tx.policy_count() / size)
     return 200, {"Data": tx.policies((page - 1) * size, size), "Pages": pages}
@@ -205,6 +208,10 @@ def _policy_body(req: Req) -> Row:
     body = req.json()
     if "name" in body and not isinstance(body["name"], str):
         raise derr(400, "Policy name must be a string")
+    if "state" in body and body["state"] not in POLICY_STATES:
+        raise derr(400, f"Policy state must be one of {', '.join(POLICY_STATES)}")
+    if "active" in body and not isinstance(body["active"], bool):
+        raise derr(400, "Policy active must be a boolean")
     return body
 
 

@@ -125,7 +125,7 @@ def _providers_delete(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     for kind, field in (("product", "Products"), ("plan", "Plans")):
         for obj in tx.rows(kind):
             if obj["ProviderID"] == row["ID"]:
-                delete_policy_of(tx, obj)
+                delete_policy_of(store, tx, obj)
                 drop_from_catalogues(tx, field, obj["ID"])
                 tx.delete(kind, obj["ID"])
     tx.delete("provider", row["ID"])
@@ -146,14 +146,17 @@ def _providers_sync(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
         parts = pol.get("partitions") or {}
         if pol["_id"] in linked:
             kind, obj = linked[pol["_id"]]
+            if obj["ProviderID"] != provider["ID"]:
+                continue
             if (
-                obj["ProviderID"] == provider["ID"]
-                and pol.get("name")
+                pol.get("name")
                 and (pol["name"] != obj["Name"])
                 and tx.by_name(kind, pol["name"]) is None
             ):
                 obj["Name"] = pol["name"]
-                tx.save(kind, obj)
+            if kind == "product" and isinstance(parts, dict) and parts.get("acl"):
+                obj["APIDetails"] = linked_apis(obj, pol)
+            tx.save(kind, obj)
             continue
         if not isinstance(parts, dict) or not any(
             parts.get(k) for k in ("acl", "quota", "rate_limit")
@@ -176,6 +179,21 @@ def _providers_sync(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     provider.update(Status="Up", LastSyncedAt=timestamp(), UpdatedAt=timestamp())
     tx.save("provider", provider)
     return 200, {"status": "ok", "message": OK_ACTION.format("Synchronize")}
+
+
+def linked_apis(product: Row, policy: Row) -> list[Row]:
+    """A linked product's APIs as its policy's access rights say (what the portal learns on
+    synchronise, REFERENCE §9), keeping what it knew of the APIs it already had."""
+    known = {d["APIID"]: d for d in product["APIDetails"]}
+    rights = policy.get("access_rights") or {}
+    return [
+        known.get(api_id)
+        or {
+            "APIID": api_id,
+            "Name": str((right.get("api_name") if isinstance(right, dict) else "") or api_id),
+        }
+        for api_id, right in sorted(rights.items())
+    ]
 
 
 # -- organisations ---------------------------------------------------------------------------------

@@ -204,8 +204,11 @@ def as_int(value: float) -> int | float:
 # -- pagination ------------------------------------------------------------------------------------
 
 
-def _paginate(query: Mapping[str, str], default_per_page: int) -> tuple[int, int]:
-    """(offset, limit) from Tyk's portal ``page``/``per_page``/``limit`` parameters."""
+def _paginate(
+    query: Mapping[str, str], default_per_page: int, max_per_page: int | None = None
+) -> tuple[int, int]:
+    """(offset, limit) from Tyk's portal ``page``/``per_page``/``limit`` parameters; a server
+    may cap ``per_page`` below what is asked (REFERENCE §2), and pages by the capped size."""
 
     def num(name: str, default: int) -> int:
         try:
@@ -215,13 +218,15 @@ def _paginate(query: Mapping[str, str], default_per_page: int) -> tuple[int, int
         return value if value > 0 else default
 
     page, per_page = num("page", 1), num("per_page", default_per_page)
+    if max_per_page is not None:
+        per_page = min(per_page, max(1, max_per_page))
     limit = min(num("limit", per_page), per_page)
     return (page - 1) * per_page, limit
 
 
 def portal_page(store: PortalStore, req: Req) -> tuple[int, int]:
     """(offset, limit) of a portal list request, with the store's default page size."""
-    return _paginate(req.query, store.portal_page_size)
+    return _paginate(req.query, store.portal_page_size, store.portal_max_per_page)
 
 
 # -- renderers: stored rows -> the portal's read shapes --------------------------------------------

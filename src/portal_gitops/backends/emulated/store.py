@@ -125,6 +125,14 @@ class PortalStore:
     ``plans_list_shape``: ``GET /plans`` as the spec's ``{"data": [...]}`` or a bare array.
     ``legacy_limit_strings``: answer plans as pre-1.13 portals did (``Plan-show``: RateLimit and
     Quota as "1000 calls / 60 second(s)" / "unlimited", Catalogues as names).
+    ``product_update_api_ids``: whether a Product-update adds and removes APIs by
+    ``APIDetails[].APIID`` ("honour") or only edits the listed APIs' Description and OASUrl
+    ("ignore", the documented ``Product-APIDetail-edit``; then the APIs follow the linked
+    policy's access rights on a provider's synchronise). Unsettled (REFERENCE §9).
+    ``policy_on_delete``: deleting a product or plan deletes its Dashboard policy ("delete")
+    or leaves it behind, name and all ("keep"). Unsettled (REFERENCE §9).
+    ``portal_max_per_page``: a cap on the portal's ``per_page`` (None = what is asked is
+    served), as a server may cap it below what a client asks (REFERENCE §2, §9).
     """
 
     def __init__(
@@ -137,6 +145,9 @@ class PortalStore:
         dashboard_page_size: int = 10,
         plans_list_shape: Literal["spec", "bare"] = "spec",
         legacy_limit_strings: bool = False,
+        product_update_api_ids: Literal["ignore", "honour"] = "ignore",
+        policy_on_delete: Literal["delete", "keep"] = "delete",
+        portal_max_per_page: int | None = None,
     ):
         self.path = path
         self.portal_token = portal_token
@@ -145,6 +156,9 @@ class PortalStore:
         self.dashboard_page_size = dashboard_page_size
         self.plans_list_shape = plans_list_shape
         self.legacy_limit_strings = legacy_limit_strings
+        self.product_update_api_ids = product_update_api_ids
+        self.policy_on_delete = policy_on_delete
+        self.portal_max_per_page = portal_max_per_page
         self._lock = threading.Lock()
         self._memo: dict[str, Any] = {}
         self._memo_version: int | None = None

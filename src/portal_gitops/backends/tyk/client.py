@@ -372,7 +372,11 @@ class PortalApi(_Client):
         self.per_page = per_page
 
     async def list_all(self, path: str, *, what: str) -> list[dict[str, Any]]:
-        """Every item of a paginated list (``page``/``per_page`` until a short page)."""
+        """Every item of a paginated list: ``page``/``per_page`` until a page comes back empty.
+
+        A short page does not prove the end: a server may cap ``per_page`` below what was
+        asked, and no total is sent (REFERENCE §2, §9 "Pagination").
+        """
         operation = f"list {what}"
         items: list[dict[str, Any]] = []
         seen_first: set[Any] = set()
@@ -390,8 +394,6 @@ class PortalApi(_Client):
                 break
             seen_first.add(marker)
             items.extend(batch)
-            if len(batch) < self.per_page:
-                break
             page += 1
         return items
 
@@ -501,9 +503,8 @@ class DashboardApi(_Client):
         """Every policy: page 1 tells ``Pages``; the remaining pages are fetched concurrently.
 
         ``at_once`` asks for everything in one reply (``p=-2``: any ``p < 0`` returns every
-        policy, and the portal's own synchronise asks so); a Dashboard that answers with a
-        page anyway (``Pages`` > 1) gets every page fetched as above (which page it sent is
-        unknown, so page 1 is fetched too).
+        policy, and the portal's own synchronise asks so). That reply is complete although
+        its ``Pages`` may still say more than 1: it is not fetched again (REFERENCE §2, §9).
         """
         return await self._all_pages(POLICIES_PATH, {}, "list Dashboard policies", at_once)
 
@@ -522,11 +523,11 @@ class DashboardApi(_Client):
         first = await self.request("GET", path, operation=operation, params=params)
         policies = as_list(first, operation=operation)
         pages = as_int(first.get("Pages")) if isinstance(first, Mapping) else None
-        if pages and pages > 1:
+        if pages and pages > 1 and not at_once:
             rest = await asyncio.gather(
                 *(
                     self.request("GET", path, operation=operation, params={**query, "p": p})
-                    for p in range(1 if at_once else 2, pages + 1)
+                    for p in range(2, pages + 1)
                 )
             )
             for reply in rest:

@@ -146,6 +146,14 @@ def policy_partitions(policy: Mapping[str, Any]) -> dict[str, bool]:
     return {k: bool(parts.get(k)) for k in ("acl", "quota", "rate_limit")}
 
 
+def policy_state(policy: Mapping[str, Any]) -> Json:
+    """Read: a policy's ``active`` and ``state`` (REFERENCE §6; the dash spec lacks ``state``:
+    a Dashboard that omits it is read from ``active``, as ``active`` or ``deny``)."""
+    active = policy.get("active") is not False and policy.get("is_inactive") is not True
+    state = text(policy.get("state")) or ("active" if active else "deny")
+    return {"active": active, "state": state}
+
+
 def new_policy(reference: str, name: str) -> Json:
     """Write: a backing policy deleted in the Dashboard, made again under the same ``_id``."""
     return {
@@ -167,6 +175,9 @@ def policy_body(current: Mapping[str, Any], policy: Mapping[str, Any]) -> Json:
     body["partitions"] = partitions
     tags = [t for t in body.get("tags") or [] if isinstance(t, str)]
     body["tags"] = sorted(set(tags) | {MANAGED_POLICY_TAG})
+    active = policy.get("active", True) is not False
+    body["active"], body["is_inactive"] = active, not active
+    body["state"] = text(policy.get("state")) or ("active" if active else "deny")
     return body
 
 
@@ -184,13 +195,7 @@ PRODUCT_KEEP = ("Scopes", "Path", "Feature", "DCREnabled", "AuthType")
 
 def product_attrs(product: Mapping[str, Any], provider: str, policy: Json | None) -> Json:
     """Read: a product (detail) with its provider's name and its backing policy."""
-    apis = sorted(
-        {
-            d["APIID"]
-            for d in product.get("APIDetails") or ()
-            if isinstance(d, dict) and isinstance(d.get("APIID"), str) and d["APIID"]
-        }
-    )
+    apis = product_apis(product)
     return {
         "provider": provider,
         "displayName": text(product.get("DisplayName")),
@@ -200,6 +205,17 @@ def product_attrs(product: Mapping[str, Any], provider: str, policy: Json | None
         "apis": apis,
         "policy": product_policy_attrs(policy),
     }
+
+
+def product_apis(product: Mapping[str, Any]) -> list[str]:
+    """Read: the IDs of a product's APIs (``APIDetails[].APIID``), sorted."""
+    return sorted(
+        {
+            d["APIID"]
+            for d in product.get("APIDetails") or ()
+            if isinstance(d, dict) and isinstance(d.get("APIID"), str) and d["APIID"]
+        }
+    )
 
 
 def product_create_body(
@@ -260,6 +276,7 @@ def product_policy_attrs(policy: Mapping[str, Any] | None) -> Json | None:
         return None
     return {
         "partitions": policy_partitions(policy),
+        **policy_state(policy),
         "accessRights": canonical_access_rights(policy.get("access_rights")),
     }
 
@@ -359,6 +376,7 @@ def plan_policy_attrs(policy: Mapping[str, Any] | None) -> Json | None:
         return None
     return {
         "partitions": policy_partitions(policy),
+        **policy_state(policy),
         "rate": number(policy.get("rate"), 0),
         "per": number(policy.get("per"), 0),
         "quotaMax": number(policy.get("quota_max"), 0),

@@ -18,6 +18,8 @@ from portal_gitops.backends.tyk.records import decode_record
 from portal_gitops.errors import NotFoundError
 from portal_gitops.state import (
     DEFAULT_ORGANISATION,
+    LOCK_POLICY,
+    MANAGED_POLICY_TAG,
     STATE_POLICY,
     Key,
     LiveObject,
@@ -93,6 +95,35 @@ def policies_by_id(policies: Iterable[Json]) -> dict[str, Json]:
 
 def record_policy(policies: Iterable[Json]) -> Json | None:
     return next((p for p in policies if p.get("name") == STATE_POLICY), None)
+
+
+def held_names(
+    raw: Raw, dashboards: Dashboards, providers: Iterable[str]
+) -> dict[str, dict[str, str]]:
+    """Policies on the providers' Dashboards that hold a name for nothing: no product or
+    plan references them and portal-gitops does not manage them (REFERENCE §9: a policy
+    left behind keeps its name; the tool removes its own at apply)."""
+    referenced = {text(o.get("ReferenceID")) for o in (*raw.products, *raw.plans)} - {""}
+    on: dict[DashboardConn, list[str]] = {}
+    for provider in providers:
+        conn = dashboards.conn(provider)
+        if conn is not None and conn in raw.policies:
+            on.setdefault(conn, []).append(provider)
+    held: dict[str, dict[str, str]] = {}
+    for conn, names in on.items():
+        for policy in {id(p): p for p in raw.policies[conn].values()}.values():
+            name, pid = text(policy.get("name")), text(policy.get("_id"))
+            if (
+                not name
+                or name in (STATE_POLICY, LOCK_POLICY)
+                or MANAGED_POLICY_TAG in (policy.get("tags") or [])
+                or pid in referenced
+                or text(policy.get("id")) in referenced
+            ):
+                continue
+            for provider in names:
+                held.setdefault(name, {})[provider] = pid
+    return held
 
 
 class Reader:
@@ -449,7 +480,7 @@ class Reader:
             owner: min(items, key=lambda a: int(a["ID"])) for owner, items in apps_by_owner.items()
         }
         self.ids.ix = ix
-        return LiveState(objects)
+        return LiveState(objects, held_names(raw, self.dashboards, provider_names.values()))
 
     def _policy(
         self,

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from portal_gitops.backends.tyk import mapping
+from portal_gitops.backends.tyk.backing import Backing
 from portal_gitops.backends.tyk.dashboards import Dashboards
 from portal_gitops.backends.tyk.ids import Ids, new_id, q
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_names, provider_metadata, text
@@ -51,6 +52,7 @@ class Writer:
         self.dashboards = dashboards
         self.find = find
         self.requests = AccessRequests(ids)
+        self.backing = Backing(ids, dashboards, find)
         # one row per registered kind (kinds.NAMES): tests/backends hold the two in step
         self.creates: Mapping[str, Callable[[str, Attrs], Awaitable[str]]] = {
             "Provider": self._create_provider,
@@ -262,7 +264,7 @@ class Writer:
         provider_id = await self.ids.provider_id(provider)
         tag_ids = await self.ids.tag_ids(attrs.get("tags") or [])
         body = mapping.product_create_body(key, attrs, provider_id, tag_ids)
-        reply = await self.api.portal.create("/products", body, what=what)
+        reply = await self.backing.create("Product", key, provider, "/products", body)
         product_id = new_id(reply, what)
         self.ids.ix.products[key] = product_id
         reference = await self._reference(reply, f"/products/{product_id}", what)
@@ -278,9 +280,12 @@ class Writer:
         # membership is driven from the catalogue side: keep what the portal has (as IDs)
         catalogue_ids = await self.ids.catalogue_ids(parse_names(current.get("Catalogues")))
         body = mapping.product_update_body(live.key, attrs, current, tag_ids, catalogue_ids)
-        await self.api.portal.update(f"/products/{live.id}", body, what=what)
+        reply = await self.api.portal.update(f"/products/{live.id}", body, what=what)
         reference = text(current.get("ReferenceID"))
         await self._put_policy(provider, live.key, "product", reference, attrs.get("policy"))
+        wanted = sorted(attrs.get("apis") or [])
+        if "APIDetails" not in reply or mapping.product_apis(reply) != wanted:
+            await self.backing.sync_product_apis(live, provider, wanted, what)
 
     async def _plan_body(self, key: str, attrs: Attrs) -> Json:
         provider_id = await self.ids.provider_id(text(attrs.get("provider")))
@@ -289,11 +294,11 @@ class Writer:
     async def _create_plan(self, key: str, attrs: Attrs) -> str:
         what = f"plan {q(key)}"
         body = await self._plan_body(key, attrs)
-        reply = await self.api.portal.create("/plans", body, what=what)
+        provider = text(attrs.get("provider"))
+        reply = await self.backing.create("Plan", key, provider, "/plans", body)
         plan_id = new_id(reply, what)
         self.ids.ix.plans[key] = plan_id
         reference = await self._reference(reply, f"/plans/{plan_id}", what)
-        provider = text(attrs.get("provider"))
         await self._put_policy(provider, key, "plan", reference, attrs.get("policy"))
         return str(plan_id)
 

@@ -12,6 +12,7 @@ import datetime as dt
 import getpass
 import json
 import os
+import re
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,16 +86,35 @@ class Loaded:
         return list(self.validation.warnings)
 
 
+_INNER_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def clean_credential(value: str | None, source: str) -> str | None:
+    """A token or secret as it may be sent in a header: surrounding whitespace (the newline of
+    ``$(cat file)`` or of a secrets manager) is dropped; whitespace or control characters
+    inside are refused, naming where the value came from and never showing it."""
+    if value is None:
+        return None
+    value = value.strip()
+    if _INNER_SPACE.search(value):
+        raise SecretError(
+            f"{source} holds whitespace or a control character inside the value; a token or "
+            "secret is one line with no spaces (its value is not shown)"
+        )
+    return value or None
+
+
 def secret_resolver(environ: Mapping[str, str]) -> Callable[[str], str | None]:
     def resolve(label: str) -> str | None:
         kind, _, ref = label.partition(":")
         if kind == "env":
-            return environ.get(ref) or None
+            return clean_credential(environ.get(ref), f"the environment variable {ref}")
         if kind == "file":
             try:
-                return Path(ref).read_text(encoding="utf-8").strip() or None
+                text = Path(ref).read_text(encoding="utf-8")
             except OSError:
                 return None
+            return clean_credential(text, f"the secret file {ref}")
         return None
 
     return resolve
@@ -152,17 +172,18 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
         store = Path(target.store_path(paths))
         store.parent.mkdir(parents=True, exist_ok=True)
         return open_embedded(str(store))
-    token = target.environ.get("TYK_PORTAL_TOKEN")
+    token = clean_credential(target.environ.get("TYK_PORTAL_TOKEN"), "TYK_PORTAL_TOKEN")
     token_file = target.environ.get("TYK_PORTAL_TOKEN_FILE")
     if not token and token_file:
         try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
+            text = Path(token_file).read_text(encoding="utf-8")
         except OSError as exc:
             raise SecretError(f"cannot read TYK_PORTAL_TOKEN_FILE: {exc.strerror}") from None
+        token = clean_credential(text, "the file TYK_PORTAL_TOKEN_FILE names")
     if not token:
         raise SecretError(
             "TYK_PORTAL_TOKEN (or TYK_PORTAL_TOKEN_FILE) must be set to talk to "
-            f"{target.portal_url}"
+            f"{display_url(target.portal_url)}"
         )
     resolve = secret_resolver(target.environ)
     dashboards = {

@@ -84,8 +84,10 @@ _DUPLICATE_RE = re.compile(
 )
 
 
-def error_detail(body: bytes, limit: int = 300) -> str:
-    """The human part of an error reply: portal ``errors``, dashboard ``Message``, or text."""
+def error_detail(body: bytes, limit: int = 300, scrub: Callable[[str], str] = lambda s: s) -> str:
+    """The human part of an error reply: portal ``errors``, dashboard ``Message``, or text;
+    secrets the server echoed are scrubbed before it is cut to ``limit`` (cut first, a secret
+    across the cut would survive but for its last characters)."""
     text = body.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text) if text else None
@@ -105,6 +107,7 @@ def error_detail(body: bytes, limit: int = 300) -> str:
                     break
     elif text and not text.startswith(("{", "[")):
         detail = " ".join(text.split())
+    detail = scrub(detail)
     if len(detail) > limit:
         detail = detail[: limit - 1] + "…"
     return detail
@@ -119,7 +122,7 @@ def error_for_status(
     scrub: Callable[[str], str] = lambda s: s,
 ) -> BackendError:
     """Translate one failed HTTP reply into our error; the message names the operation."""
-    detail = scrub(error_detail(body))
+    detail = error_detail(body, scrub=scrub)
     reason = httpx.codes.get_reason_phrase(status) or "HTTP error"
     message = f"{status} {reason}: {detail}" if detail else f"{status} {reason}"
     if status == 429:
@@ -151,8 +154,13 @@ def error_for_transport(exc: Exception, *, operation: str, host: str) -> Transpo
     return TransportError(f"request to {host} failed: {_short(exc)}", operation=operation)
 
 
+_HEADER_VALUE = re.compile(r"(header (?:value|name)s?)\b.*", re.IGNORECASE | re.DOTALL)
+
+
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    # h11 names a header it refuses with its value ("Illegal header value b'<token>\\n'"):
+    # the value of a header we send is a credential, so it is never repeated
+    text = _HEADER_VALUE.sub(r"\1 (not shown)", str(exc).strip()) or type(exc).__name__
     return text if len(text) <= 200 else text[:199] + "…"
 
 

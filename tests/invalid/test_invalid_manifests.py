@@ -255,6 +255,15 @@ EXPECTED: dict[str, list[str]] = {
     "nan-limit.yaml": [
         "nan-limit.yaml:7: Plan/silver: spec.rateLimit.requests: must be a positive integer, got nan",
     ],
+    "secret-file-outside.yaml": [
+        "secret-file-outside.yaml:8: Provider/third: spec.secret.fromFile: must be a path relative to the repository, not an absolute one",
+    ],
+    "secret-file-parent.yaml": [
+        "secret-file-parent.yaml:8: Provider/third: spec.secret.fromFile: must stay inside the repository (no '..')",
+    ],
+    "secret-from-own-token.yaml": [
+        "secret-from-own-token.yaml:9: Provider/third: spec.secret.fromEnv: TYK_PORTAL_TOKEN is a credential of portal-gitops or of the CI runner, never a Dashboard secret; name the variable that holds the Dashboard's API secret",
+    ],
     "zero-rate-limit.yaml": [
         "zero-rate-limit.yaml:7: Plan/silver: spec.rateLimit.requests: must be a positive integer, got 0",
     ],

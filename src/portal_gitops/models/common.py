@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 API_VERSION = "portal-gitops/v1"
 
@@ -37,16 +38,58 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
 
 
+OWN_CREDENTIALS = frozenset(
+    {
+        "TYK_PORTAL_TOKEN",
+        "TYK_PORTAL_TOKEN_FILE",
+        "TYK_PORTAL_URL",
+        "PORTAL_GITOPS_APPROVED_DASHBOARDS",
+        "GITHUB_TOKEN",
+        "ACTIONS_RUNTIME_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+        "ACTIONS_ID_TOKEN_REQUEST_URL",
+    }
+)
+"""Variables a manifest may not name as a Dashboard secret: the tool's and the CI runner's own
+credentials (a pull request could otherwise have them sent to a Dashboard of its choosing)."""
+
+
 class FromEnv(Model):
     fromEnv: Annotated[str, StringConstraints(pattern=ENV_VAR)] = Field(
-        description="Name of the environment variable holding the secret."
+        description=(
+            "Name of the environment variable holding the secret. Not one of portal-gitops's "
+            "own credentials (TYK_PORTAL_TOKEN and the like) nor the CI runner's."
+        )
     )
+
+    @field_validator("fromEnv")
+    @classmethod
+    def _not_our_own(cls, value: str) -> str:
+        if value.upper() in OWN_CREDENTIALS:
+            raise ValueError(
+                f"{value} is a credential of portal-gitops or of the CI runner, never a "
+                "Dashboard secret; name the variable that holds the Dashboard's API secret"
+            )
+        return value
 
 
 class FromFile(Model):
-    fromFile: Annotated[str, StringConstraints(min_length=1)] = Field(
-        description="Path of a file holding the secret (relative to the working directory)."
+    fromFile: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        description=(
+            "Path of a file holding the secret, relative to the working directory (the "
+            "repository) and inside it; a regular file of at most 64 KiB."
+        )
     )
+
+    @field_validator("fromFile")
+    @classmethod
+    def _inside_the_repository(cls, value: str) -> str:
+        parts = PurePath(value.replace("\\", "/")).parts
+        if PurePath(value).is_absolute() or value.startswith(("/", "\\", "~")):
+            raise ValueError("must be a path relative to the repository, not an absolute one")
+        if ".." in parts:
+            raise ValueError("must stay inside the repository (no '..')")
+        return value
 
 
 SecretRef = FromEnv | FromFile

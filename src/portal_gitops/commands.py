@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -104,17 +105,54 @@ def clean_credential(value: str | None, source: str) -> str | None:
     return value or None
 
 
-def secret_resolver(environ: Mapping[str, str]) -> Callable[[str], str | None]:
+MAX_SECRET_FILE_BYTES = 64 * 1024
+
+
+def read_secret_file(name: str, *, inside: Path | None, source: str) -> str | None:
+    """A secret file's one line. ``inside``: the folder it must resolve into (links
+    included), None for a file the environment names. Only a regular file of at most 64 KiB
+    is read (a FIFO would hang the run, /dev/zero exhaust its memory); None if it is missing."""
+    path = Path(name)
+    if inside is not None:
+        root = inside.resolve()
+        try:
+            path = (root / path).resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        if not path.is_relative_to(root):
+            raise SecretError(f"{source} leads outside the repository; it is not read")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise SecretError(f"cannot read {source}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SecretError(f"{source} is not a regular file; it is not read")
+        data = fh.read(MAX_SECRET_FILE_BYTES + 1)
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise SecretError(f"{source} is larger than {MAX_SECRET_FILE_BYTES} bytes; not a secret")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SecretError(f"{source} is not UTF-8 text") from None
+    return clean_credential(text, source)
+
+
+def secret_resolver(
+    environ: Mapping[str, str], root: Path | None = None
+) -> Callable[[str], str | None]:
+    """Resolves ``env:VAR`` and ``file:path`` labels; files only inside ``root`` (the working
+    directory: the repository in CI)."""
+
     def resolve(label: str) -> str | None:
         kind, _, ref = label.partition(":")
         if kind == "env":
             return clean_credential(environ.get(ref), f"the environment variable {ref}")
         if kind == "file":
-            try:
-                text = Path(ref).read_text(encoding="utf-8")
-            except OSError:
-                return None
-            return clean_credential(text, f"the secret file {ref}")
+            return read_secret_file(ref, inside=root or Path.cwd(), source=f"the secret file {ref}")
         return None
 
     return resolve
@@ -175,16 +213,19 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
     token = clean_credential(target.environ.get("TYK_PORTAL_TOKEN"), "TYK_PORTAL_TOKEN")
     token_file = target.environ.get("TYK_PORTAL_TOKEN_FILE")
     if not token and token_file:
-        try:
-            text = Path(token_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SecretError(f"cannot read TYK_PORTAL_TOKEN_FILE: {exc.strerror}") from None
-        token = clean_credential(text, "the file TYK_PORTAL_TOKEN_FILE names")
+        token = read_secret_file(
+            token_file, inside=None, source="the file TYK_PORTAL_TOKEN_FILE names"
+        )
+        if token is None:
+            raise SecretError("cannot read TYK_PORTAL_TOKEN_FILE: No such file or directory")
     if not token:
         raise SecretError(
             "TYK_PORTAL_TOKEN (or TYK_PORTAL_TOKEN_FILE) must be set to talk to "
             f"{display_url(target.portal_url)}"
         )
+    providers = [m for m in manifests if isinstance(m, Provider)]
+    override = target.environ.get("TYK_DASHBOARD_URL") or None
+    _refuse_unapproved_dashboards(providers, override, target.environ)
     resolve = secret_resolver(target.environ)
     dashboards = {
         m.metadata.name: DashboardConn(
@@ -192,16 +233,47 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
             secret=resolve(secret_ref_label(m.spec.secret)),
             insecure=m.spec.insecureSkipVerify,
         )
-        for m in manifests
-        if isinstance(m, Provider)
+        for m in providers
     }
     return open_tyk(
         target.portal_url,
         token,
         dashboards,
-        dashboard_url_override=target.environ.get("TYK_DASHBOARD_URL") or None,
+        dashboard_url_override=override,
         parallelism=target.parallelism,
     )
+
+
+APPROVED_DASHBOARDS = "PORTAL_GITOPS_APPROVED_DASHBOARDS"
+
+
+def approved_dashboards(environ: Mapping[str, str]) -> set[str]:
+    """The Dashboards a secret may be sent to, as ``scheme://host:port``: those listed in
+    PORTAL_GITOPS_APPROVED_DASHBOARDS (comma- or space-separated) and TYK_DASHBOARD_URL's. Both
+    come from the environment, which the repository's owners set (a pull request's manifests
+    cannot approve a host)."""
+    listed = re.split(r"[\s,]+", environ.get(APPROVED_DASHBOARDS, ""))
+    override = environ.get("TYK_DASHBOARD_URL", "")
+    return {display_url(u) for u in (*listed, override) if u.strip()}
+
+
+def _refuse_unapproved_dashboards(
+    providers: Sequence[Provider], override: str | None, environ: Mapping[str, str]
+) -> None:
+    """Before anything is sent: every Dashboard a manifest's secret would go to is approved."""
+    approved = approved_dashboards(environ)
+    refused = [
+        f"Provider/{m.metadata.name}: its Dashboard {display_url(url)} is not approved"
+        for m in providers
+        if display_url(url := override or m.spec.dashboardUrl) not in approved
+    ]
+    if refused:
+        raise SecretError(
+            "; ".join(refused)
+            + f". Secrets are sent only to Dashboards listed in {APPROVED_DASHBOARDS} "
+            "(comma-separated URLs, set outside the manifests: a repository variable in CI, "
+            "which a pull request cannot change)"
+        )
 
 
 def _notes(desired: Desired) -> dict[str, Mapping[str, Any]]:

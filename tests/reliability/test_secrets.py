@@ -136,7 +136,11 @@ def test_no_secret_in_any_output_or_file(cli_target: CliTarget, tmp_path: Path) 
         token_file = tmp_path / "token"
         token_file.write_text(PORTAL_TOKEN + "\n")
         run("plan", m, env={"TYK_PORTAL_TOKEN": None, "TYK_PORTAL_TOKEN_FILE": str(token_file)})
-    unreachable = {"TYK_PORTAL_URL": "http://127.0.0.1:9", "TYK_PORTAL_TOKEN": PORTAL_TOKEN}
+    unreachable = {
+        "TYK_PORTAL_URL": "http://127.0.0.1:9",
+        "TYK_PORTAL_TOKEN": PORTAL_TOKEN,
+        "PORTAL_GITOPS_APPROVED_DASHBOARDS": "http://tyk-dashboard.localhost:3000",
+    }
     text = run("plan", m, "--portal-url", "http://127.0.0.1:9", env=unreachable, expect=1)
     assert "cannot connect" in text
     run(
@@ -252,7 +256,11 @@ def test_tls_verification_is_on_unless_the_provider_says_insecure(
     )
     target = commands.Target(
         portal_url=tls_server,
-        environ={"TYK_PORTAL_TOKEN": "t" * 20, "DASH_SECRET": "s" * 20},
+        environ={
+            "TYK_PORTAL_TOKEN": "t" * 20,
+            "DASH_SECRET": "s" * 20,
+            "PORTAL_GITOPS_APPROVED_DASHBOARDS": tls_server,
+        },
     )
 
     async def attempt() -> tuple[str, str]:

@@ -110,15 +110,30 @@ def is_consumer(user: Mapping[str, Any]) -> bool:
     return text(user.get("Role")) in CONSUMER_ROLES
 
 
-def user_attrs(user: Mapping[str, Any], organisation: str, teams: Iterable[str]) -> Json:
-    """Read: a user with its organisation's name and the names of its (non-default) teams."""
-    return {
+def user_attrs(
+    user: Mapping[str, Any],
+    organisation: str,
+    teams: Iterable[str],
+    *,
+    in_default_team: bool = True,
+) -> Json:
+    """Read: a user with its organisation's name and the names of its (non-default) teams.
+
+    A consumer outside its organisation's default team is not covered by an audience entry
+    without a team (REFERENCE.md §9 "Team membership"): that shows as ``inDefaultTeam:
+    false``, which no manifest asks for, so the plan updates the user (``user_teams`` puts the
+    default team back).
+    """
+    attrs: Json = {
         "organisation": organisation,
         "first": text(user.get("First")),
         "last": text(user.get("Last")),
         "role": text(user.get("Role")),
         "teams": sorted(teams),
     }
+    if not in_default_team:
+        attrs["inDefaultTeam"] = False
+    return attrs
 
 
 def user_body(key: str, attrs: Mapping[str, Any], org_id: int) -> Json:
@@ -131,9 +146,14 @@ def user_body(key: str, attrs: Mapping[str, Any], org_id: int) -> Json:
     }
 
 
-def user_teams(team_ids: Iterable[int]) -> list[str]:
-    """Write: User-update ``Teams``, team IDs typed as strings in the spec."""
-    return [str(i) for i in sorted(team_ids)]
+def user_teams(team_ids: Iterable[int], default_team: int) -> list[str]:
+    """Write: User-update ``Teams``, team IDs typed as strings in the spec.
+
+    ``Teams`` replaces the user's teams, the organisation's default team included only if
+    sent (REFERENCE.md §9 "Team membership"), so it is always sent: an audience entry without
+    a team (the default team) then covers every member of the organisation.
+    """
+    return [str(i) for i in sorted({*team_ids, default_team})]
 
 
 # --------------------------------------------------------------------------------------------

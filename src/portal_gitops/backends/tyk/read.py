@@ -240,9 +240,8 @@ class Reader:
             jobs = []
             for org, teams in zip(raw.orgs, team_lists, strict=True):
                 raw.teams[int(org["ID"])] = teams
-                for team in teams:
-                    if not mapping.is_default_team(name_of(org), team):
-                        jobs.append((int(org["ID"]), name_of(org), team))
+                # the default team too: whether a user is still in it is drift (finding 10)
+                jobs.extend((int(org["ID"]), name_of(org), team) for team in teams)
 
             async def members(org_id: int, org_name: str, team: Json) -> None:
                 detail = await portal.detail(
@@ -392,7 +391,10 @@ class Reader:
                 continue  # admins are never touched
             ix.users[email] = user_id
             teams = memberships.get(user_id, ())
-            add("User", email, user_id, mapping.user_attrs(user, org_name, teams))
+            default_members = raw.team_users.get(ix.default_teams.get(org_name, 0))
+            in_default = default_members is None or user_id in default_members
+            attrs = mapping.user_attrs(user, org_name, teams, in_default_team=in_default)
+            add("User", email, user_id, attrs)
 
         product_names: dict[int, str] = {}
         dashboards: dict[str, Mapping[str, Json] | None] = {}  # provider -> its policies

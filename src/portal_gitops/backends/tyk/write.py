@@ -223,12 +223,10 @@ class Writer:
         return mapping.user_body(key, attrs, org_id)
 
     async def _team_strings(self, attrs: Attrs) -> list[str]:
-        """User-update ``Teams``: team IDs; none = the organisation's default team."""
+        """User-update ``Teams``: the declared teams' IDs and the organisation's default team."""
         org = text(attrs.get("organisation"))
         ids = [await self.ids.team_id(org, t) for t in attrs.get("teams") or []]
-        if not ids:
-            ids = [await self.ids.team_id(org, "")]
-        return mapping.user_teams(ids)
+        return mapping.user_teams(ids, await self.ids.team_id(org, ""))
 
     async def _create_user(self, key: str, attrs: Attrs) -> str:
         what = f"user {q(key)}"

@@ -102,8 +102,32 @@ def team_body(attrs: Mapping[str, Any]) -> Json:
 # --------------------------------------------------------------------------------------------
 # User (consumers only: admins are never touched)
 
-NEW_USER = {"Provider": "password", "Active": True, "ResetPassword": False}
-"""What a create adds to the user body: a password user who signs in by resetting it."""
+PASSWORD_PROVIDER = "password"
+
+
+def new_user(attrs: Mapping[str, Any]) -> Json:
+    """What a create adds to the user body: how the user signs in (REFERENCE.md §9 "Users":
+    a password user with no password and no reset cannot log in).
+
+    SSO: ``Provider`` is the SSO provider's name. A password from a secret: ``Password`` (not
+    in the spec; tyk-demo sends it on create, REFERENCE.md §4 "Users"). Neither: invited,
+    ``ResetPassword: true`` (the portal emails a link to set a password).
+    """
+    body: Json = {"Provider": text(attrs.get("sso")) or PASSWORD_PROVIDER, "Active": True}
+    password = attrs.get("password")
+    if isinstance(password, Sensitive) and password.value:
+        body["Password"] = password.value
+    body["ResetPassword"] = not attrs.get("sso") and "Password" not in body
+    return body
+
+
+def user_sign_in_update(live: Mapping[str, Any], attrs: Mapping[str, Any]) -> Json:
+    """What an update adds: the ``Provider`` (read back, so compared); a user moved from SSO
+    to password sign-in is sent a reset email (``Password`` is documented on create only)."""
+    body: Json = {"Provider": text(attrs.get("sso")) or PASSWORD_PROVIDER}
+    if live.get("sso") and not attrs.get("sso"):
+        body["ResetPassword"] = True
+    return body
 
 
 def is_consumer(user: Mapping[str, Any]) -> bool:
@@ -131,6 +155,9 @@ def user_attrs(
         "role": text(user.get("Role")),
         "teams": sorted(teams),
     }
+    provider = text(user.get("Provider"))
+    if provider and provider != PASSWORD_PROVIDER:
+        attrs["sso"] = provider
     if not in_default_team:
         attrs["inDefaultTeam"] = False
     return attrs

@@ -237,7 +237,7 @@ class Reader:
             team_lists = await asyncio.gather(
                 *(portal.list_teams(int(o["ID"]), name_of(o)) for o in raw.orgs)
             )
-            jobs = []
+            jobs: list[tuple[int, str, Json]] = []
             for org, teams in zip(raw.orgs, team_lists, strict=True):
                 raw.teams[int(org["ID"])] = teams
                 # the default team too: whether a user is still in it is drift (finding 10)
@@ -249,7 +249,10 @@ class Reader:
                     what=f"team {q(team_key(org_name, name_of(team)))}",
                     listed=team,
                 )
-                ids = [parse_user_ref(u) for u in detail.get("Users") or []]
+                users = detail.get("Users")
+                if users is None and mapping.is_default_team(org_name, team):
+                    return  # members unknown: nobody is reported outside the default team
+                ids = [parse_user_ref(u) for u in users or []]
                 raw.team_users[int(team["ID"])] = [i for i in ids if i is not None]
 
             await asyncio.gather(*(members(*job) for job in jobs))

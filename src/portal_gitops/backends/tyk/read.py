@@ -14,7 +14,7 @@ from portal_gitops.backends.tyk import mapping
 from portal_gitops.backends.tyk.dashboards import DashboardConn, live_conn
 from portal_gitops.backends.tyk.ids import Ids, Index, q
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_user_ref, text
-from portal_gitops.backends.tyk.records import decode_record
+from portal_gitops.backends.tyk.records import decode_record, merge_records
 from portal_gitops.errors import NotFoundError
 from portal_gitops.state import (
     DEFAULT_ORGANISATION,
@@ -79,6 +79,7 @@ class Raw:
     apps: list[Json] = field(default_factory=list)
     policies: dict[DashboardConn, dict[str, Json]] = field(default_factory=dict)
     record_policy: Json | None = None
+    more_records: list[Json] = field(default_factory=list)  # found elsewhere: merged
 
 
 def policies_by_id(policies: Iterable[Json]) -> dict[str, Json]:
@@ -221,16 +222,19 @@ class Reader:
                 conn = dashboards.conn(name_of(provider))
                 if conn is not None:
                     conns[conn] = None
-            record_conn = await dashboards.record_conn()
-            if record_conn is not None:
-                conns[record_conn] = None
+            home = await self.records.home()  # where the managed record is (and others)
+            holders = [c for c in (home.conn, *home.others) if c is not None]
+            conns.update(dict.fromkeys(holders))
             listed = await asyncio.gather(
                 *(self.api.dashboard(c).list_policies(at_once=True) for c in conns)
             )
-            for conn, policies in zip(conns, listed, strict=True):
+            found = dict(zip(conns, listed, strict=True))
+            for conn, policies in found.items():
                 raw.policies[conn] = policies_by_id(policies)
-                if conn == record_conn:
-                    raw.record_policy = record_policy(policies)
+            raw.record_policy = record_policy(found[holders[0]]) if holders else None
+            raw.more_records = [
+                p for c in holders[1:] if (p := record_policy(found[c])) is not None
+            ]
 
         async def orgs_and_teams() -> None:
             raw.orgs = await portal.list_organisations()
@@ -328,7 +332,7 @@ class Reader:
     def translate(self, raw: Raw) -> LiveState:
         """Raw replies -> canonical live state; the index is rebuilt from them."""
         ix = Index(tags=self.ids.ix.tags)
-        record = decode_record(raw.record_policy)
+        record = merge_records([decode_record(p) for p in (raw.record_policy, *raw.more_records)])
         self.records.state_policy_id = (
             text(raw.record_policy.get("_id")) if raw.record_policy else None
         )

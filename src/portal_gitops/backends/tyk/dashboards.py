@@ -96,6 +96,13 @@ class Dashboards:
             return [Candidate(self.fixed, ("(embedded)",), True)]
         if not self.ids.ix.provider_conns:
             await self.ids.load_providers()
+        return self._candidates()
+
+    def configured_candidates(self) -> list[Candidate]:
+        """The Dashboards of the Provider manifests only (the portal could not be read)."""
+        return [c for c in self._candidates() if c.configured]
+
+    def _candidates(self) -> list[Candidate]:
         found: dict[str, Candidate] = {}
         for configured, names in (
             (True, sorted(self.configured)),

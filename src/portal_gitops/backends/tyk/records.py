@@ -265,15 +265,26 @@ class Records:
     async def home(self) -> RecordHome:
         """Where the record is (searched for once per backend: every Dashboard a provider of
         the manifests or of the portal names, one search request each)."""
-        if self._home is None:
+        if self._home is not None:
+            return self._home
+        if self.dashboards.fixed is not None:
+            self._home = RecordHome(self.dashboards.fixed, self.dashboards.fixed)
+            return self._home
+        complete = True
+        try:
             candidates = await self.dashboards.record_candidates()
-            if self.dashboards.fixed is not None:
-                self._home = RecordHome(self.dashboards.fixed, self.dashboards.fixed)
-            else:
-                found = await asyncio.gather(*(self._search(c) for c in candidates))
-                holders = [c for c, hit in zip(candidates, found, strict=True) if hit]
-                self._home = choose_home(candidates, holders)
-        return self._home
+        except PortalGitopsError as exc:
+            # the live providers are unknown: the manifests' Dashboards only, for now (a
+            # record this starts next to one elsewhere is found by the next run: two records
+            # are reported and merged only with the user's consent, never silently)
+            log.warning("cannot list the portal's providers to find the managed record: %s", exc)
+            candidates, complete = self.dashboards.configured_candidates(), False
+        found = await asyncio.gather(*(self._search(c) for c in candidates))
+        holders = [c for c, hit in zip(candidates, found, strict=True) if hit]
+        home = choose_home(candidates, holders)
+        if complete:
+            self._home = home
+        return home
 
     async def _search(self, candidate: Candidate) -> bool:
         try:

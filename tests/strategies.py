@@ -161,6 +161,7 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
             _optional(draw, user, "role", _fixed["role"])
             _optional(draw, user, "first", texts)
             _optional(draw, user, "last", texts)
+            _optional(draw, user, "sso", st.sampled_from(["okta", "github"]))
             users.append(user)
         members_of[org] = []
         teams = unique_names(max(1, n // 2), min_size=1, avoid=frozenset({f"{org} All users"}))

@@ -292,6 +292,14 @@ def _report(result: ApplyResult) -> None:
     help="Refuse plans that delete more objects than this, unless --force.",
 )
 @click.option("--force", is_flag=True, help="Allow more deletions than --max-deletes.")
+@click.option(
+    "--move-record",
+    is_flag=True,
+    help=(
+        "Let the managed record and apply lock move to another Dashboard (or merge records "
+        "found on several) when the plan says they would; refused otherwise."
+    ),
+)
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True)
 @common_options
 def apply(
@@ -300,6 +308,7 @@ def apply(
     prune: bool,
     max_deletes: int,
     force: bool,
+    move_record: bool,
     parallelism: int,
     ctx: Context,
 ) -> None:
@@ -341,6 +350,7 @@ def apply(
                 target,
                 max_deletes=max_deletes,
                 force=force,
+                move_record=move_record,
                 confirm=confirm_and_track,
                 progress=progress,
             )
@@ -351,6 +361,7 @@ def apply(
                 prune=prune,
                 max_deletes=max_deletes,
                 force=force,
+                move_record=move_record,
                 confirm=confirm_and_track,
                 progress=progress,
             )

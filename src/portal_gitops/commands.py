@@ -280,10 +280,20 @@ def _notes(desired: Desired) -> dict[str, Mapping[str, Any]]:
     return {f"{k}/{n}": v for (k, n), v in desired.notes.items()}
 
 
+MOVE_RECORD_HINT = "apply refuses to move it unless given --move-record"
+
+
 def compute_plan(
-    loaded: Loaded, live: LiveState, target_desc: str, backend_kind: str, *, prune: bool
+    loaded: Loaded,
+    live: LiveState,
+    target_desc: str,
+    backend_kind: str,
+    *,
+    prune: bool,
+    record_move: str = "",
 ) -> Plan:
     result = diff(loaded.desired, live, prune=prune)
+    moving = [f"{record_move} ({MOVE_RECORD_HINT})"] if record_move else []
     return build_plan(
         result,
         live,
@@ -292,7 +302,7 @@ def compute_plan(
         manifests_hash=loaded.manifests_hash,
         paths=loaded.paths,
         notes=_notes(loaded.desired),
-        warnings=[format_issues([w]) for w in loaded.warnings],
+        warnings=[*moving, *(format_issues([w]) for w in loaded.warnings)],
         details={f"{k}/{n}": v for (k, n), v in loaded.desired.details.items()},
         prune=prune,
     )
@@ -302,7 +312,14 @@ async def _plan(loaded: Loaded, target: Target, *, prune: bool) -> Plan:
     backend = open_backend(target, loaded.paths, loaded.manifests)
     try:
         live = await backend.read()
-        return compute_plan(loaded, live, target.describe(loaded.paths), backend.kind, prune=prune)
+        return compute_plan(
+            loaded,
+            live,
+            target.describe(loaded.paths),
+            backend.kind,
+            prune=prune,
+            record_move=await backend.record_move(),
+        )
     finally:
         await backend.aclose()
 
@@ -346,6 +363,7 @@ async def _apply(
     progress: Progress | None,
     saved: Plan | None,
     paths: Sequence[str],
+    move_record: bool = False,
 ) -> ApplyOutcome:
     if loaded is None and saved is not None:
         loaded = _saved_plan_inputs(paths, target.environ)
@@ -356,6 +374,15 @@ async def _apply(
     try:
         await backend.acquire_lock(holder, LOCK_TTL_SECONDS)
         try:
+            moving = await backend.record_move()
+            if moving and not move_record:
+                raise PortalGitopsError(
+                    f"{moving}; nothing was applied. Check that this is meant (like a Terraform "
+                    "backend migration), then apply again with --move-record"
+                )
+            if moving:  # confirmed: move (or merge) the record first, then plan from it
+                backend.confirm_record_move()
+                await backend.write_managed(await backend.read_managed())
             with collector_paused():  # the engine, which makes garbage as it goes, runs after
                 live = await backend.read()
                 if saved is not None:
@@ -448,6 +475,7 @@ def apply(
     prune: bool = False,
     max_deletes: int = 10,
     force: bool = False,
+    move_record: bool = False,
     confirm: Confirm = lambda _plan: True,
     progress: Progress | None = None,
     today: dt.date | None = None,
@@ -467,6 +495,7 @@ def apply(
             progress=progress,
             saved=None,
             paths=loaded.paths,
+            move_record=move_record,
         )
     )
 
@@ -477,6 +506,7 @@ def apply_saved(
     *,
     max_deletes: int = 10,
     force: bool = False,
+    move_record: bool = False,
     confirm: Confirm = lambda _plan: True,
     progress: Progress | None = None,
 ) -> ApplyOutcome:
@@ -496,6 +526,7 @@ def apply_saved(
             progress=progress,
             saved=saved,
             paths=saved.paths,
+            move_record=move_record,
         )
     )
 

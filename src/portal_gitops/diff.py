@@ -101,7 +101,8 @@ def diff(
             changes.append(Change("create", res.kind, res.key, after=res.attrs))
             continue
         matched.add(obj.ref)
-        if _equal(obj.attrs, res.attrs):
+        want = _compared(res)
+        if _equal(obj.attrs, want):
             if (not obj.managed and not obj.builtin) or obj.ref != res.ref:
                 reason = "exists in the portal; will be managed"
                 if obj.managed and obj.ref != res.ref:
@@ -110,7 +111,7 @@ def diff(
                     Change("adopt", res.kind, res.key, after=res.attrs, live=obj, reason=reason)
                 )
             continue
-        fields = tuple(field_changes(obj.attrs, res.attrs))
+        fields = tuple(field_changes(obj.attrs, want))
         if not fields:  # only an unresolvable secret differs in shape
             if not obj.managed and not obj.builtin:
                 changes.append(Change("adopt", res.kind, res.key, after=res.attrs, live=obj))
@@ -220,6 +221,14 @@ def _relink_dependents(desired: Desired, live: LiveState, changes: list[Change])
             reason=reason,
         )
     return out
+
+
+def _compared(res: Resource) -> Mapping[str, Any]:
+    """The attrs the live side can show: a kind's write-only attrs are never read back."""
+    write_only = BY_NAME[res.kind].write_only
+    if not write_only or write_only.isdisjoint(res.attrs):
+        return res.attrs
+    return {k: v for k, v in res.attrs.items() if k not in write_only}
 
 
 def _is_decision(obj: LiveObject, fields: tuple[FieldChange, ...]) -> bool:

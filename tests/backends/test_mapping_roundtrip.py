@@ -104,7 +104,9 @@ users = st.fixed_dictionaries(
         "last": texts,
         "role": st.sampled_from(sorted(mapping.CONSUMER_ROLES)),
         "teams": sorted_unique(names, max_size=3),
-    }
+    },
+    # sso only when set; a password is write-only (never read back), so not round-tripped
+    optional={"sso": st.sampled_from(["okta", "github", "azure-ad"])},
 )
 
 
@@ -113,15 +115,18 @@ def test_user_round_trips(key: str, attrs: Json) -> None:
     org_id, default_team = 7, 1
     team_ids = ids_for(attrs["teams"], 10)
     body = mapping.user_body(key, attrs, org_id)
-    body.update(mapping.NEW_USER)
-    body["Teams"] = mapping.user_teams(team_ids.values() or [default_team])
+    body.update(mapping.new_user(attrs))
+    body["Teams"] = mapping.user_teams(team_ids.values(), default_team)
     user = wire({**body, "ID": 9})
-    # the portal lists members on each team ("User#9"); default teams are not memberships
+    # the portal lists members on each team ("User#9"); default teams are not memberships,
+    # but Teams replaces them, so the default team is always sent (REFERENCE.md §9)
     by_id = {team_id: name for name, team_id in team_ids.items()}
     teams = [by_id[int(t)] for t in body["Teams"] if int(t) != default_team]
+    in_default = str(default_team) in body["Teams"]
+    assert in_default
     assert mapping.is_consumer(user)
     organisation = {org_id: attrs["organisation"]}[user["OrganisationID"]]
-    assert mapping.user_attrs(user, organisation, teams) == attrs
+    assert mapping.user_attrs(user, organisation, teams, in_default_team=in_default) == attrs
 
 
 # --------------------------------------------------------------------------------------------

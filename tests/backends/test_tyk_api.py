@@ -562,6 +562,12 @@ def quirky_portal(plans_shape: str) -> Handler:
             {"ID": 2, "Name": "Acme All users", "Default": True},
             {"ID": 3, "Name": "devs", "Default": False},
         ],
+        "/portal-api/organisations/2/teams/2": {
+            "ID": 2,
+            "Name": "Acme All users",
+            "Default": True,
+            "Users": ["User#7"],
+        },
         "/portal-api/organisations/2/teams/3": {
             "ID": 3,
             "Name": "devs",

@@ -130,8 +130,14 @@ EXPECTED: dict[str, list[str]] = {
     "member-listed-twice.yaml": [
         "member-listed-twice.yaml:9: Team/qa: spec.members[1].email: member 'quinn@acme.example' is listed twice in this team (first at line 8)",
     ],
+    "member-literal-password.yaml": [
+        "member-literal-password.yaml:9: Team/qa: spec.members[0].password: literal secrets are not allowed; use {fromEnv: VAR} or {fromFile: path}",
+    ],
     "member-role-disagrees.yaml": [
         "member-role-disagrees.yaml:9: Team/qa: spec.members[0].role: member 'alice@acme.example' has role 'member' here but 'admin' in Team 'devs' (base/estate.yaml:34); a portal user has one role",
+    ],
+    "member-sso-and-password.yaml": [
+        "member-sso-and-password.yaml:8: Team/qa: spec.members[0]: give either sso or password, not both",
     ],
     "missing-apiversion.yaml": [
         "missing-apiversion.yaml:2: Organisation/Initech: apiVersion: is required (supported: portal-gitops/v1)",

@@ -94,6 +94,8 @@ def _users(teams: list[Doc]) -> dict[str, Doc]:
                 u["role"] = "admin"
             u["first"] = u["first"] or m.get("first", "")
             u["last"] = u["last"] or m.get("last", "")
+            if "sso" not in u and m.get("sso"):
+                u["sso"] = m["sso"]  # the first sign-in given wins
             u.setdefault("in", []).append((d["spec"]["organisation"], d["metadata"]["name"]))
     return users
 
@@ -116,8 +118,8 @@ def normalise(doc: Doc, users: dict[str, Doc], provider_index: dict[str, int]) -
             member = {"email": m["email"]}
             if u["role"] != "member":
                 member["role"] = u["role"]
-            for field in ("first", "last"):
-                if u[field]:
+            for field in ("first", "last", "sso"):
+                if u.get(field):
                     member[field] = u[field]
             members.append(member)
         if members:

@@ -150,6 +150,8 @@ class Kind:
     replace_on_field: str | None = None
     # the partitions of its backing Dashboard policy; None = no backing policy
     partitions: Mapping[str, bool] | None = field(default=None)
+    # attrs sent to the portal but never read back (a user's password): not compared
+    write_only: frozenset[str] = frozenset()
 
     @property
     def policy_backed(self) -> bool:

@@ -6,7 +6,17 @@ imported as members of their teams. Canonical form:
 Team          key = "<organisation>/<team>"   {organisation, name}
 User          key = email (a team member; a portal user with a consumer role)
               {organisation, first, last, role ("consumer-admin" | "consumer-team-member"),
-               teams (sorted team names)}
+               teams (sorted team names), sso (only when set: the SSO provider name),
+               password (only when set: Sensitive, write-only)}
+              Read only: inDefaultTeam: false when the user has left its organisation's
+              default team (no manifest asks for that: it is drift).
+
+How a user signs in: ``sso`` names an SSO provider (the portal user's ``Provider``; read back
+and compared); otherwise a password user, invited by a reset email unless ``password`` gives
+an initial password from a secret. A password cannot be read back from the portal, so it is
+write-only (``Kind.write_only``): set when the user is created, never compared. A fingerprint
+in the managed record was the alternative; it would put a guessable hash of the password on a
+Dashboard policy that more people can read than the secret itself.
 """
 
 from __future__ import annotations
@@ -18,7 +28,8 @@ from typing import Any
 from portal_gitops.kinds.base import Attrs, Building, Importing, Kind, by_name
 from portal_gitops.kinds.organisation import file_of
 from portal_gitops.models import Team
-from portal_gitops.state import Key, LiveObject, team_key
+from portal_gitops.models.common import secret_ref_label
+from portal_gitops.state import Key, LiveObject, Sensitive, team_key
 
 ROLES = {"admin": "consumer-admin", "member": "consumer-team-member"}
 ROLE_OF = {v: k for k, v in ROLES.items()}
@@ -37,7 +48,7 @@ def build_teams(manifests: Sequence[Team], building: Building) -> None:
 
 def build_users(manifests: Sequence[Team], building: Building) -> None:
     """One user per member email across all teams: the strongest role, the first non-empty
-    first and last names, and every team that lists it."""
+    first and last names (and sign-in: ``sso`` or ``password``), and every team that lists it."""
     users: dict[str, dict[str, Any]] = {}
     for m in manifests:
         name = m.metadata.name
@@ -57,6 +68,12 @@ def build_users(manifests: Sequence[Team], building: Building) -> None:
                 user["role"] = ROLES["admin"]
             user["first"] = user["first"] or member.first
             user["last"] = user["last"] or member.last
+            if "sso" not in user and "password" not in user:
+                if member.sso is not None:
+                    user["sso"] = member.sso
+                elif member.password is not None:
+                    label = secret_ref_label(member.password)
+                    user["password"] = Sensitive(label, building.resolve_secret(label))
             user["teams"].append(name)
     for email, user in users.items():
         user["teams"] = sorted(set(user["teams"]))
@@ -80,6 +97,8 @@ def _members(importing: Importing) -> dict[str, list[dict[str, Any]]]:
                 m["first"] = a["first"]
             if a.get("last"):
                 m["last"] = a["last"]
+            if a.get("sso"):
+                m["sso"] = a["sso"]
             members[f"{a.get('organisation')}/{team}"].append(m)
     return members
 
@@ -136,4 +155,5 @@ USER = Kind(
     build=build_users,
     export=None,  # written as the members of their teams (export_teams)
     references=user_references,
+    write_only=frozenset({"password"}),
 )

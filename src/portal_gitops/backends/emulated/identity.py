@@ -423,6 +423,9 @@ def _users_create(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
             "Provider": str_field(body, "Provider", "password") or "password",
             "Active": bool_field(body, "Active", True),
             "ResetPassword": bool_field(body, "ResetPassword"),
+            # Password: not in the spec, sent on create by tyk-demo (REFERENCE.md §4 "Users").
+            # Only whether one was set is kept, and no reply ever carries it.
+            "HasPassword": bool(str_field(body, "Password")),
             "Teams": teams,
             "JWTToken": secrets.token_hex(16),
             "APITokenCreatedAt": now[:10],

@@ -124,6 +124,15 @@ class PortalBackend:
     async def release_lock(self, holder: str) -> None:
         await self.records.release_lock(holder)
 
+    async def record_move(self) -> str:
+        """What would move the managed record and lock to another Dashboard, in words; ""
+        when they stay where they are (see records.Records.home)."""
+        return await self.records.pending_move()
+
+    def confirm_record_move(self) -> None:
+        """Let the next write of the managed record move it (or merge records)."""
+        self.records.confirm_move()
+
 
 def open_tyk(
     portal_url: str,

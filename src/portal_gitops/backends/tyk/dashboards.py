@@ -88,25 +88,50 @@ class Dashboards:
             )
         return self.api.dashboard(conn)
 
-    async def record_conn(self) -> DashboardConn | None:
-        """Where the managed record and lock live: the first configured provider's Dashboard."""
+    async def record_candidates(self) -> list[Candidate]:
+        """Every Dashboard the managed record may be on, one per URL: those of the Provider
+        manifests first (by provider name), then those only live providers name. The first is
+        where a new estate keeps its record (see records.Records.home)."""
         if self.fixed is not None:
-            return self.fixed
-        if self.configured:
-            return self.conn(sorted(self.configured)[0])
+            return [Candidate(self.fixed, ("(embedded)",), True)]
         if not self.ids.ix.provider_conns:
             await self.ids.load_providers()
-        if self.ids.ix.provider_conns:
-            return self.conn(sorted(self.ids.ix.provider_conns)[0])
-        if self.url_override:
-            return DashboardConn(self.url_override)
-        return None
+        return self._candidates()
 
-    async def record_dashboard(self, target: str) -> DashboardApi:
-        conn = await self.record_conn()
-        if conn is None:
-            raise BackendError(
-                "no Dashboard to keep the managed record and apply lock on: declare a Provider",
-                operation=f"reach the Dashboard of {target}",
-            )
-        return self.api.dashboard(conn)
+    def configured_candidates(self) -> list[Candidate]:
+        """The Dashboards of the Provider manifests only (the portal could not be read)."""
+        return [c for c in self._candidates() if c.configured]
+
+    def _candidates(self) -> list[Candidate]:
+        found: dict[str, Candidate] = {}
+        for configured, names in (
+            (True, sorted(self.configured)),
+            (False, sorted(set(self.ids.ix.provider_conns) - set(self.configured))),
+        ):
+            for name in names:
+                conn = self.conn(name)
+                if conn is None:
+                    continue
+                url = conn.url.rstrip("/")
+                if url in found:
+                    have = found[url]
+                    found[url] = replace(have, providers=(*have.providers, name))
+                else:
+                    found[url] = Candidate(conn, (name,), configured)
+        if not found and self.url_override:
+            found[self.url_override] = Candidate(DashboardConn(self.url_override), (), True)
+        return list(found.values())
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A Dashboard the managed record may be on, the providers naming it, and whether a
+    Provider manifest names it (else only a live provider does)."""
+
+    conn: DashboardConn
+    providers: tuple[str, ...]
+    configured: bool
+
+    def describe(self) -> str:
+        names = ", ".join(f'"{p}"' for p in self.providers)
+        return f"the Dashboard {self.conn.url} (provider {names})" if names else self.conn.url

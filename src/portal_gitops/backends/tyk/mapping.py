@@ -102,23 +102,65 @@ def team_body(attrs: Mapping[str, Any]) -> Json:
 # --------------------------------------------------------------------------------------------
 # User (consumers only: admins are never touched)
 
-NEW_USER = {"Provider": "password", "Active": True, "ResetPassword": False}
-"""What a create adds to the user body: a password user who signs in by resetting it."""
+PASSWORD_PROVIDER = "password"
+
+
+def new_user(attrs: Mapping[str, Any]) -> Json:
+    """What a create adds to the user body: how the user signs in (REFERENCE.md §9 "Users":
+    a password user with no password and no reset cannot log in).
+
+    SSO: ``Provider`` is the SSO provider's name. A password from a secret: ``Password`` (not
+    in the spec; tyk-demo sends it on create, REFERENCE.md §4 "Users"). Neither: invited,
+    ``ResetPassword: true`` (the portal emails a link to set a password).
+    """
+    body: Json = {"Provider": text(attrs.get("sso")) or PASSWORD_PROVIDER, "Active": True}
+    password = attrs.get("password")
+    if isinstance(password, Sensitive) and password.value:
+        body["Password"] = password.value
+    body["ResetPassword"] = not attrs.get("sso") and "Password" not in body
+    return body
+
+
+def user_sign_in_update(live: Mapping[str, Any], attrs: Mapping[str, Any]) -> Json:
+    """What an update adds: the ``Provider`` (read back, so compared); a user moved from SSO
+    to password sign-in is sent a reset email (``Password`` is documented on create only)."""
+    body: Json = {"Provider": text(attrs.get("sso")) or PASSWORD_PROVIDER}
+    if live.get("sso") and not attrs.get("sso"):
+        body["ResetPassword"] = True
+    return body
 
 
 def is_consumer(user: Mapping[str, Any]) -> bool:
     return text(user.get("Role")) in CONSUMER_ROLES
 
 
-def user_attrs(user: Mapping[str, Any], organisation: str, teams: Iterable[str]) -> Json:
-    """Read: a user with its organisation's name and the names of its (non-default) teams."""
-    return {
+def user_attrs(
+    user: Mapping[str, Any],
+    organisation: str,
+    teams: Iterable[str],
+    *,
+    in_default_team: bool = True,
+) -> Json:
+    """Read: a user with its organisation's name and the names of its (non-default) teams.
+
+    A consumer outside its organisation's default team is not covered by an audience entry
+    without a team (REFERENCE.md §9 "Team membership"): that shows as ``inDefaultTeam:
+    false``, which no manifest asks for, so the plan updates the user (``user_teams`` puts the
+    default team back).
+    """
+    attrs: Json = {
         "organisation": organisation,
         "first": text(user.get("First")),
         "last": text(user.get("Last")),
         "role": text(user.get("Role")),
         "teams": sorted(teams),
     }
+    provider = text(user.get("Provider"))
+    if provider and provider != PASSWORD_PROVIDER:
+        attrs["sso"] = provider
+    if not in_default_team:
+        attrs["inDefaultTeam"] = False
+    return attrs
 
 
 def user_body(key: str, attrs: Mapping[str, Any], org_id: int) -> Json:
@@ -131,9 +173,14 @@ def user_body(key: str, attrs: Mapping[str, Any], org_id: int) -> Json:
     }
 
 
-def user_teams(team_ids: Iterable[int]) -> list[str]:
-    """Write: User-update ``Teams``, team IDs typed as strings in the spec."""
-    return [str(i) for i in sorted(team_ids)]
+def user_teams(team_ids: Iterable[int], default_team: int) -> list[str]:
+    """Write: User-update ``Teams``, team IDs typed as strings in the spec.
+
+    ``Teams`` replaces the user's teams, the organisation's default team included only if
+    sent (REFERENCE.md §9 "Team membership"), so it is always sent: an audience entry without
+    a team (the default team) then covers every member of the organisation.
+    """
+    return [str(i) for i in sorted({*team_ids, default_team})]
 
 
 # --------------------------------------------------------------------------------------------

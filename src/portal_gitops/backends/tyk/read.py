@@ -14,7 +14,7 @@ from portal_gitops.backends.tyk import mapping
 from portal_gitops.backends.tyk.dashboards import DashboardConn, live_conn
 from portal_gitops.backends.tyk.ids import Ids, Index, q
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_user_ref, text
-from portal_gitops.backends.tyk.records import decode_record
+from portal_gitops.backends.tyk.records import decode_record, merge_records
 from portal_gitops.errors import NotFoundError
 from portal_gitops.state import (
     DEFAULT_ORGANISATION,
@@ -81,6 +81,7 @@ class Raw:
     apps: list[Json] = field(default_factory=list)
     policies: dict[DashboardConn, dict[str, Json]] = field(default_factory=dict)
     record_policy: Json | None = None
+    more_records: list[Json] = field(default_factory=list)  # found elsewhere: merged
 
 
 def policies_by_id(policies: Iterable[Json]) -> dict[str, Json]:
@@ -252,28 +253,30 @@ class Reader:
                 conn = dashboards.conn(name_of(provider))
                 if conn is not None:
                     conns[conn] = None
-            record_conn = await dashboards.record_conn()
-            if record_conn is not None:
-                conns[record_conn] = None
+            home = await self.records.home()  # where the managed record is (and others)
+            holders = [c for c in (home.conn, *home.others) if c is not None]
+            conns.update(dict.fromkeys(holders))
             listed = await asyncio.gather(
                 *(self.api.dashboard(c).list_policies(at_once=True) for c in conns)
             )
-            for conn, policies in zip(conns, listed, strict=True):
+            found = dict(zip(conns, listed, strict=True))
+            for conn, policies in found.items():
                 raw.policies[conn] = policies_by_id(policies)
-                if conn == record_conn:
-                    raw.record_policy = record_policy(policies)
+            raw.record_policy = record_policy(found[holders[0]]) if holders else None
+            raw.more_records = [
+                p for c in holders[1:] if (p := record_policy(found[c])) is not None
+            ]
 
         async def orgs_and_teams() -> None:
             raw.orgs = await portal.list_organisations()
             team_lists = await asyncio.gather(
                 *(portal.list_teams(int(o["ID"]), name_of(o)) for o in raw.orgs)
             )
-            jobs = []
+            jobs: list[tuple[int, str, Json]] = []
             for org, teams in zip(raw.orgs, team_lists, strict=True):
                 raw.teams[int(org["ID"])] = teams
-                for team in teams:
-                    if not mapping.is_default_team(name_of(org), team):
-                        jobs.append((int(org["ID"]), name_of(org), team))
+                # the default team too: whether a user is still in it is drift (finding 10)
+                jobs.extend((int(org["ID"]), name_of(org), team) for team in teams)
 
             async def members(org_id: int, org_name: str, team: Json) -> None:
                 detail = await portal.detail(
@@ -281,7 +284,10 @@ class Reader:
                     what=f"team {q(team_key(org_name, name_of(team)))}",
                     listed=team,
                 )
-                ids = [parse_user_ref(u) for u in detail.get("Users") or []]
+                users = detail.get("Users")
+                if users is None and mapping.is_default_team(org_name, team):
+                    return  # members unknown: nobody is reported outside the default team
+                ids = [parse_user_ref(u) for u in users or []]
                 raw.team_users[int(team["ID"])] = [i for i in ids if i is not None]
 
             await asyncio.gather(*(members(*job) for job in jobs))
@@ -357,7 +363,7 @@ class Reader:
     def translate(self, raw: Raw) -> LiveState:
         """Raw replies -> canonical live state; the index is rebuilt from them."""
         ix = Index(tags=self.ids.ix.tags)
-        record = decode_record(raw.record_policy)
+        record = merge_records([decode_record(p) for p in (raw.record_policy, *raw.more_records)])
         self.records.state_policy_id = (
             text(raw.record_policy.get("_id")) if raw.record_policy else None
         )
@@ -423,7 +429,10 @@ class Reader:
                 continue  # admins are never touched
             ix.users[email] = user_id
             teams = memberships.get(user_id, ())
-            add("User", email, user_id, mapping.user_attrs(user, org_name, teams))
+            default_members = raw.team_users.get(ix.default_teams.get(org_name, 0))
+            in_default = default_members is None or user_id in default_members
+            attrs = mapping.user_attrs(user, org_name, teams, in_default_team=in_default)
+            add("User", email, user_id, attrs)
 
         product_names: dict[int, str] = {}
         dashboards: dict[str, Mapping[str, Json] | None] = {}  # provider -> its policies

@@ -1,24 +1,34 @@
 """The managed record and the apply lock: two inactive, unpartitioned Dashboard policies the
-tool owns on the first configured provider's Dashboard, so every run on every machine sees them.
+tool owns, so every run on every machine sees them.
+
+Their home is where the record is found (``Records.home``): every provider's Dashboard is
+searched for it, so adding a provider never moves it. A new estate keeps it on the Dashboard
+of the first Provider manifest by name, and there it stays. It moves only when the user says
+so (``confirm_move``): when the Dashboard holding it is named by no Provider manifest any more,
+or records are found on several Dashboards (they are then merged). The lock lives beside it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from portal_gitops.backends.base import LockInfo, ManagedRecord
 from portal_gitops.backends.tyk.quirks import as_int, text
 from portal_gitops.errors import (
+    BackendError,
     ConflictError,
     LockError,
     NotFoundError,
+    PortalGitopsError,
     RateLimitedError,
     ServerError,
     TransportError,
@@ -28,7 +38,7 @@ from portal_gitops.state import LOCK_POLICY, STATE_POLICY, Key
 
 if TYPE_CHECKING:
     from portal_gitops.backends.tyk.client import DashboardApi, TykApi
-    from portal_gitops.backends.tyk.dashboards import Dashboards
+    from portal_gitops.backends.tyk.dashboards import Candidate, DashboardConn, Dashboards
     from portal_gitops.backends.tyk.ids import Ids
 
 log = logging.getLogger(__name__)
@@ -50,6 +60,64 @@ def encode_record(record: ManagedRecord) -> str:
     if notes:
         payload["notes"] = notes
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def merge_records(records: list[ManagedRecord]) -> ManagedRecord:
+    """Several records as one; where two know the same object, the first one wins."""
+    if len(records) == 1:
+        return records[0]
+    objects: dict[Key, str] = {}
+    notes: dict[Key, Mapping[str, Any]] = {}
+    for record in reversed(records):
+        objects.update(record.objects)
+        notes.update(record.notes)
+    return ManagedRecord(objects, notes)
+
+
+@dataclass(frozen=True)
+class RecordHome:
+    """Where the managed record is read from and the lock taken (``conn``), where it is
+    written (``target``: another Dashboard only when it moves), the other Dashboards holding a
+    record (merged on read), and ``move``: what would move, in words ("" = nothing)."""
+
+    conn: DashboardConn | None
+    target: DashboardConn | None
+    others: tuple[DashboardConn, ...] = ()
+    move: str = ""
+
+
+def choose_home(candidates: list[Candidate], holders: list[Candidate]) -> RecordHome:
+    """Where the record lives, given the Dashboards it may be on (first = a new estate's home)
+    and those it was found on. Pure: the same Dashboards give the same home on every run."""
+    if not candidates:
+        return RecordHome(None, None)
+    default = next((c for c in candidates if c.configured), candidates[0])
+    if not holders:
+        return RecordHome(default.conn, default.conn)
+    if len(holders) == 1:
+        held = holders[0]
+        if held.configured or not default.configured:
+            return RecordHome(held.conn, held.conn)
+        return RecordHome(
+            held.conn,
+            default.conn,
+            move=(
+                f"the managed record ({STATE_POLICY} policy) is on {held.describe()}, which no "
+                f"Provider manifest names any more; it would move to {default.describe()}"
+            ),
+        )
+    target = next((h for h in holders if h.configured), default)
+    others = tuple(h.conn for h in holders if h.conn != target.conn)
+    shown = "; ".join(h.describe() for h in holders)
+    return RecordHome(
+        target.conn,
+        target.conn,
+        others,
+        move=(
+            f"managed records ({STATE_POLICY} policy) were found on several Dashboards: "
+            f"{shown}; they would be merged into the one on {target.describe()}"
+        ),
+    )
 
 
 def decode_record(policy: Mapping[str, Any] | None) -> ManagedRecord:
@@ -190,10 +258,63 @@ class Records:
         self.target = target
         self.clock = clock
         self.state_policy_id: str | None = None
+        self._home: RecordHome | None = None
+        self._move_confirmed = False
+        self._lock_dash: DashboardApi | None = None
+
+    async def home(self) -> RecordHome:
+        """Where the record is (searched for once per backend: every Dashboard a provider of
+        the manifests or of the portal names, one search request each)."""
+        if self._home is not None:
+            return self._home
+        if self.dashboards.fixed is not None:
+            self._home = RecordHome(self.dashboards.fixed, self.dashboards.fixed)
+            return self._home
+        complete = True
+        try:
+            candidates = await self.dashboards.record_candidates()
+        except PortalGitopsError as exc:
+            # the live providers are unknown: the manifests' Dashboards only, for now (a
+            # record this starts next to one elsewhere is found by the next run: two records
+            # are reported and merged only with the user's consent, never silently)
+            log.warning("cannot list the portal's providers to find the managed record: %s", exc)
+            candidates, complete = self.dashboards.configured_candidates(), False
+        found = await asyncio.gather(*(self._search(c) for c in candidates))
+        holders = [c for c, hit in zip(candidates, found, strict=True) if hit]
+        home = choose_home(candidates, holders)
+        if complete:
+            self._home = home
+        return home
+
+    async def _search(self, candidate: Candidate) -> bool:
+        try:
+            return (
+                await self.find_policy(self.api.dashboard(candidate.conn), STATE_POLICY) is not None
+            )
+        except PortalGitopsError as exc:
+            if candidate.configured:
+                raise
+            # a Dashboard only a live provider names (one being removed, say): unreachable
+            log.warning("cannot search %s for the managed record: %s", candidate.describe(), exc)
+            return False
+
+    async def pending_move(self) -> str:
+        """What would move ("" = nothing): a move happens only after ``confirm_move``."""
+        return (await self.home()).move
+
+    def confirm_move(self) -> None:
+        """The user agreed that the record moves (or records merge) on the next write."""
+        self._move_confirmed = True
 
     async def dashboard(self) -> DashboardApi:
-        """The Dashboard the record and lock live on (raises if there is none)."""
-        return await self.dashboards.record_dashboard(self.target)
+        """The Dashboard the record is read from and the lock lives on (raises if none)."""
+        conn = (await self.home()).conn
+        if conn is None:
+            raise BackendError(
+                "no Dashboard to keep the managed record and apply lock on: declare a Provider",
+                operation=f"reach the Dashboard of {self.target}",
+            )
+        return self.api.dashboard(conn)
 
     async def find_policy(self, dash: DashboardApi, name: str) -> Json | None:
         """A policy by exact name: one search, not a listing of every policy (a Dashboard
@@ -205,15 +326,49 @@ class Records:
         return found[0] if found else None
 
     async def read_managed(self) -> ManagedRecord:
-        conn = await self.dashboards.record_conn()
-        if conn is None:
+        home = await self.home()
+        if home.conn is None:
             return ManagedRecord()
-        policy = await self.find_policy(self.api.dashboard(conn), STATE_POLICY)
+        policies = await asyncio.gather(
+            *(
+                self.find_policy(self.api.dashboard(c), STATE_POLICY)
+                for c in (home.conn, *home.others)
+            )
+        )
+        policy = policies[0]
         self.state_policy_id = text(policy.get("_id")) if policy else None
-        return decode_record(policy)
+        return merge_records([decode_record(p) for p in policies])
 
     async def write_managed(self, record: ManagedRecord) -> None:
-        dash = await self.dashboard()
+        home = await self.home()
+        if home.move and not self._move_confirmed:
+            raise BackendError(
+                f"{home.move}; refusing to move it without confirmation",
+                operation="write the managed record",
+            )
+        if home.target != home.conn:
+            self.state_policy_id = None  # an id on the Dashboard it leaves
+        await self._write_record(record, home)
+        if home.move:
+            await self._retire(home)
+
+    async def _retire(self, home: RecordHome) -> None:
+        """After a confirmed move: the old records go, and the target is the home from now on."""
+        what = f"managed record ({STATE_POLICY} policy)"
+        for conn in (home.conn, *home.others):
+            if conn is None or conn == home.target:
+                continue
+            dash = self.api.dashboard(conn)
+            old = await self.find_policy(dash, STATE_POLICY)
+            if old is not None:
+                with contextlib.suppress(NotFoundError):
+                    await dash.delete_policy(text(old.get("_id")), what=what)
+        self._home = RecordHome(home.target, home.target)
+        log.info("the managed record moved to %s", home.target)
+
+    async def _write_record(self, record: ManagedRecord, home: RecordHome) -> None:
+        assert home.target is not None
+        dash = self.api.dashboard(home.target)
         what = f"managed record ({STATE_POLICY} policy)"
         body = _bookkeeping_policy(
             STATE_POLICY, {"format": RECORD_FORMAT, "record": encode_record(record)}
@@ -250,7 +405,7 @@ class Records:
         An expired lease is taken over: the stale policy is deleted by ``_id`` and the create
         is tried again (a race between two takers is settled by uniqueness once more).
         """
-        dash = await self.dashboard()
+        dash = self._lock_dash = await self.dashboard()  # released there, even after a move
         what = f"apply lock ({LOCK_POLICY} policy)"
         retry = self.api.retry
         attempts = max(3, retry.attempts)
@@ -292,7 +447,7 @@ class Records:
         )
 
     async def release_lock(self, holder: str) -> None:
-        dash = await self.dashboard()
+        dash = self._lock_dash or await self.dashboard()
         current = await self.find_policy(dash, LOCK_POLICY)
         if current is None:
             return

@@ -225,28 +225,28 @@ class Writer:
         return mapping.user_body(key, attrs, org_id)
 
     async def _team_strings(self, attrs: Attrs) -> list[str]:
-        """User-update ``Teams``: team IDs; none = the organisation's default team."""
+        """User-update ``Teams``: the declared teams' IDs and the organisation's default team."""
         org = text(attrs.get("organisation"))
         ids = [await self.ids.team_id(org, t) for t in attrs.get("teams") or []]
-        if not ids:
-            ids = [await self.ids.team_id(org, "")]
-        return mapping.user_teams(ids)
+        return mapping.user_teams(ids, await self.ids.team_id(org, ""))
 
     async def _create_user(self, key: str, attrs: Attrs) -> str:
         what = f"user {q(key)}"
         body = await self._user_body(key, attrs)
-        body.update(mapping.NEW_USER)
+        body.update(mapping.new_user(attrs))
         reply = await self.api.portal.create("/users", body, what=what)
         user_id = new_id(reply, what)
         self.ids.ix.users[key] = user_id
         if attrs.get("teams"):
             update = await self._user_body(key, attrs)
+            update["Provider"] = body["Provider"]
             update["Teams"] = await self._team_strings(attrs)
             await self.api.portal.update(f"/users/{user_id}", update, what=what)
         return str(user_id)
 
     async def _update_user(self, live: LiveObject, attrs: Attrs) -> None:
         body = await self._user_body(live.key, attrs)
+        body.update(mapping.user_sign_in_update(live.attrs, attrs))
         body["Teams"] = await self._team_strings(attrs)
         await self.api.portal.update(f"/users/{live.id}", body, what=f"user {q(live.key)}")
 

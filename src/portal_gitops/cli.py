@@ -1,7 +1,8 @@
 """The command line: parses arguments, calls commands.py, prints, exits. Nothing else prints.
 
-Exit codes: 0 success / no changes; 1 error (invalid input, failed apply, stale plan);
-2 changes present (plan --detailed-exitcode, drift).
+Exit codes: 0 success / no changes; 1 error (invalid input, failed apply, stale plan, and
+usage errors: a mistyped option must never read as "changes"); 2 changes present
+(plan --detailed-exitcode, drift).
 """
 
 from __future__ import annotations
@@ -131,7 +132,31 @@ def run(fn: Callable[[], int], debug: bool = False) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Cli(click.Group):
+    """click exits 2 on a usage error; 2 is our "changes present", so usage errors exit 1."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:  # UsageError, BadParameter, NoSuchOption, ...
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="portal-gitops")
 def main() -> None:
     """Manage a Tyk Developer Portal from YAML manifests: validate, plan, apply."""
@@ -187,6 +212,12 @@ def validate(paths: tuple[str, ...], fmt: str, no_color: bool) -> None:
 @click.option(
     "--prune", is_flag=True, help="Plan deletion of managed objects removed from the manifests."
 )
+@click.option(
+    "--max-deletes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Warn when the plan deletes more objects than apply's --max-deletes would allow.",
+)
 @common_options
 def plan(
     paths: tuple[str, ...],
@@ -194,12 +225,13 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     prune: bool,
+    max_deletes: int | None,
     ctx: Context,
 ) -> None:
     """Show what apply would change in the portal."""
 
     def go() -> int:
-        p = cmd.plan(paths or (".",), ctx.target(), prune=prune)
+        p = cmd.plan(paths or (".",), ctx.target(), prune=prune, max_deletes=max_deletes)
         _show(p, fmt, ctx)
         if out:
             with open(out, "w", encoding="utf-8") as fh:
@@ -308,7 +340,7 @@ def apply(
     after checking that neither the manifests nor the portal changed since."""
     target = ctx.target(parallelism)
 
-    saved_plan = len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0])
+    saved_plan = len(paths) == 1 and cmd.is_saved_plan(paths[0])
 
     def confirm(p: Plan) -> bool:
         _show(p, "text", ctx)

@@ -13,6 +13,7 @@ import datetime as dt
 import getpass
 import json
 import os
+import re
 import socket
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -212,14 +213,43 @@ async def _plan(loaded: Loaded, target: Target, *, prune: bool) -> Plan:
 
 
 def plan(
-    paths: Sequence[str], target: Target, *, prune: bool = False, today: dt.date | None = None
+    paths: Sequence[str],
+    target: Target,
+    *,
+    prune: bool = False,
+    today: dt.date | None = None,
+    max_deletes: int | None = None,
 ) -> Plan:
+    """The plan; with ``max_deletes``, one more warning when apply would refuse it."""
     # manifests, live state and plan all live until the command ends (see heap.py)
     with collector_paused():
         loaded = load(paths, target.environ, today=today)
         if target.portal_url:
             require_secrets(loaded)
-        return asyncio.run(_plan(loaded, target, prune=prune))
+        p = asyncio.run(_plan(loaded, target, prune=prune))
+    n = len(p.deletions)
+    if max_deletes is not None and n > max_deletes:
+        p = planmod.replace(p, warnings=(*p.warnings, over_budget(n, max_deletes)))
+    return p
+
+
+def over_budget(deletes: int, max_deletes: int) -> str:
+    return (
+        f"warning: this plan deletes {deletes} objects, more than the deletion budget "
+        f"(--max-deletes {max_deletes}): apply will refuse it unless run with a higher "
+        "--max-deletes or --force"
+    )
+
+
+def is_saved_plan(path: str) -> bool:
+    """A file `plan --out` wrote, whatever its name: recognised by its content (a JSON object
+    whose first key is ``format_version``), never by a suffix."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(256)
+    except OSError:  # a folder, or not there: manifests
+        return False
+    return re.match(r'\s*\{\s*"format_version"\s*:', head) is not None
 
 
 def lock_holder() -> str:

@@ -21,7 +21,7 @@ from portal_gitops import __version__
 from portal_gitops import commands as cmd
 from portal_gitops.apply import ApplyResult
 from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
-from portal_gitops.plan import Action, Plan, dumps
+from portal_gitops.plan import Action, Plan, dumps, replace
 from portal_gitops.render import render
 from portal_gitops.validate import format_issues
 
@@ -135,7 +135,7 @@ def run(fn: Callable[[], int], debug: bool = False) -> NoReturn:
 class Cli(click.Group):
     """click exits 2 on a usage error; 2 is our "changes present", so usage errors exit 1."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Any = None,
         prog_name: str | None = None,
@@ -257,6 +257,15 @@ def drift(
 
     def go() -> int:
         p = cmd.plan(paths or (".",), ctx.target(), prune=False)
+        # a passed `expires` is a change the manifests ask for, not a hand edit: not drift
+        expiring = [a for a in p.actions if a.reason == "expired"]
+        if expiring:
+            p = replace(p, actions=tuple(a for a in p.actions if a.reason != "expired"))
+            click.echo(
+                f"{len(expiring)} expired access request(s) wait for the next apply "
+                "(apply --only-expiries); not counted as drift",
+                err=True,
+            )
         _show(p, fmt, ctx)
         if p.has_changes:
             click.echo("drift detected: the portal differs from the manifests", err=True)
@@ -323,6 +332,11 @@ def _report(result: ApplyResult) -> None:
     help="Refuse plans that delete more objects than this, unless --force.",
 )
 @click.option("--force", is_flag=True, help="Allow more deletions than --max-deletes.")
+@click.option(
+    "--only-expiries",
+    is_flag=True,
+    help="Apply only the revocations of access requests past their `expires` date.",
+)
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True)
 @common_options
 def apply(
@@ -331,6 +345,7 @@ def apply(
     prune: bool,
     max_deletes: int,
     force: bool,
+    only_expiries: bool,
     parallelism: int,
     ctx: Context,
 ) -> None:
@@ -384,6 +399,7 @@ def apply(
                 force=force,
                 confirm=confirm_and_track,
                 progress=progress,
+                select=(lambda a: a.reason == "expired") if only_expiries else None,
             )
         if outcome.result is None:
             if outcome.plan.has_changes:
@@ -489,6 +505,78 @@ def codeowners(paths: tuple[str, ...], requests_dir: str | None) -> None:
         return EXIT_OK
 
     run(go)
+
+
+# --- github ---------------------------------------------------------------------------------
+
+
+@main.group()
+def github() -> None:
+    """The steps of the GitHub workflows: read GitHub Actions' environment and event payload,
+    talk to GITHUB_API_URL with GITHUB_TOKEN (see docs/pull-request-workflow.md)."""
+
+
+def _github(flow: Callable[..., Any], ctx: Context, *args: Any, **kwargs: Any) -> None:
+    from portal_gitops.github.context import Run
+
+    def go() -> int:
+        outcome = flow(*args, ctx.target(), Run.from_environ(os.environ), **kwargs)
+        for line in outcome.lines:
+            click.echo(line)
+        return int(outcome.code)
+
+    run(go, ctx.debug)
+
+
+@github.command("plan")
+@click.argument("paths", nargs=-1)
+@click.option("--prune", is_flag=True, help="Plan deletions as apply --prune would.")
+@click.option("--max-deletes", type=click.IntRange(min=0), default=None, help="Warn past it.")
+@click.option("--out", default="plan.json", show_default=True, help="Save the plan here.")
+@common_options
+def github_plan(
+    paths: tuple[str, ...], prune: bool, max_deletes: int | None, out: str, ctx: Context
+) -> None:
+    """pull_request: validate, plan, save the plan, replace the pull request's plan comment
+    (fork pull requests: validate only, with a notice)."""
+    from portal_gitops.github import flows
+
+    kw = {"prune": prune, "max_deletes": max_deletes, "out": out}
+    _github(flows.pr_plan, ctx, paths or (".",), **kw)
+
+
+@github.command("apply")
+@click.argument("paths", nargs=-1)
+@click.option("--max-deletes", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--force", is_flag=True, help="Allow more deletions than --max-deletes.")
+@common_options
+def github_apply(paths: tuple[str, ...], max_deletes: int, force: bool, ctx: Context) -> None:
+    """push: apply the merged pull request's reviewed plan (refused when stale);
+    workflow_dispatch: apply by hand with its inputs; schedule: apply expiries only."""
+    from portal_gitops.github import flows
+
+    _github(flows.apply, ctx, paths or (".",), max_deletes=max_deletes, force=force)
+
+
+@github.command("open-request-prs")
+@click.argument("paths", nargs=-1)
+@click.option("--out", required=True, help="Folder for request manifests (e.g. requests/).")
+@common_options
+def github_open_request_prs(paths: tuple[str, ...], out: str, ctx: Context) -> None:
+    """Pull Live Portal requests; open one pull request each, reviewers from CODEOWNERS."""
+    from portal_gitops.github import flows
+
+    _github(flows.open_request_prs, ctx, paths or (".",), out)
+
+
+@github.command("close-rejects")
+@click.argument("paths", nargs=-1)
+@common_options
+def github_close_rejects(paths: tuple[str, ...], ctx: Context) -> None:
+    """pull_request closed unmerged: reject the access request it carried in the portal."""
+    from portal_gitops.github import flows
+
+    _github(flows.close_rejects, ctx, paths or (".",))
 
 
 # --- init ---------------------------------------------------------------------------------

@@ -280,6 +280,7 @@ async def _apply(
     progress: Progress | None,
     saved: Plan | None,
     paths: Sequence[str],
+    select: Callable[[planmod.Action], bool] | None = None,
 ) -> ApplyOutcome:
     current_hash: str | None
     if loaded is not None:
@@ -306,6 +307,10 @@ async def _apply(
                     the_plan = compute_plan(
                         loaded, live, target.describe(paths), backend.kind, prune=prune
                     )
+            if select is not None:  # e.g. only the expiries, on a schedule
+                the_plan = planmod.replace(
+                    the_plan, actions=tuple(a for a in the_plan.actions if select(a))
+                )
             if not the_plan.has_changes:
                 return ApplyOutcome(the_plan, None)
             the_plan.raise_if_unsafe(max_deletes=max_deletes, force=force)
@@ -371,7 +376,9 @@ def apply(
     confirm: Confirm = lambda _plan: True,
     progress: Progress | None = None,
     today: dt.date | None = None,
+    select: Callable[[planmod.Action], bool] | None = None,
 ) -> ApplyOutcome:
+    """Apply the manifests; ``select`` keeps only the actions it accepts (the rest wait)."""
     with collector_paused():
         loaded = load(paths, target.environ, today=today)
     if target.portal_url:
@@ -387,6 +394,7 @@ def apply(
             progress=progress,
             saved=None,
             paths=loaded.paths,
+            select=select,
         )
     )
 

@@ -234,6 +234,7 @@ def render_markdown(plan: Plan, *, limit: int | None = MARKDOWN_LIMIT) -> str:
         text = "\n".join(head + note + body + warnings) + "\n"
         if limit is None or len(text) <= limit:
             return text
+    assert limit is not None  # with no limit the first attempt fits
     return _condensed(plan, head, warnings, counts_line, limit)
 
 

@@ -45,6 +45,7 @@ class World:
     gh: FakeGitHub
     store: PortalStore
     portal_url: str
+    direct: PortalStore  # a second handle on the live store, to act as the portal or a consumer
     summary: Path
     output: Path
     events: int = 0
@@ -138,5 +139,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
         ) as url,
         running(FakeGitHub(repo=REPO)) as gh,
     ):
-        yield World(tmp_path, work, remote, gh, store, url, summary, output)
+        direct = PortalStore(str(tmp_path / "portal.db"))
+        yield World(tmp_path, work, remote, gh, store, url, direct, summary, output)
+        direct.close()
     store.close()

@@ -98,6 +98,14 @@ def test_a_push_that_is_no_pull_request_merge_applies_nothing(world: World) -> N
     assert _organisations(world) == before
 
 
+def test_apply_without_portal_credentials_applies_nothing_and_says_so(world: World) -> None:
+    sha = world.commit("merged")
+    result = world.run(_push(world, sha), "github", "apply", "manifests", secrets=False)
+    assert result.exit_code == 0, result.output
+    assert "No portal credentials in this run" in result.stdout
+    assert not (world.manifests / ".portal-gitops").exists()  # no embedded store either
+
+
 def test_budget_refusal_on_merge_and_the_manual_override(world: World) -> None:
     assert world.run({}, "apply", "manifests", "--auto-approve").exit_code == 0
     for f in (world.manifests / "requests").rglob("*.yaml"):

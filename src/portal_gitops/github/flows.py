@@ -39,6 +39,10 @@ from portal_gitops.render import render_markdown, summary_line
 PLAN_FILE = "plan.json"  # the member of the plan artifact
 REQUEST_MARK = re.compile(r"<!-- portal-gitops/request-id: (\d+) -->")
 BRANCH_PREFIX = "access-request/"
+NO_PORTAL = (
+    "No portal credentials in this run: TYK_PORTAL_URL is empty (set the environment's "
+    "secrets, see docs/pull-request-workflow.md), so nothing was planned."
+)
 
 
 def artifact_name(head_sha: str) -> str:
@@ -83,23 +87,20 @@ def pr_plan(
         result.lines.append(gc.notice(gc.FORK_NOTICE))
         return result
     if not target.portal_url:
-        # never an empty-store plan: without a portal there is nothing true to show
-        problems = ["TYK_PORTAL_URL is empty: give this job the portal-plan environment"]
-        validation_ok = validation.ok
+        # never an empty-store plan: without a portal there is nothing true to show; the
+        # comment says so (and replaces any earlier plan), the run fails only when invalid
         with _api(run) as api:
             api.upsert_comment(
                 pr.number,
                 gc.MARKER,
                 gc.failure_comment(
-                    "No portal credentials in this run."
-                    + (" The manifests are valid." if validation_ok else ""),
-                    problems + [str(i) for i in validation.errors],
+                    NO_PORTAL + (" The manifests are valid." if validation.ok else ""),
+                    problems,
                     run_url=run.run_url,
                     sha=pr.head_sha,
                 ),
             )
-        result.lines.append(gc.error(problems[0]))
-        result.code = 1
+        result.lines.append(gc.notice(NO_PORTAL))
         return result
     with _api(run) as api:
         if not validation.ok:
@@ -151,6 +152,8 @@ def apply(
     """push: apply the plan reviewed on the merged pull request (refused when stale, then
     re-planned and said on the pull request); workflow_dispatch: apply main by hand with the
     run's ``max-deletes`` and ``force`` inputs; schedule: apply only the expiries."""
+    if not target.portal_url:
+        return Outcome(0, [gc.notice(NO_PORTAL + " Nothing was applied.")])
     if run.event_name == "schedule":
         outcome = cmd.apply(paths, target, prune=False, select=lambda a: a.reason == "expired")
         return _applied(run, outcome, "Expiries")
@@ -290,6 +293,8 @@ def open_request_prs(paths: Sequence[str], out: str, target: cmd.Target, run: Ru
     """Pull pending Live Portal requests and open one pull request per new one, from the real
     default branch, asking the CODEOWNERS of its file to review. A request whose manifest does
     not validate is reported and skipped (with the reason), never committed."""
+    if not target.portal_url:
+        return Outcome(0, [gc.notice(NO_PORTAL)])
     result = Outcome()
     env = _git_env(run)
     root = Path(_git("rev-parse", "--show-toplevel"))
@@ -365,6 +370,8 @@ def close_rejects(paths: Sequence[str], target: cmd.Target, run: Run) -> Outcome
     if pr.merged or pr.fork or not pr.head_ref.startswith(BRANCH_PREFIX) or not found:
         return Outcome(0, ["not an access-request pull request closed unmerged: nothing to do"])
     request_id = found.group(1)
+    if not target.portal_url:
+        return Outcome(0, [gc.notice(NO_PORTAL + f" Request {request_id} is still pending.")])
     status = asyncio.run(_reject(paths, target, request_id))
     line = f"access request {request_id}: {status}"
     with _api(run) as api:

@@ -158,6 +158,8 @@ def apply(
         outcome = cmd.apply(paths, target, prune=False, select=lambda a: a.reason == "expired")
         return _applied(run, outcome, "Expiries")
     if run.event_name == "workflow_dispatch":
+        # github.event.inputs carries a boolean input as the string "true"/"false" ("Events
+        # that trigger workflows", workflow_dispatch); both spellings are accepted
         inputs = run.inputs()
         budget = str(inputs.get("max-deletes", "") or max_deletes)
         if not budget.isdigit():
@@ -321,9 +323,11 @@ def open_request_prs(paths: Sequence[str], out: str, target: cmd.Target, run: Ru
                 result.lines.append(f"{rel}: a pull request branch exists already ({branch})")
                 continue
             request_id = _request_id(file)
-            _git("switch", "--quiet", "-c", branch, f"origin/{base}")
-            _git("add", "--", rel)
+            _git("-C", str(root), "switch", "--quiet", "-c", branch, f"origin/{base}")
+            _git("-C", str(root), "add", "--", rel)
             _git(
+                "-C",
+                str(root),
                 "-c",
                 "user.name=portal-gitops",
                 "-c",
@@ -333,8 +337,16 @@ def open_request_prs(paths: Sequence[str], out: str, target: cmd.Target, run: Ru
                 "-m",
                 f"Access request: {file.stem}",
             )
-            _git("push", "--quiet", "origin", f"{branch}:refs/heads/{branch}", env=env)
-            _git("switch", "--quiet", "--detach", f"origin/{base}")
+            _git(
+                "-C",
+                str(root),
+                "push",
+                "--quiet",
+                "origin",
+                f"{branch}:refs/heads/{branch}",
+                env=env,
+            )
+            _git("-C", str(root), "switch", "--quiet", "--detach", f"origin/{base}")
             body = (
                 f"Access request {request_id} from the Live Portal, pulled by portal-gitops.\n\n"
                 "**Merging approves it; closing this pull request without merging rejects it "

@@ -1,7 +1,8 @@
 """The command line: parses arguments, calls commands.py, prints, exits. Nothing else prints.
 
-Exit codes: 0 success / no changes; 1 error (invalid input, failed apply, stale plan);
-2 changes present (plan --detailed-exitcode, drift).
+Exit codes: 0 success / no changes; 1 error (invalid input, failed apply, stale plan, and
+usage errors: a mistyped option must never read as "changes"); 2 changes present
+(plan --detailed-exitcode, drift).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from portal_gitops import commands as cmd
 from portal_gitops.apply import ApplyResult
 from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
 from portal_gitops.files import write_file
-from portal_gitops.plan import Action, Plan, dumps
+from portal_gitops.plan import Action, Plan, dumps, replace
 from portal_gitops.render import render
 from portal_gitops.validate import format_issues
 
@@ -133,7 +134,31 @@ def run(fn: Callable[[], int], debug: bool = False) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class Cli(click.Group):
+    """click exits 2 on a usage error; 2 is our "changes present", so usage errors exit 1."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:  # UsageError, BadParameter, NoSuchOption, ...
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="portal-gitops")
 def main() -> None:
     """Manage a Tyk Developer Portal from YAML manifests: validate, plan, apply."""
@@ -189,6 +214,12 @@ def validate(paths: tuple[str, ...], fmt: str, no_color: bool) -> None:
 @click.option(
     "--prune", is_flag=True, help="Plan deletion of managed objects removed from the manifests."
 )
+@click.option(
+    "--max-deletes",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Warn when the plan deletes more objects than apply's --max-deletes would allow.",
+)
 @common_options
 def plan(
     paths: tuple[str, ...],
@@ -196,12 +227,13 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     prune: bool,
+    max_deletes: int | None,
     ctx: Context,
 ) -> None:
     """Show what apply would change in the portal."""
 
     def go() -> int:
-        p = cmd.plan(paths or (".",), ctx.target(), prune=prune)
+        p = cmd.plan(paths or (".",), ctx.target(), prune=prune, max_deletes=max_deletes)
         _show(p, fmt, ctx)
         if out:
             write_file(Path(out), dumps(p))
@@ -226,6 +258,15 @@ def drift(
 
     def go() -> int:
         p = cmd.plan(paths or (".",), ctx.target(), prune=False)
+        # a passed `expires` is a change the manifests ask for, not a hand edit: not drift
+        expiring = [a for a in p.actions if a.reason == "expired"]
+        if expiring:
+            p = replace(p, actions=tuple(a for a in p.actions if a.reason != "expired"))
+            click.echo(
+                f"{len(expiring)} expired access request(s) wait for the next apply "
+                "(apply --only-expiries); not counted as drift",
+                err=True,
+            )
         _show(p, fmt, ctx)
         if p.has_changes:
             click.echo("drift detected: the portal differs from the manifests", err=True)
@@ -300,6 +341,11 @@ def _report(result: ApplyResult) -> None:
         "found on several) when the plan says they would; refused otherwise."
     ),
 )
+@click.option(
+    "--only-expiries",
+    is_flag=True,
+    help="Apply only the revocations of access requests past their `expires` date.",
+)
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True)
 @common_options
 def apply(
@@ -309,6 +355,7 @@ def apply(
     max_deletes: int,
     force: bool,
     move_record: bool,
+    only_expiries: bool,
     parallelism: int,
     ctx: Context,
 ) -> None:
@@ -318,7 +365,7 @@ def apply(
     after checking that neither the manifests nor the portal changed since."""
     target = ctx.target(parallelism)
 
-    saved_plan = len(paths) == 1 and paths[0].endswith(".json") and os.path.isfile(paths[0])
+    saved_plan = len(paths) == 1 and cmd.is_saved_plan(paths[0])
 
     def confirm(p: Plan) -> bool:
         _show(p, "text", ctx)
@@ -364,6 +411,7 @@ def apply(
                 move_record=move_record,
                 confirm=confirm_and_track,
                 progress=progress,
+                select=(lambda a: a.reason == "expired") if only_expiries else None,
             )
         if outcome.result is None:
             if outcome.plan.has_changes:
@@ -469,6 +517,78 @@ def codeowners(paths: tuple[str, ...], requests_dir: str | None) -> None:
         return EXIT_OK
 
     run(go)
+
+
+# --- github ---------------------------------------------------------------------------------
+
+
+@main.group()
+def github() -> None:
+    """The steps of the GitHub workflows: read GitHub Actions' environment and event payload,
+    talk to GITHUB_API_URL with GITHUB_TOKEN (see docs/pull-request-workflow.md)."""
+
+
+def _github(flow: Callable[..., Any], ctx: Context, *args: Any, **kwargs: Any) -> None:
+    from portal_gitops.github.context import Run
+
+    def go() -> int:
+        outcome = flow(*args, ctx.target(), Run.from_environ(os.environ), **kwargs)
+        for line in outcome.lines:
+            click.echo(line)
+        return int(outcome.code)
+
+    run(go, ctx.debug)
+
+
+@github.command("plan")
+@click.argument("paths", nargs=-1)
+@click.option("--prune", is_flag=True, help="Plan deletions as apply --prune would.")
+@click.option("--max-deletes", type=click.IntRange(min=0), default=None, help="Warn past it.")
+@click.option("--out", default="plan.json", show_default=True, help="Save the plan here.")
+@common_options
+def github_plan(
+    paths: tuple[str, ...], prune: bool, max_deletes: int | None, out: str, ctx: Context
+) -> None:
+    """pull_request: validate, plan, save the plan, replace the pull request's plan comment
+    (fork pull requests: validate only, with a notice)."""
+    from portal_gitops.github import flows
+
+    kw = {"prune": prune, "max_deletes": max_deletes, "out": out}
+    _github(flows.pr_plan, ctx, paths or (".",), **kw)
+
+
+@github.command("apply")
+@click.argument("paths", nargs=-1)
+@click.option("--max-deletes", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--force", is_flag=True, help="Allow more deletions than --max-deletes.")
+@common_options
+def github_apply(paths: tuple[str, ...], max_deletes: int, force: bool, ctx: Context) -> None:
+    """push: apply the merged pull request's reviewed plan (refused when stale);
+    workflow_dispatch: apply by hand with its inputs; schedule: apply expiries only."""
+    from portal_gitops.github import flows
+
+    _github(flows.apply, ctx, paths or (".",), max_deletes=max_deletes, force=force)
+
+
+@github.command("open-request-prs")
+@click.argument("paths", nargs=-1)
+@click.option("--out", required=True, help="Folder for request manifests (e.g. requests/).")
+@common_options
+def github_open_request_prs(paths: tuple[str, ...], out: str, ctx: Context) -> None:
+    """Pull Live Portal requests; open one pull request each, reviewers from CODEOWNERS."""
+    from portal_gitops.github import flows
+
+    _github(flows.open_request_prs, ctx, paths or (".",), out)
+
+
+@github.command("close-rejects")
+@click.argument("paths", nargs=-1)
+@common_options
+def github_close_rejects(paths: tuple[str, ...], ctx: Context) -> None:
+    """pull_request closed unmerged: reject the access request it carried in the portal."""
+    from portal_gitops.github import flows
+
+    _github(flows.close_rejects, ctx, paths or (".",))
 
 
 # --- init ---------------------------------------------------------------------------------

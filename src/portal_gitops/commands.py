@@ -14,7 +14,6 @@ import json
 import os
 import re
 import socket
-import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -23,6 +22,12 @@ from typing import Any
 from portal_gitops import plan as planmod
 from portal_gitops.apply import Applier, ApplyResult, Progress
 from portal_gitops.backends.base import Backend
+from portal_gitops.credentials import (
+    clean_credential,
+    read_secret_file,
+    refuse_unapproved_dashboards,
+    secret_resolver,
+)
 from portal_gitops.desired import Desired, build_desired
 from portal_gitops.diff import diff
 from portal_gitops.errors import (
@@ -85,77 +90,6 @@ class Loaded:
     @property
     def warnings(self) -> list[Issue]:
         return list(self.validation.warnings)
-
-
-_INNER_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
-
-
-def clean_credential(value: str | None, source: str) -> str | None:
-    """A token or secret as it may be sent in a header: surrounding whitespace (the newline of
-    ``$(cat file)`` or of a secrets manager) is dropped; whitespace or control characters
-    inside are refused, naming where the value came from and never showing it."""
-    if value is None:
-        return None
-    value = value.strip()
-    if _INNER_SPACE.search(value):
-        raise SecretError(
-            f"{source} holds whitespace or a control character inside the value; a token or "
-            "secret is one line with no spaces (its value is not shown)"
-        )
-    return value or None
-
-
-MAX_SECRET_FILE_BYTES = 64 * 1024
-
-
-def read_secret_file(name: str, *, inside: Path | None, source: str) -> str | None:
-    """A secret file's one line. ``inside``: the folder it must resolve into (links
-    included), None for a file the environment names. Only a regular file of at most 64 KiB
-    is read (a FIFO would hang the run, /dev/zero exhaust its memory); None if it is missing."""
-    path = Path(name)
-    if inside is not None:
-        root = inside.resolve()
-        try:
-            path = (root / path).resolve(strict=True)
-        except (OSError, RuntimeError):
-            return None
-        if not path.is_relative_to(root):
-            raise SecretError(f"{source} leads outside the repository; it is not read")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise SecretError(f"cannot read {source}: {exc.strerror}") from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise SecretError(f"{source} is not a regular file; it is not read")
-        data = fh.read(MAX_SECRET_FILE_BYTES + 1)
-    if len(data) > MAX_SECRET_FILE_BYTES:
-        raise SecretError(f"{source} is larger than {MAX_SECRET_FILE_BYTES} bytes; not a secret")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SecretError(f"{source} is not UTF-8 text") from None
-    return clean_credential(text, source)
-
-
-def secret_resolver(
-    environ: Mapping[str, str], root: Path | None = None
-) -> Callable[[str], str | None]:
-    """Resolves ``env:VAR`` and ``file:path`` labels; files only inside ``root`` (the working
-    directory: the repository in CI)."""
-
-    def resolve(label: str) -> str | None:
-        kind, _, ref = label.partition(":")
-        if kind == "env":
-            return clean_credential(environ.get(ref), f"the environment variable {ref}")
-        if kind == "file":
-            return read_secret_file(ref, inside=root or Path.cwd(), source=f"the secret file {ref}")
-        return None
-
-    return resolve
 
 
 @collector_paused()
@@ -225,7 +159,7 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
         )
     providers = [m for m in manifests if isinstance(m, Provider)]
     override = target.environ.get("TYK_DASHBOARD_URL") or None
-    _refuse_unapproved_dashboards(providers, override, target.environ)
+    refuse_unapproved_dashboards(providers, override, target.environ)
     resolve = secret_resolver(target.environ)
     dashboards = {
         m.metadata.name: DashboardConn(
@@ -242,38 +176,6 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
         dashboard_url_override=override,
         parallelism=target.parallelism,
     )
-
-
-APPROVED_DASHBOARDS = "PORTAL_GITOPS_APPROVED_DASHBOARDS"
-
-
-def approved_dashboards(environ: Mapping[str, str]) -> set[str]:
-    """The Dashboards a secret may be sent to, as ``scheme://host:port``: those listed in
-    PORTAL_GITOPS_APPROVED_DASHBOARDS (comma- or space-separated) and TYK_DASHBOARD_URL's. Both
-    come from the environment, which the repository's owners set (a pull request's manifests
-    cannot approve a host)."""
-    listed = re.split(r"[\s,]+", environ.get(APPROVED_DASHBOARDS, ""))
-    override = environ.get("TYK_DASHBOARD_URL", "")
-    return {display_url(u) for u in (*listed, override) if u.strip()}
-
-
-def _refuse_unapproved_dashboards(
-    providers: Sequence[Provider], override: str | None, environ: Mapping[str, str]
-) -> None:
-    """Before anything is sent: every Dashboard a manifest's secret would go to is approved."""
-    approved = approved_dashboards(environ)
-    refused = [
-        f"Provider/{m.metadata.name}: its Dashboard {display_url(url)} is not approved"
-        for m in providers
-        if display_url(url := override or m.spec.dashboardUrl) not in approved
-    ]
-    if refused:
-        raise SecretError(
-            "; ".join(refused)
-            + f". Secrets are sent only to Dashboards listed in {APPROVED_DASHBOARDS} "
-            "(comma-separated URLs, set outside the manifests: a repository variable in CI, "
-            "which a pull request cannot change)"
-        )
 
 
 def _notes(desired: Desired) -> dict[str, Mapping[str, Any]]:
@@ -325,14 +227,43 @@ async def _plan(loaded: Loaded, target: Target, *, prune: bool) -> Plan:
 
 
 def plan(
-    paths: Sequence[str], target: Target, *, prune: bool = False, today: dt.date | None = None
+    paths: Sequence[str],
+    target: Target,
+    *,
+    prune: bool = False,
+    today: dt.date | None = None,
+    max_deletes: int | None = None,
 ) -> Plan:
+    """The plan; with ``max_deletes``, one more warning when apply would refuse it."""
     # manifests, live state and plan all live until the command ends (see heap.py)
     with collector_paused():
         loaded = load(paths, target.environ, today=today)
         if target.portal_url:
             require_secrets(loaded)
-        return asyncio.run(_plan(loaded, target, prune=prune))
+        p = asyncio.run(_plan(loaded, target, prune=prune))
+    n = len(p.deletions)
+    if max_deletes is not None and n > max_deletes:
+        p = planmod.replace(p, warnings=(*p.warnings, over_budget(n, max_deletes)))
+    return p
+
+
+def over_budget(deletes: int, max_deletes: int) -> str:
+    return (
+        f"warning: this plan deletes {deletes} objects, more than the deletion budget "
+        f"(--max-deletes {max_deletes}): apply will refuse it unless run with a higher "
+        "--max-deletes or --force"
+    )
+
+
+def is_saved_plan(path: str) -> bool:
+    """A file `plan --out` wrote, whatever its name: recognised by its content (a JSON object
+    whose first key is ``format_version``), never by a suffix."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(256)
+    except OSError:  # a folder, or not there: manifests
+        return False
+    return re.match(r'\s*\{\s*"format_version"\s*:', head) is not None
 
 
 def lock_holder() -> str:
@@ -364,6 +295,7 @@ async def _apply(
     saved: Plan | None,
     paths: Sequence[str],
     move_record: bool = False,
+    select: Callable[[planmod.Action], bool] | None = None,
 ) -> ApplyOutcome:
     if loaded is None and saved is not None:
         loaded = _saved_plan_inputs(paths, target.environ)
@@ -400,6 +332,10 @@ async def _apply(
                     the_plan = compute_plan(
                         loaded, live, target.describe(paths), backend.kind, prune=prune
                     )
+            if select is not None:  # e.g. only the expiries, on a schedule
+                the_plan = planmod.replace(
+                    the_plan, actions=tuple(a for a in the_plan.actions if select(a))
+                )
             if not the_plan.has_changes:
                 return ApplyOutcome(the_plan, None)
             the_plan.raise_if_unsafe(max_deletes=max_deletes, force=force)
@@ -479,7 +415,9 @@ def apply(
     confirm: Confirm = lambda _plan: True,
     progress: Progress | None = None,
     today: dt.date | None = None,
+    select: Callable[[planmod.Action], bool] | None = None,
 ) -> ApplyOutcome:
+    """Apply the manifests; ``select`` keeps only the actions it accepts (the rest wait)."""
     with collector_paused():
         loaded = load(paths, target.environ, today=today)
     if target.portal_url:
@@ -496,6 +434,7 @@ def apply(
             saved=None,
             paths=loaded.paths,
             move_record=move_record,
+            select=select,
         )
     )
 

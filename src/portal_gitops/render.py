@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from portal_gitops.plan import Action, Plan, to_dict
@@ -70,26 +71,35 @@ def describe_limits(limits: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def access_summary(action: Action, details: Mapping[str, Any] | None = None) -> str | None:
-    """One line saying who gets (or loses) what, for access requests."""
+def access_summary(
+    action: Action,
+    details: Mapping[str, Any] | None = None,
+    quote: Callable[[str], str] | None = None,
+) -> str | None:
+    """One line saying who gets (or loses) what, for access requests. ``quote`` wraps every
+    name in it (markdown passes ``code``: consumers type app names and descriptions)."""
     if action.kind != "AccessRequest":
         return None
+    q = quote or str
     a = action.attrs or {}
     if action.op == "delete":
         verb = "EXPIRE" if action.reason == "expired" else "REVOKE"
     else:
         verb = "REJECT" if a.get("status") == "rejected" else "GRANT"
     details = details or {}
-    org = a.get("organisation") or "?"
-    teams = ", ".join(details.get("teams", []))
-    who = f"{a.get('consumer', '?')} ({org}{': ' + teams if teams else ''})"
-    app = (a.get("app") or {}).get("name", "?")
+    org = q(str(a.get("organisation") or "?"))
+    teams = ", ".join(q(str(t)) for t in details.get("teams", []))
+    who = f"{q(str(a.get('consumer', '?')))} ({org}{': ' + teams if teams else ''})"
+    app_name = str((a.get("app") or {}).get("name", "?"))
+    app = q(app_name) if quote else repr(app_name)
     limits = details.get("limits")
-    plan = f"plan {a.get('plan', '?')}" + (f" ({describe_limits(limits)})" if limits else "")
-    products = ", ".join(a.get("products", []))
+    plan = f"plan {q(str(a.get('plan', '?')))}" + (
+        f" ({describe_limits(limits)})" if limits else ""
+    )
+    products = ", ".join(q(str(p)) for p in a.get("products", []))
     return (
-        f"{verb} {who} products [{products}] on {plan} via app {app!r} "
-        f"from catalogue {a.get('catalogue', '?')}"
+        f"{verb} {who} products [{products}] on {plan} via app {app} "
+        f"from catalogue {q(str(a.get('catalogue', '?')))}"
     )
 
 
@@ -133,76 +143,143 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
     return "\n".join(out) + "\n"
 
 
-def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
-    """A PR comment: summary, access grants, then every change; summarised past ``limit``."""
+def code(text: str, *, table: bool = False) -> str:
+    """Text someone else typed, as a GitHub-flavoured-markdown code span: nothing renders
+    inside one (no @mention pings, no link, image or HTML), and its fence is one backtick
+    longer than any run of backticks inside, so the text cannot close it (CommonMark 0.31,
+    "Code spans"). In a table cell a ``|`` is escaped (GFM spec, "Tables": the pipe is
+    escaped even inside code spans)."""
+    text = " ".join(str(text).splitlines()) if text else ""
+    if not text:
+        return '""'
+    if table:
+        text = text.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+FULL_PLAN_NOTE = (
+    "The full plan is too long for a comment: {dropped}. Every change, grant and revoke is "
+    "listed in the job summary and in the saved plan (the workflow run's plan artifact)."
+)
+
+
+def render_markdown(plan: Plan, *, limit: int | None = MARKDOWN_LIMIT) -> str:
+    """A PR comment: summary, access grants and revokes, then every change.
+
+    Past ``limit`` characters it sheds what an approver can do without, in this order: the
+    list of unmanaged objects, the list of objects removed from the manifests, the field
+    details of each change. Access grants, rejections and revokes are never dropped; changes
+    are listed one a line as long as they fit, after a count per kind and operation."""
     head = ["### portal-gitops plan", "", f"**{summary_line(plan)}**", ""]
     if plan.target:
-        head.append(f"Target: `{plan.target}`")
+        head.append(f"Target: {code(plan.target)}")
         head.append("")
-    grants = [s for a in plan.actions if (s := access_summary(a, plan.details.get(a.address)))]
+    grants = [
+        s for a in plan.actions if (s := access_summary(a, plan.details.get(a.address), code))
+    ]
     if grants:
         head.append("#### Access requests")
         head.extend(f"- {s}" for s in grants)
         head.append("")
-    body: list[str] = []
+    changes: list[str] = []
     if plan.actions:
-        body.append("#### Changes")
-        body.append("")
-        body.append("| | object | change |")
-        body.append("|---|---|---|")
+        changes.append("#### Changes")
+        changes.append("")
+        changes.append("| | object | change |")
+        changes.append("|---|---|---|")
         for a in plan.actions:
             detail = "; ".join(
-                f"`{f.path}`: (sensitive)"
+                f"{code(f.path, table=True)}: (sensitive)"
                 if f.sensitive
-                else f"`{f.path}`: {_md(fmt_value(f.old))} → {_md(fmt_value(f.new))}"
+                else f"{code(f.path, table=True)}: {_md(fmt_value(f.old))} → "
+                f"{_md(fmt_value(f.new))}"
                 for f in a.fields
             ) or (a.reason or VERB[a.op])
-            body.append(f"| {SYMBOL[a.op]} | `{a.address}` | {detail} |")
-        body.append("")
-    if plan.orphaned:
-        body.append(
-            "<details><summary>Managed objects removed from the manifests "
-            f"({len(plan.orphaned)}, deleted only with --prune)</summary>"
-        )
-        body.append("")
-        body.extend(f"- `{u.address}`" for u in plan.orphaned)
-        body.append("</details>")
-        body.append("")
-    if plan.unmanaged:
-        body.append(
-            f"<details><summary>Unmanaged objects ({len(plan.unmanaged)}), never touched</summary>"
-        )
-        body.append("")
-        body.extend(f"- `{u.address}`" for u in plan.unmanaged)
-        body.append("</details>")
-        body.append("")
-    body.extend(f"> {w}" for w in plan.warnings)
-    text = "\n".join(head + body) + "\n"
-    if len(text) <= limit:
-        return text
-    # too long for a PR comment: keep the head and the counts per kind and operation
+            changes.append(f"| {SYMBOL[a.op]} | {code(a.address, table=True)} | {detail} |")
+        changes.append("")
+    orphaned = [
+        "<details><summary>Managed objects removed from the manifests "
+        f"({len(plan.orphaned)}, deleted only with --prune)</summary>",
+        "",
+        *(f"- {code(u.address)}" for u in plan.orphaned),
+        "</details>",
+        "",
+    ]
+    unmanaged = [
+        f"<details><summary>Unmanaged objects ({len(plan.unmanaged)}), never touched</summary>",
+        "",
+        *(f"- {code(u.address)}" for u in plan.unmanaged),
+        "</details>",
+        "",
+    ]
+    warnings = [f"> {code(w)}" for w in plan.warnings]
+    if not plan.orphaned:
+        orphaned = []
+    if not plan.unmanaged:
+        unmanaged = []
+    counts_line = (
+        f"Unmanaged objects: {len(plan.unmanaged)}; removed from the manifests: "
+        f"{len(plan.orphaned)}."
+    )
+    attempts = [
+        (changes + orphaned + unmanaged, ""),
+        (changes + orphaned + [counts_line, ""], "the unmanaged objects are not listed"),
+        ([*changes, counts_line, ""], "unmanaged and removed objects are not listed"),
+    ]
+    for body, dropped in attempts:
+        note = [FULL_PLAN_NOTE.format(dropped=dropped), ""] if dropped else []
+        text = "\n".join(head + note + body + warnings) + "\n"
+        if limit is None or len(text) <= limit:
+            return text
+    assert limit is not None  # with no limit the first attempt fits
+    return _condensed(plan, head, warnings, counts_line, limit)
+
+
+def _condensed(
+    plan: Plan, head: list[str], warnings: list[str], counts_line: str, limit: int
+) -> str:
+    """Every access line, the counts per kind, then one line per change while they fit."""
     counts: dict[tuple[str, str], int] = {}
     for a in plan.actions:
         counts[(a.kind, a.op)] = counts.get((a.kind, a.op), 0) + 1
-    short = [
-        *head[:4],
-        "The full plan is too long for a comment; counts per kind follow. "
-        "Run `portal-gitops plan` locally or read the job log for every change.",
+    top = [
+        *head,
+        FULL_PLAN_NOTE.format(dropped="changes are listed without their field details"),
         "",
         "| kind | operation | count |",
         "|---|---|---|",
         *(f"| {k} | {op} | {n} |" for (k, op), n in sorted(counts.items())),
         "",
-        f"Unmanaged objects: {len(plan.unmanaged)}; removed from the manifests: "
-        f"{len(plan.orphaned)}.",
+        counts_line,
+        "",
+        *warnings,
+        "",
+        "#### Changes",
+        "",
     ]
-    text = "\n".join(short) + "\n"
-    return text[:limit]
+    text = "\n".join(top) + "\n"
+    reserve = 200  # the "... and N more" line
+    for i, a in enumerate(plan.actions):
+        line = f"- {SYMBOL[a.op]} {code(a.address)} {a.reason or VERB[a.op]}\n"
+        if len(text) + len(line) > limit - reserve:
+            text += (
+                f"- ... and {len(plan.actions) - i} more changes: the comment limit is "
+                "reached; read them in the job summary or the plan artifact\n"
+            )
+            break
+        text += line
+    if len(text) > limit:  # only when the access lines alone outgrow a comment
+        cut = "\n\n(cut at the comment size limit: read the full plan in the job summary)\n"
+        text = text[: limit - len(cut)] + cut
+    return text
 
 
 def _md(text: str) -> str:
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return f"`{text}`" if len(text) < 200 else f"`{text[:197]}...`"
+    text = text.replace("\n", " ")
+    return code(text if len(text) < 200 else f"{text[:197]}...", table=True)
 
 
 def render_json(plan: Plan) -> str:

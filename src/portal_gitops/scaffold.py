@@ -8,10 +8,12 @@ from typing import Any
 
 import yaml
 
+from portal_gitops import __version__
 from portal_gitops.models import API_VERSION
 
 WORKFLOWS = ("portal-plan", "portal-apply", "portal-drift", "portal-requests-pull")
-INSTALL = "portal-gitops"
+# the version that wrote the workflows, pinned: plan and apply always run the same code
+INSTALL = f"portal-gitops=={__version__}"
 SCHEMA_COMMENT = "# yaml-language-server: $schema={schema}\n"
 
 
@@ -149,7 +151,10 @@ This repository describes our Tyk Developer Portal. Changes are made by pull req
   (`.github/workflows/portal-*.yml`). CODEOWNERS routes requests to the owners of the
   products and plans they ask for (regenerate it with `portal-gitops codeowners manifests`).
 
-Repository secrets: `TYK_PORTAL_URL`, `TYK_PORTAL_TOKEN`, `TYK_DASHBOARD_SECRET`.
+Secrets live in GitHub environments, never in the repository's secrets: `portal-plan`
+(read credentials), `portal` (admin, required reviewers, main only) and `portal-automation`
+(admin, main only: expiries and rejections), each with `TYK_PORTAL_URL`, `TYK_PORTAL_TOKEN`,
+`TYK_DASHBOARD_SECRET`. See the portal-gitops guide "Access requests through pull requests".
 
 Locally: `portal-gitops validate manifests`, `portal-gitops plan manifests`.
 """

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from portal_gitops import commands
+from portal_gitops import commands, credentials
 from portal_gitops.cli import main
 from portal_gitops.errors import SecretError
 from tests.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, CliTarget, copy_examples
@@ -112,7 +112,7 @@ def test_a_secret_file_must_be_a_small_regular_file_inside_the_repository(
     (repo / "secrets" / "out").symlink_to("/etc/hostname")
     (repo / "secrets" / "zero").symlink_to("/dev/zero")
     os.mkfifo(repo / "secrets" / "fifo")
-    resolve = commands.secret_resolver({}, root=repo)
+    resolve = credentials.secret_resolver({}, root=repo)
     assert resolve("file:secrets/ok") == "dash-secret-7c21"
     assert resolve("file:secrets/missing") is None
     cases = {

@@ -10,7 +10,7 @@ import h11
 import pytest
 from click.testing import CliRunner
 
-from portal_gitops import commands
+from portal_gitops import credentials
 from portal_gitops.backends.tyk.client import error_for_status, error_for_transport
 from portal_gitops.cli import main
 from portal_gitops.errors import SecretError
@@ -20,8 +20,8 @@ TOKEN = "hygiene-token-0c5e8d2b7a91"
 
 
 def test_surrounding_whitespace_is_dropped() -> None:
-    assert commands.clean_credential(f"  {TOKEN}\n", "TYK_PORTAL_TOKEN") == TOKEN
-    assert commands.clean_credential("\n", "TYK_PORTAL_TOKEN") is None
+    assert credentials.clean_credential(f"  {TOKEN}\n", "TYK_PORTAL_TOKEN") == TOKEN
+    assert credentials.clean_credential("\n", "TYK_PORTAL_TOKEN") is None
 
 
 @pytest.mark.parametrize("inside", [" ", "\t", "\n", "\r\nX-Injected: 1", "\x00"])
@@ -29,7 +29,7 @@ def test_whitespace_or_control_characters_inside_are_refused_without_the_value(
     inside: str,
 ) -> None:
     with pytest.raises(SecretError) as caught:
-        commands.clean_credential(TOKEN[:8] + inside + TOKEN[8:], "TYK_PORTAL_TOKEN")
+        credentials.clean_credential(TOKEN[:8] + inside + TOKEN[8:], "TYK_PORTAL_TOKEN")
     assert str(caught.value) == (
         "TYK_PORTAL_TOKEN holds whitespace or a control character inside the value; a token or "
         "secret is one line with no spaces (its value is not shown)"
@@ -38,7 +38,7 @@ def test_whitespace_or_control_characters_inside_are_refused_without_the_value(
 
 
 def test_a_dashboard_secret_from_the_environment_is_checked_by_name() -> None:
-    resolve = commands.secret_resolver({"DASH": f"{TOKEN}\n", "BAD": f"{TOKEN} x"})
+    resolve = credentials.secret_resolver({"DASH": f"{TOKEN}\n", "BAD": f"{TOKEN} x"})
     assert resolve("env:DASH") == TOKEN
     with pytest.raises(SecretError, match=r"^the environment variable BAD holds whitespace"):
         resolve("env:BAD")

@@ -60,7 +60,7 @@ def test_the_package_keeps_its_contracts(tmp_path: Path) -> None:
             "import portal_gitops.backends.emulated.store",
             "The tyk client and the emulated portal are independent",
         ),
-        ("render.py", "import httpx", "httpx is imported only by the tyk client"),
+        ("render.py", "import httpx", "httpx is imported only by the HTTP clients"),
         ("commands.py", "import click", "click is imported only by the CLI"),
     ],
 )

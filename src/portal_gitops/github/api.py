@@ -1,0 +1,150 @@
+"""The GitHub REST endpoints the workflows use, over httpx (synchronous: a handful of calls).
+
+Each method names the documented endpoint it calls (https://docs.github.com/en/rest). Errors
+become GitHubError with GitHub's own message; the token never appears in one.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from portal_gitops.github.context import GitHubError
+
+API_VERSION = "2022-11-28"  # "API Versions": sent as X-GitHub-Api-Version
+
+
+class GitHubApi:
+    def __init__(self, api_url: str, repository: str, token: str, *, timeout: float = 30.0):
+        if not token:
+            raise GitHubError("GITHUB_TOKEN is not set: pass the job's token to this step")
+        self.repo = repository
+        self.http = httpx.Client(
+            base_url=api_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": "portal-gitops",
+            },
+            timeout=timeout,
+            # the artifact download answers 302 to a storage URL; httpx drops the
+            # Authorization header when a redirect leaves the API's origin
+            follow_redirects=True,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> GitHubApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            resp = self.http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise GitHubError(f"GitHub {method} {path}: {type(exc).__name__}: {exc}") from None
+        if resp.status_code >= 400:
+            try:
+                message = resp.json().get("message", "")
+            except ValueError:
+                message = resp.text[:200]
+            hint = ""
+            if resp.status_code == 403:
+                hint = " (the token lacks a permission, or is a fork pull request's read-only one)"
+            raise GitHubError(
+                f"GitHub {method} {path}: {resp.status_code} {message}{hint}",
+                status=resp.status_code,
+            )
+        return resp
+
+    def _pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Any]:
+        """Every item of a paginated list ("Using pagination in the REST API": follow the
+        ``Link`` header's ``rel="next"``)."""
+        url: str | None = path
+        query: Mapping[str, Any] | None = {"per_page": 100, **(params or {})}
+        while url:
+            resp = self._call("GET", url, params=query)
+            yield from resp.json()
+            url = resp.links.get("next", {}).get("url")
+            query = None  # the next link carries its own query
+
+    # --- repository and pull requests ----------------------------------------------------
+
+    def default_branch(self) -> str:
+        """ "Get a repository": ``default_branch`` (the payload of a ``schedule`` run carries no
+        repository object, so ``github.event.repository.default_branch`` is empty there)."""
+        branch = str(self._call("GET", f"/repos/{self.repo}").json().get("default_branch") or "")
+        if not branch:
+            raise GitHubError(f"GitHub did not say which branch of {self.repo} is the default")
+        return branch
+
+    def open_pulls(self, head_branch: str) -> list[dict[str, Any]]:
+        """ "List pull requests", filtered by ``head=owner:branch``."""
+        owner = self.repo.split("/")[0]
+        return list(self._pages(f"/repos/{self.repo}/pulls", {"head": f"{owner}:{head_branch}"}))
+
+    def create_pull(self, head: str, base: str, title: str, body: str) -> dict[str, Any]:
+        """ "Create a pull request"."""
+        data = {"head": head, "base": base, "title": title, "body": body}
+        result: dict[str, Any] = self._call("POST", f"/repos/{self.repo}/pulls", json=data).json()
+        return result
+
+    def request_reviewers(self, number: int, users: Sequence[str], teams: Sequence[str]) -> None:
+        """ "Request reviewers for a pull request" (team slugs without the organisation)."""
+        self._call(
+            "POST",
+            f"/repos/{self.repo}/pulls/{number}/requested_reviewers",
+            json={"reviewers": list(users), "team_reviewers": list(teams)},
+        )
+
+    def pulls_for_commit(self, sha: str) -> list[dict[str, Any]]:
+        """ "List pull requests associated with a commit" (the merged one for a merge)."""
+        return list(self._pages(f"/repos/{self.repo}/commits/{sha}/pulls"))
+
+    # --- issue comments -------------------------------------------------------------------
+
+    def comments(self, number: int) -> list[dict[str, Any]]:
+        """ "List issue comments" (a pull request is an issue for comments)."""
+        return list(self._pages(f"/repos/{self.repo}/issues/{number}/comments"))
+
+    def upsert_comment(self, number: int, marker: str, body: str) -> str:
+        """Update the one comment starting with ``marker``, or create it ("Update an issue
+        comment", "Create an issue comment"). Returns "updated" or "created"."""
+        mine = [c for c in self.comments(number) if str(c.get("body") or "").startswith(marker)]
+        if mine:
+            self._call(
+                "PATCH", f"/repos/{self.repo}/issues/comments/{mine[0]['id']}", json={"body": body}
+            )
+            return "updated"
+        self._call("POST", f"/repos/{self.repo}/issues/{number}/comments", json={"body": body})
+        return "created"
+
+    def comment(self, number: int, body: str) -> None:
+        self._call("POST", f"/repos/{self.repo}/issues/{number}/comments", json={"body": body})
+
+    # --- artifacts ------------------------------------------------------------------------
+
+    def artifact_file(self, name: str, member: str) -> bytes | None:
+        """One file of the newest unexpired artifact called ``name`` ("List artifacts for a
+        repository" with ``name``, then "Download an artifact": a 302 to a zip archive)."""
+        found = self._call(
+            "GET", f"/repos/{self.repo}/actions/artifacts", params={"name": name, "per_page": 100}
+        ).json()
+        live = [a for a in found.get("artifacts", []) if not a.get("expired")]
+        if not live:
+            return None
+        newest = max(live, key=lambda a: str(a.get("created_at") or ""))
+        data = self._call("GET", f"/repos/{self.repo}/actions/artifacts/{newest['id']}/zip")
+        try:
+            with zipfile.ZipFile(io.BytesIO(data.content)) as archive:
+                return archive.read(member)
+        except (zipfile.BadZipFile, KeyError) as exc:
+            raise GitHubError(f"artifact {name} has no readable {member}: {exc}") from None

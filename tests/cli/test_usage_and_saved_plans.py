@@ -1,0 +1,78 @@
+"""Exit codes and saved plans as a CI step sees them (issue 14).
+
+Exit 2 means "changes present" (plan --detailed-exitcode, drift), so a usage error (a typo in
+an action input) must exit 1, never 2; and a saved plan is recognised by what it holds, not by
+a ``.json`` suffix (an artifact may be named anything).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from portal_gitops import commands as cmd
+from portal_gitops.cli import main
+from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["plna"],  # no such command
+        ["plan", "--yolo"],  # no such option
+        ["plan", "--format", "yaml"],  # bad choice
+        ["apply", "--max-deletes", "-3"],  # out of range
+        ["requests", "pull"],  # missing required option
+    ],
+)
+def test_usage_errors_exit_1_not_the_changes_code(argv: list[str]) -> None:
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 1, result.output
+    assert "Usage" in result.output or "Error" in result.output
+
+
+def test_help_and_version_still_exit_0() -> None:
+    assert CliRunner().invoke(main, ["--help"]).exit_code == 0
+    assert CliRunner().invoke(main, ["plan", "--help"]).exit_code == 0
+    assert CliRunner().invoke(main, ["--version"]).exit_code == 0
+
+
+def test_a_saved_plan_is_recognised_by_its_content(tmp_path: Path) -> None:
+    manifests = copy_examples(tmp_path)
+    store = tmp_path / "live.db"
+    saved = tmp_path / "reviewed.plan"  # no .json suffix
+    env = {"TYK_DASHBOARD_SECRET": DASHBOARD_SECRET, "TYK_PORTAL_URL": None}
+    made = CliRunner().invoke(
+        main, ["plan", str(manifests), "--out", str(saved), "--store", str(store)], env=env
+    )
+    assert made.exit_code == 0, made.output
+    assert cmd.is_saved_plan(str(saved))
+    assert not cmd.is_saved_plan(str(manifests))
+    assert not cmd.is_saved_plan(str(manifests / "catalogues.yaml"))
+    applied = CliRunner().invoke(main, ["apply", str(saved), "--store", str(store)], env=env)
+    assert applied.exit_code == 0, applied.output
+    assert "Apply:" in applied.output
+    # a manifest file named *.json is still read as manifests, not as a plan
+    (tmp_path / "m").mkdir()
+    shutil.copy(manifests / "catalogues.yaml", tmp_path / "m" / "x.json")
+    assert not cmd.is_saved_plan(str(tmp_path / "m" / "x.json"))
+
+
+def test_plan_warns_when_the_deletions_exceed_the_budget(
+    cli_target: CliTarget, tmp_path: Path
+) -> None:
+    manifests = copy_examples(tmp_path)
+    assert cli_target.invoke("apply", str(manifests), "--auto-approve").exit_code == 0
+    shutil.rmtree(manifests / "requests")
+    over = cli_target.invoke(
+        "plan", str(manifests), "--prune", "--max-deletes", "2", "--format", "markdown"
+    )
+    assert over.exit_code == 0, over.output
+    assert "more than the deletion budget (--max-deletes 2)" in over.output
+    within = cli_target.invoke(
+        "plan", str(manifests), "--prune", "--max-deletes", "50", "--format", "markdown"
+    )
+    assert "deletion budget" not in within.output

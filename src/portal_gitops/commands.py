@@ -23,7 +23,7 @@ from typing import Any
 from portal_gitops import plan as planmod
 from portal_gitops.apply import Applier, ApplyResult, Progress
 from portal_gitops.backends.base import Backend
-from portal_gitops.desired import Desired, build_desired
+from portal_gitops.desired import Desired, build_desired, with_live_apis
 from portal_gitops.diff import diff
 from portal_gitops.errors import (
     Issue,
@@ -40,6 +40,7 @@ from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
 from portal_gitops.validate import ValidationResult, format_issues, validate_loaded
+from portal_gitops.validate.apis import check_product_apis
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
 LOCK_TTL_SECONDS = 30 * 60
@@ -53,6 +54,9 @@ class Target:
     portal_url: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     parallelism: int = 8
+    # files of Tyk API definitions that seed the embedded store's Dashboard (--apis); never
+    # sent to a real Dashboard
+    apis: tuple[str, ...] = ()
 
     def describe(self, paths: Sequence[str]) -> str:
         return self.portal_url or f"embedded store {self.store_path(paths)}"
@@ -147,9 +151,15 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
     from portal_gitops.backends.tyk.backend import DashboardConn, open_tyk
 
     if not target.portal_url:
+        definitions = api_definitions(target.apis)
         store = Path(target.store_path(paths))
         store.parent.mkdir(parents=True, exist_ok=True)
-        return open_embedded(str(store))
+        return open_embedded(str(store), apis=definitions)
+    if target.apis:
+        raise PortalGitopsError(
+            "--apis seeds the embedded store's Dashboard only: portal-gitops never creates "
+            "APIs in a real Dashboard (create them there, then plan)"
+        )
     token = target.environ.get("TYK_PORTAL_TOKEN")
     token_file = target.environ.get("TYK_PORTAL_TOKEN_FILE")
     if not token and token_file:
@@ -181,6 +191,13 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
     )
 
 
+def api_definitions(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The Tyk API definitions in the files under ``paths`` (``--apis``)."""
+    from portal_gitops.load import load_api_definitions
+
+    return load_api_definitions(paths) if paths else []
+
+
 def _notes(desired: Desired) -> dict[str, Mapping[str, Any]]:
     return {f"{k}/{n}": v for (k, n), v in desired.notes.items()}
 
@@ -188,7 +205,13 @@ def _notes(desired: Desired) -> dict[str, Mapping[str, Any]]:
 def compute_plan(
     loaded: Loaded, live: LiveState, target_desc: str, backend_kind: str, *, prune: bool
 ) -> Plan:
-    result = diff(loaded.desired, live, prune=prune)
+    """The plan, after checking the products' APIs against their providers' Dashboards (a
+    ManifestError, one issue per unknown API id or version, before anything is applied)."""
+    problems = check_product_apis(loaded.validation.manifests, live.apis_of)
+    if problems:
+        raise ManifestError(problems)
+    desired = with_live_apis(loaded.desired, live.apis_of)
+    result = diff(desired, live, prune=prune)
     return build_plan(
         result,
         live,
@@ -196,9 +219,9 @@ def compute_plan(
         backend=backend_kind,
         manifests_hash=loaded.manifests_hash,
         paths=loaded.paths,
-        notes=_notes(loaded.desired),
+        notes=_notes(desired),
         warnings=[format_issues([w]) for w in loaded.warnings],
-        details={f"{k}/{n}": v for (k, n), v in loaded.desired.details.items()},
+        details={f"{k}/{n}": v for (k, n), v in desired.details.items()},
     )
 
 

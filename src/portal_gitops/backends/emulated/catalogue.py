@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from portal_gitops.backends.emulated import apis as api_definitions
 from portal_gitops.backends.emulated.dashboard import (
     access_rights,
     delete_policy_of,
@@ -181,7 +182,8 @@ def insert_product(tx: Tx, provider: Row, body: Row, *, reference: str = "") -> 
     name = str_field(body, "Name")
     unique(tx, "product", "product", name)
     apis = _api_details(body)
-    if not reference:
+    if not reference:  # (a policy imported by a synchronisation already names known APIs)
+        api_definitions.check_product_apis(tx, (d["APIID"] for d in apis))
         reference = new_backing_policy(
             tx,
             provider,
@@ -194,7 +196,7 @@ def insert_product(tx: Tx, provider: Row, body: Row, *, reference: str = "") -> 
                     "complexity": False,
                     "per_api": False,
                 },
-                "access_rights": access_rights(apis, {}),
+                "access_rights": access_rights(tx, apis, {}),
                 "rate": -1,
                 "per": -1,
                 "quota_max": -1,
@@ -272,11 +274,12 @@ def _products_update(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
             row[field] = bool_field(body, field)
     if "APIDetails" in body:
         apis = _api_details(body)
+        api_definitions.check_product_apis(tx, (d["APIID"] for d in apis))
         old = {d["APIID"]: d for d in row["APIDetails"]}
         row["APIDetails"] = [{**old.get(d["APIID"], {}), **d} for d in apis]
         current = tx.policy(row.get("ReferenceID") or "")
         rights = (current or {}).get("access_rights") or {}
-        policy["access_rights"] = access_rights(row["APIDetails"], rights)
+        policy["access_rights"] = access_rights(tx, row["APIDetails"], rights)
     if "Tags" in body:
         row["Tags"] = _tag_ids(tx, body)
     if "Catalogues" in body:

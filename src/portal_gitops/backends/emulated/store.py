@@ -19,11 +19,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from portal_gitops.backends.emulated import access, catalogue, dashboard, identity
+from portal_gitops.backends.emulated import access, apis, catalogue, dashboard, identity
 from portal_gitops.backends.emulated.db import (
     INDEXES,
     SCHEMA,
@@ -77,6 +77,7 @@ _ROUTES: tuple[Route, ...] = (
     *catalogue.route.routes,
     *access.route.routes,
     *dashboard.route.routes,
+    *apis.route.routes,
 )
 _BY_METHOD: dict[tuple[Api, str], list[Route]] = {}
 
@@ -115,6 +116,7 @@ class StoreSnapshot:
     requests: list[Row]
     apps: list[Row]
     policies: list[Row]
+    apis: list[Row]  # the Dashboard's API definitions (``api_definition`` objects)
 
 
 class PortalStore:
@@ -125,6 +127,9 @@ class PortalStore:
     ``plans_list_shape``: ``GET /plans`` as the spec's ``{"data": [...]}`` or a bare array.
     ``legacy_limit_strings``: answer plans as pre-1.13 portals did (``Plan-show``: RateLimit and
     Quota as "1000 calls / 60 second(s)" / "unlimited", Catalogues as names).
+    ``apis``: Tyk API definitions (as a Dashboard exports them) stored in the emulated
+    Dashboard on opening, replacing those of the same ``api_id``; products and policies may
+    name only these APIs and their versions (apis.py).
     """
 
     def __init__(
@@ -137,6 +142,7 @@ class PortalStore:
         dashboard_page_size: int = 10,
         plans_list_shape: Literal["spec", "bare"] = "spec",
         legacy_limit_strings: bool = False,
+        apis: Iterable[Mapping[str, Any]] = (),
     ):
         self.path = path
         self.portal_token = portal_token
@@ -157,6 +163,15 @@ class PortalStore:
             self._enable_wal()
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._init_schema()
+        definitions = list(apis)
+        if definitions:
+            self.seed_apis(definitions)
+
+    def seed_apis(self, definitions: Iterable[Mapping[str, Any]]) -> None:
+        """Store API definitions in the emulated Dashboard (``apis``; ValueError if one is
+        not a definition)."""
+        with self._transaction(write=True) as tx:
+            apis.seed(tx, definitions)
 
     def _enable_wal(self) -> None:
         """Switch a file to WAL. The switch needs the file to itself and SQLite does not
@@ -369,6 +384,7 @@ class PortalStore:
                 ],
                 apps=[r_app(tx, a, full=False) for a in rows["app"]],
                 policies=tx.all_policies(),
+                apis=apis.every(tx),
             )
 
     def memoised(self, tx: Tx, name: str, build: Callable[[], Any]) -> Any:

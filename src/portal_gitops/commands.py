@@ -43,6 +43,7 @@ from portal_gitops.validate import ValidationResult, format_issues, validate_loa
 from portal_gitops.validate.apis import check_product_apis
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
+APIS_ENV = "PORTAL_GITOPS_APIS"  # what --apis defaults to (paths separated by whitespace)
 LOCK_TTL_SECONDS = 30 * 60
 
 
@@ -150,12 +151,13 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
     from portal_gitops.backends.embedded import open_embedded
     from portal_gitops.backends.tyk.backend import DashboardConn, open_tyk
 
+    apis = target.apis or tuple(target.environ.get(APIS_ENV, "").split())
     if not target.portal_url:
-        definitions = api_definitions(target.apis)
+        definitions = api_definitions(apis)
         store = Path(target.store_path(paths))
         store.parent.mkdir(parents=True, exist_ok=True)
         return open_embedded(str(store), apis=definitions)
-    if target.apis:
+    if apis:
         raise PortalGitopsError(
             "--apis seeds the embedded store's Dashboard only: portal-gitops never creates "
             "APIs in a real Dashboard (create them there, then plan)"

@@ -37,11 +37,10 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_read import DASHBOARD_SECRET, PORTAL_TOKEN, emulator, machine_load, template
-from estate import plan_counts, write
+from estate import plan_counts, seed_apis, write
 from measure import ratio_line
 
 from portal_gitops import commands
-from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.transport import KeepAliveTransport
 from portal_gitops.plan import Action
 
@@ -116,7 +115,7 @@ def main() -> None:
         manifests = str(Path(tmp) / "manifests")
         write(Path(manifests), documents)
         db = str(Path(tmp) / "portal.db")
-        PortalStore(db).close()  # an empty portal
+        seed_apis(db, documents)  # an empty portal whose Dashboard has the estate's APIs
         load_before = machine_load()
         with emulator(db, args.latency_ms, args.emulator) as served:
             url = served.url

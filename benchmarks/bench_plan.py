@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from estate import write
+from estate import seed_apis, write
 from measure import measure, ratio_line
 
 from portal_gitops import commands
@@ -79,6 +79,7 @@ def main() -> None:
         manifests = str(Path(tmp) / "manifests")
         db = str(Path(tmp) / "portal.db")
         n = write(Path(manifests), args.documents)
+        seed_apis(db, args.documents)
         start = time.perf_counter()
         outcome = commands.apply([manifests], commands.Target(store=db, environ={}))
         applied = time.perf_counter() - start

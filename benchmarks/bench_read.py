@@ -17,6 +17,9 @@ ever does: every list costs one empty page more than its items fill.
              catalogues, apps, access requests; pages(teams of o) for every organisation o;
              pages(audiences of c) for every catalogue c
   policies   1 per Dashboard: ``p=-2`` returns every policy in one reply (documented)
+  apis       1 per Dashboard: ``GET /api/apis?p=-1`` returns every API definition in one
+             reply ("Send number less than 0 to return all items", Dashboard spec), to check
+             the products' API ids and versions
   details    1 per object whose list entry lacks fields the backend needs: provider
              (Configuration), product (Description, Content, Tags), plan (Description, limits),
              catalogue (Products, Plans), non-default team (Users)
@@ -51,7 +54,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from estate import plan_counts, write
+from estate import plan_counts, seed_apis, write
 from measure import ratio_line
 
 from portal_gitops import commands
@@ -106,6 +109,7 @@ def seed(directory: Path, documents: int) -> tuple[list[str], str, float]:
     manifests = directory / "manifests"
     write(manifests, documents)
     db = str(directory / "portal.db")
+    seed_apis(db, documents)  # the Dashboard has the APIs the products name
     start = time.perf_counter()
     outcome = commands.apply([str(manifests)], commands.Target(store=db, environ={}))
     seconds = time.perf_counter() - start
@@ -265,6 +269,7 @@ def minimum_requests(db: str, per_page: int, dashboards: int) -> dict[str, int]:
             "teams lists (one per organisation)": per_parent("team", "organisation"),
             "audience lists (one per catalogue)": per_parent("audience", "catalogue"),
             "policies (p=-2, per Dashboard)": dashboards,
+            "API definitions (p=-1, per Dashboard)": dashboards,
             "provider details": count("provider"),
             "product details": count("product"),
             "plan details": count("plan"),

@@ -155,6 +155,33 @@ def generate(n: int) -> dict[str, list[dict[str, Any]]]:
     return files
 
 
+def api_definitions(n: int) -> list[dict[str, Any]]:
+    """The Tyk API definitions of every API the estate's products name (version ``v1``), as a
+    Dashboard exports them: products may name only APIs their provider's Dashboard has."""
+    return [
+        {
+            "api_definition": {
+                "api_id": f"product-{p:05d}-api-{a}",
+                "name": f"product-{p:05d}-api-{a}",
+                "version_data": {
+                    "not_versioned": False,
+                    "default_version": "v1",
+                    "versions": {"v1": {"name": "v1"}},
+                },
+            }
+        }
+        for p in range(plan_counts(n)["products"])
+        for a in range(2)
+    ]
+
+
+def seed_apis(db: str, n: int) -> None:
+    """Store the estate's API definitions in the (emulated) Dashboard of the store at ``db``."""
+    from portal_gitops.backends.emulated.store import PortalStore
+
+    PortalStore(db, apis=api_definitions(n)).close()
+
+
 def write(out: Path, n: int) -> int:
     """Write an estate of about N documents under OUT; returns the number of documents."""
     total = 0

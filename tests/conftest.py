@@ -23,6 +23,7 @@ from portal_gitops import heap
 from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.cli import main
+from tests.apis import example_apis, seed_store_file
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "manifests"
@@ -69,6 +70,7 @@ def copy_examples(dest: Path) -> Path:
 def cli_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CliTarget]:
     store_path = tmp_path / "live" / "portal.db"
     store_path.parent.mkdir()
+    seed_store_file(store_path, example_apis())  # the Dashboard has the examples' APIs
     base_env: dict[str, str | None] = {
         "TYK_DASHBOARD_SECRET": DASHBOARD_SECRET,
         "NO_COLOR": "1",

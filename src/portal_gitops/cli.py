@@ -32,8 +32,15 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 class Context:
     def __init__(
-        self, store: str | None, portal_url: str | None, verbose: int, color: bool, debug: bool
+        self,
+        store: str | None,
+        portal_url: str | None,
+        verbose: int,
+        color: bool,
+        debug: bool,
+        apis: tuple[str, ...] = (),
     ):
+        self.apis = apis
         self.store = store
         self.portal_url = portal_url
         self.verbose = verbose
@@ -46,11 +53,23 @@ class Context:
             portal_url=self.portal_url,
             environ=dict(os.environ),
             parallelism=parallelism,
+            apis=self.apis,
         )
 
 
 def _color_default() -> bool:
     return "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+APIS_OPTION = click.option(
+    "--apis",
+    multiple=True,
+    type=click.Path(exists=True),
+    envvar="PORTAL_GITOPS_APIS",
+    help="Tyk API definition files (JSON or YAML, as a Dashboard exports them; directories "
+    "are read whole) that the embedded store's Dashboard holds, so products can name them "
+    "(env PORTAL_GITOPS_APIS). Embedded store and emulator only.",
+)
 
 
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,9 +84,11 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         verbose: int,
         no_color: bool,
         debug: bool,
+        apis: tuple[str, ...],
         **kwargs: Any,
     ) -> Any:
-        ctx = Context(store, portal_url, verbose, _color_default() and not no_color, debug)
+        color = _color_default() and not no_color
+        ctx = Context(store, portal_url, verbose, color, debug, apis)
         return command(*args, ctx=ctx, **kwargs)
 
     f = click.option(
@@ -76,6 +97,7 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default=None,
         help="Embedded store file (default: .portal-gitops/portal.db next to the manifests).",
     )(f)
+    f = APIS_OPTION(f)
     f = click.option(
         "--portal-url",
         envvar="TYK_PORTAL_URL",
@@ -663,7 +685,8 @@ def schema(out: str | None) -> None:
     "--store", type=click.Path(dir_okay=False), default=str(cmd.DEFAULT_STORE), show_default=True
 )
 @click.option("--latency-ms", type=float, default=0.0, help="Delay every request (testing).")
-def emulator(host: str, port: int, store: str, latency_ms: float) -> None:
+@APIS_OPTION
+def emulator(host: str, port: int, store: str, latency_ms: float, apis: tuple[str, ...]) -> None:
     """Serve the embedded store over HTTP with Tyk's portal and Dashboard APIs.
 
     Requires TYK_PORTAL_TOKEN (portal API) and TYK_DASHBOARD_SECRET (Dashboard API)."""
@@ -671,13 +694,14 @@ def emulator(host: str, port: int, store: str, latency_ms: float) -> None:
 
     def go() -> int:
         settings_from_env(os.environ)  # fail early and clearly when tokens are missing
+        definitions = cmd.api_definitions(apis)
         os.makedirs(os.path.dirname(os.path.abspath(store)), exist_ok=True)
         click.echo(
             f"emulator: portal http://{host}:{port}/portal-api, dashboard "
             f"http://{host}:{port}/api (store {store})",
             err=True,
         )
-        serve(host, port, store, faults=FaultConfig(latency_ms=latency_ms))
+        serve(host, port, store, faults=FaultConfig(latency_ms=latency_ms), apis=definitions)
         return EXIT_OK
 
     run(go)

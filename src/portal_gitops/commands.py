@@ -28,7 +28,7 @@ from portal_gitops.credentials import (
     refuse_unapproved_dashboards,
     secret_resolver,
 )
-from portal_gitops.desired import Desired, build_desired
+from portal_gitops.desired import Desired, build_desired, with_live_apis
 from portal_gitops.diff import diff
 from portal_gitops.errors import (
     Issue,
@@ -47,8 +47,10 @@ from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
 from portal_gitops.urls import display_url
 from portal_gitops.validate import ValidationResult, format_issues, validate_loaded
+from portal_gitops.validate.apis import check_product_apis
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
+APIS_ENV = "PORTAL_GITOPS_APIS"  # what --apis defaults to (paths separated by whitespace)
 LOCK_TTL_SECONDS = 30 * 60
 
 
@@ -60,6 +62,9 @@ class Target:
     portal_url: str | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     parallelism: int = 8
+    # files of Tyk API definitions that seed the embedded store's Dashboard (--apis); never
+    # sent to a real Dashboard
+    apis: tuple[str, ...] = ()
 
     def describe(self, paths: Sequence[str]) -> str:
         if self.portal_url:
@@ -140,10 +145,17 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
     from portal_gitops.backends.embedded import open_embedded
     from portal_gitops.backends.tyk.backend import DashboardConn, open_tyk
 
+    apis = target.apis or tuple(target.environ.get(APIS_ENV, "").split())
     if not target.portal_url:
+        definitions = api_definitions(apis)
         store = Path(target.store_path(paths))
         store.parent.mkdir(parents=True, exist_ok=True)
-        return open_embedded(str(store))
+        return open_embedded(str(store), apis=definitions)
+    if apis:
+        raise PortalGitopsError(
+            "--apis seeds the embedded store's Dashboard only: portal-gitops never creates "
+            "APIs in a real Dashboard (create them there, then plan)"
+        )
     token = clean_credential(target.environ.get("TYK_PORTAL_TOKEN"), "TYK_PORTAL_TOKEN")
     token_file = target.environ.get("TYK_PORTAL_TOKEN_FILE")
     if not token and token_file:
@@ -178,6 +190,13 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
     )
 
 
+def api_definitions(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """The Tyk API definitions in the files under ``paths`` (``--apis``)."""
+    from portal_gitops.load import load_api_definitions
+
+    return load_api_definitions(paths) if paths else []
+
+
 def _notes(desired: Desired) -> dict[str, Mapping[str, Any]]:
     return {f"{k}/{n}": v for (k, n), v in desired.notes.items()}
 
@@ -194,7 +213,13 @@ def compute_plan(
     prune: bool,
     record_move: str = "",
 ) -> Plan:
-    result = diff(loaded.desired, live, prune=prune)
+    """The plan, after checking the products' APIs against their providers' Dashboards (a
+    ManifestError, one issue per unknown API id or version, before anything is applied)."""
+    problems = check_product_apis(loaded.validation.manifests, live.apis_of)
+    if problems:
+        raise ManifestError(problems)
+    desired = with_live_apis(loaded.desired, live.apis_of)
+    result = diff(desired, live, prune=prune)
     moving = [f"{record_move} ({MOVE_RECORD_HINT})"] if record_move else []
     return build_plan(
         result,
@@ -203,9 +228,9 @@ def compute_plan(
         backend=backend_kind,
         manifests_hash=loaded.manifests_hash,
         paths=loaded.paths,
-        notes=_notes(loaded.desired),
+        notes=_notes(desired),
         warnings=[*moving, *(format_issues([w]) for w in loaded.warnings)],
-        details={f"{k}/{n}": v for (k, n), v in loaded.desired.details.items()},
+        details={f"{k}/{n}": v for (k, n), v in desired.details.items()},
         prune=prune,
     )
 

@@ -8,14 +8,15 @@ after applying these attrs must compare equal to them. Each kind builds its own 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from portal_gitops.kinds import REGISTRY
 from portal_gitops.kinds.base import Building, SecretResolver, no_secret
+from portal_gitops.kinds.product import with_default_versions
 from portal_gitops.models import Manifest
-from portal_gitops.state import DesiredState, Key
+from portal_gitops.state import DesiredState, Key, LiveApi, Resource
 
 
 @dataclass(frozen=True)
@@ -58,4 +59,21 @@ def build_desired(
     )
 
 
-__all__ = ["Desired", "SecretResolver", "build_desired"]
+def with_live_apis(
+    desired: Desired, apis_of: Callable[[str], Mapping[str, LiveApi] | None]
+) -> Desired:
+    """The desired state with what depends on the providers' API definitions resolved (pure,
+    after the read): a product API naming no versions gets the versions the API defines."""
+    resources = dict(desired.state.resources)
+    changed = False
+    for ref, res in desired.state.resources.items():
+        if res.kind != "Product":
+            continue
+        attrs = with_default_versions(res.attrs, apis_of(str(res.attrs.get("provider", ""))))
+        if attrs is not res.attrs:
+            resources[ref] = Resource(res.kind, res.key, attrs)
+            changed = True
+    return replace(desired, state=DesiredState(resources)) if changed else desired
+
+
+__all__ = ["Desired", "SecretResolver", "build_desired", "with_live_apis"]

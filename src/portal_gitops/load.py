@@ -432,3 +432,48 @@ def iter_documents(paths: Iterable[str]) -> Iterator[Document]:
     if issues:
         raise ManifestError(issues)
     yield from docs
+
+
+API_SUFFIXES = (".json", *YAML_SUFFIXES)
+
+
+def load_api_definitions(paths: Iterable[str]) -> list[dict[str, Any]]:
+    """Tyk API definitions from files (``*.json``, ``*.yaml``, ``*.yml``; directories walked,
+    sorted), each document as a Dashboard exports an API: ``{"api_definition": {...}}``, the
+    bare definition, or a ``GET /api/apis`` reply ``{"apis": [...]}``. They seed the embedded
+    store's Dashboard (``--apis``). Raises ManifestError naming every bad file."""
+    files: list[FsPath] = []
+    issues: list[Issue] = []
+    for given in paths:
+        p = FsPath(given)
+        if p.is_file():
+            files.append(p)
+        elif p.is_dir():
+            for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                files.extend(
+                    FsPath(dirpath) / n
+                    for n in sorted(filenames)
+                    if n.endswith(API_SUFFIXES) and not n.startswith(".")
+                )
+        else:
+            issues.append(Issue(given, 1, "no such file or directory"))
+    out: list[dict[str, Any]] = []
+    for fp in files:
+        try:
+            docs = parse_text(read_text(fp, str(fp)), str(fp))
+        except ManifestError as exc:
+            issues.extend(exc.issues)
+            continue
+        for doc in docs:
+            items = doc.data["apis"] if isinstance(doc.data.get("apis"), list) else [doc.data]
+            for item in items:
+                inner = item.get("api_definition", item) if isinstance(item, dict) else None
+                api_id = inner.get("api_id") if isinstance(inner, dict) else None
+                if not isinstance(api_id, str) or not api_id:
+                    issues.append(Issue(str(fp), doc.line, "not a Tyk API definition: no api_id"))
+                    continue
+                out.append(item)
+    if issues:
+        raise ManifestError(issues)
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
@@ -26,10 +27,13 @@ def schema_line(depth: int) -> str:
 
 
 def render_workflow(name: str, manifests: str, install: str = INSTALL) -> str:
+    """A workflow for the manifests in ``manifests``; the API definitions an embedded plan
+    needs are in ``apis/`` beside that folder."""
     text = resources.files("portal_gitops").joinpath("templates", "workflows", f"{name}.yml")
     return (
         text.read_text(encoding="utf-8")
         .replace("__MANIFESTS__", manifests)
+        .replace("__APIS__", str(PurePosixPath(manifests).parent / "apis"))
         .replace("__INSTALL__", install)
     )
 
@@ -127,6 +131,27 @@ def starter_manifests() -> dict[PurePosixPath, list[dict[str, Any]]]:
     }
 
 
+def starter_apis() -> dict[PurePosixPath, dict[str, Any]]:
+    """The definition of the starter product's API, as a Dashboard exports it: what the
+    embedded store's Dashboard holds for a plan with no Tyk (``--apis apis``). Replace it with
+    your own exports (``GET /api/apis/{id}``); portal-gitops never creates APIs in Tyk."""
+    return {
+        PurePosixPath("example-api-id.json"): {
+            "api_definition": {
+                "api_id": "example-api-id",
+                "name": "Example API",
+                "active": True,
+                "proxy": {"listen_path": "/example/", "target_url": "http://example.com/"},
+                "version_data": {
+                    "not_versioned": True,
+                    "default_version": "",
+                    "versions": {"Default": {"name": "Default"}},
+                },
+            }
+        }
+    }
+
+
 PRE_COMMIT = """\
 # Validate the manifests before every commit (https://pre-commit.com).
 repos:
@@ -150,13 +175,19 @@ This repository describes our Tyk Developer Portal. Changes are made by pull req
 - Every pull request gets a plan comment; merging to main applies it
   (`.github/workflows/portal-*.yml`). CODEOWNERS routes requests to the owners of the
   products and plans they ask for (regenerate it with `portal-gitops codeowners manifests`).
+- `apis/` holds the definitions of the APIs the products name, exported from the Tyk
+  Dashboard (`GET /api/apis/{id}`): the embedded store's Dashboard holds them for a plan with
+  no Tyk (`--apis apis`). Against a real portal the products' APIs are checked against the
+  provider's Dashboard itself.
 
 Secrets live in GitHub environments, never in the repository's secrets: `portal-plan`
 (read credentials), `portal` (admin, required reviewers, main only) and `portal-automation`
 (admin, main only: expiries and rejections), each with `TYK_PORTAL_URL`, `TYK_PORTAL_TOKEN`,
-`TYK_DASHBOARD_SECRET`. See the portal-gitops guide "Access requests through pull requests".
+`TYK_DASHBOARD_SECRET`. The Dashboards a secret may be sent to are listed in the repository
+variable `PORTAL_GITOPS_APPROVED_DASHBOARDS`, which a pull request cannot change. See the
+portal-gitops guide "Access requests through pull requests".
 
-Locally: `portal-gitops validate manifests`, `portal-gitops plan manifests`.
+Locally: `portal-gitops validate manifests`, `portal-gitops plan manifests --apis apis`.
 """
 
 
@@ -166,6 +197,8 @@ def repository_files(codeowners: str) -> dict[PurePosixPath, str]:
     for rel, docs in starter_manifests().items():
         path = PurePosixPath("manifests") / rel
         out[path] = schema_line(len(rel.parts) - 1) + yaml.safe_dump_all(docs, sort_keys=False)
+    for rel, definition in starter_apis().items():
+        out[PurePosixPath("apis") / rel] = json.dumps(definition, indent=2) + "\n"
     for name in WORKFLOWS:
         out[PurePosixPath(".github/workflows") / f"{name}.yml"] = render_workflow(name, "manifests")
     out[PurePosixPath(".github/CODEOWNERS")] = codeowners

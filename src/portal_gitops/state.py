@@ -93,12 +93,34 @@ class DesiredState:
         return f"DesiredState({len(self)} resources)"
 
 
+@dataclass(frozen=True)
+class LiveApi:
+    """An API defined on a provider's Dashboard, as far as products care: its versions.
+
+    ``versions``: the names it defines (``("Default",)`` when not versioned); ``defaults``:
+    what a product grants when its manifest names no versions (``("Default",)`` when not
+    versioned, else every version).
+    """
+
+    api_id: str
+    name: str
+    versioned: bool
+    versions: tuple[str, ...]
+    defaults: tuple[str, ...]
+
+
+ALL_PROVIDERS = "*"  # key of LiveState.apis: the one Dashboard behind every provider
+
+
 @dataclass(frozen=True, repr=False)
 class LiveState:
     objects: Mapping[Key, LiveObject]
     # Dashboard policies no portal object references and portal-gitops does not manage, which
     # hold their names (Dashboard names are unique): name -> provider -> the policy's _id
     held_names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # provider name (or ALL_PROVIDERS) -> the APIs on its Dashboard; a provider absent here
+    # had no Dashboard to read, so its products' APIs are not checked
+    apis: Mapping[str, Mapping[str, LiveApi]] = field(default_factory=dict)
 
     def __iter__(self) -> Iterator[LiveObject]:
         return iter(self.objects.values())
@@ -111,6 +133,11 @@ class LiveState:
 
     def get(self, kind: str, key: str) -> LiveObject | None:
         return self.objects.get((kind, key))
+
+    def apis_of(self, provider: str) -> Mapping[str, LiveApi] | None:
+        """The APIs on a provider's Dashboard (None: not read)."""
+        found = self.apis.get(provider)
+        return found if found is not None else self.apis.get(ALL_PROVIDERS)
 
 
 def to_jsonable(value: Any) -> Any:

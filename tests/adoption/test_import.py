@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from portal_gitops import commands as cmd
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.commands import load_and_validate
+from tests.apis import api_definition, definitions_for, seed_store_file
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
 from tests.strategies import estates
 
@@ -51,7 +52,8 @@ def _call(store: PortalStore, method: str, path: str, body: Any = None) -> Any:
 
 def test_hand_made_objects_are_reported_by_name_and_the_rest_imported(tmp_path: Path) -> None:
     store_path = tmp_path / "portal.db"
-    store = PortalStore(str(store_path))
+    names = ("clean-product", "mixed-product", "policyless-product")
+    store = PortalStore(str(store_path), apis=[api_definition(f"{n}-api") for n in names])
     provider = _call(
         store,
         "POST",
@@ -117,6 +119,7 @@ def test_for_generated_live_states_import_then_plan_is_empty(
     src = root / "src"
     src.mkdir()
     (src / "estate.yaml").write_text(yaml.safe_dump_all(estate, sort_keys=False))
+    seed_store_file(root / "portal.db", definitions_for(estate))
     target = cmd.Target(store=str(root / "portal.db"), environ={})
     today = dt.date(2026, 1, 1)
     outcome = cmd.apply([str(src)], target, today=today)
@@ -145,11 +148,14 @@ def test_init_then_validate_then_plan(tmp_path: Path) -> None:
         "schemas/manifest.schema.json",
         "README.md",
         "manifests/providers.yaml",
+        "apis/example-api-id.json",
     ):
         assert (repo / rel).is_file(), rel
     assert runner.invoke(main, ["validate", str(repo / "manifests")]).exit_code == 0
     plan = runner.invoke(
-        main, ["plan", str(repo / "manifests"), "--detailed-exitcode"], env={"TYK_PORTAL_URL": None}
+        main,
+        ["plan", str(repo / "manifests"), "--detailed-exitcode", "--apis", str(repo / "apis")],
+        env={"TYK_PORTAL_URL": None},
     )
     assert plan.exit_code == 2, plan.output
     assert "Plan: 8 to create, 0 to update, 0 to delete." in plan.stdout

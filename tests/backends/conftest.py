@@ -17,6 +17,7 @@ from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
 from portal_gitops.backends.tyk.dashboards import DashboardConn
+from tests.apis import TEST_APIS
 
 PORTAL_TOKEN = "portal-token-for-tests-7f3a"
 DASHBOARD_SECRET = "dashboard-secret-for-tests-91c2"
@@ -59,7 +60,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def emulator(tmp_path: Path) -> Iterator[str]:
-    store = PortalStore(str(tmp_path / "emulated.db"))
+    store = PortalStore(str(tmp_path / "emulated.db"), apis=TEST_APIS)
     try:
         with running_emulator(
             store, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET
@@ -78,7 +79,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
             "embedded",
             "http://dashboard.example:3000",
             clock,
-            lambda: open_embedded(path, clock=clock),
+            lambda: open_embedded(path, apis=TEST_APIS, clock=clock),
         )
     url: str = request.getfixturevalue("emulator")
     return Target(

@@ -23,6 +23,7 @@ from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.backends.tyk.transport import InProcessTransport
 from portal_gitops.retry import NO_RETRY
 from portal_gitops.state import LiveState
+from tests.apis import TEST_APIS
 from tests.reconcile.helpers import desired_of, distinct_policy_names, fresh_portal, reconcile
 from tests.strategies import estates
 
@@ -42,7 +43,7 @@ def call(store: PortalStore, method: str, path: str, body: Any = None) -> Any:
 
 def by_requests(path: Path, **quirks: Any) -> PortalBackend:
     """The embedded store read the tyk backend's way: every list page and detail requested."""
-    store = PortalStore(str(path), **quirks)
+    store = PortalStore(str(path), apis=TEST_APIS, **quirks)
     api = TykApi(EMBEDDED_URL, None, transport=InProcessTransport(store), retry=NO_RETRY)
 
     def close() -> None:
@@ -130,7 +131,9 @@ def test_the_snapshot_read_sees_what_the_api_read_sees(
             if edited:
                 edit_behind_the_tools_back(portal.store, choices)
             for quirks in QUIRKS:
-                snapshot = asyncio.run(read(open_embedded(str(portal.path), **quirks)))
+                snapshot = asyncio.run(
+                    read(open_embedded(str(portal.path), apis=TEST_APIS, **quirks))
+                )
                 requested = asyncio.run(read(by_requests(portal.path, **quirks)))
                 assert snapshot.objects == requested.objects
                 assert snapshot.objects.keys() == requested.objects.keys()
@@ -147,7 +150,7 @@ def test_the_embedded_read_makes_no_request(tmp_path: Path, monkeypatch: Any) ->
         return handle(self, method, path, *args)
 
     monkeypatch.setattr(PortalStore, "handle", counted)
-    live = asyncio.run(read(open_embedded(str(tmp_path / "portal.db"))))
+    live = asyncio.run(read(open_embedded(str(tmp_path / "portal.db"), apis=TEST_APIS)))
     assert calls == []
     assert {o.ref for o in live if o.builtin} == {
         ("Organisation", "Default Organisation"),

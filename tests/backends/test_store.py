@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from portal_gitops.backends.emulated.store import PortalStore
+from tests.apis import TEST_APIS
 
 Call = Callable[..., tuple[int, Any]]
 
@@ -33,7 +34,7 @@ def make_call(store: PortalStore) -> Call:
 
 @pytest.fixture
 def store() -> PortalStore:
-    return PortalStore(":memory:")
+    return PortalStore(":memory:", apis=TEST_APIS)
 
 
 @pytest.fixture
@@ -172,9 +173,9 @@ def test_fresh_store_holds_the_portal_builtins(call: Call) -> None:
 
 def test_builtins_survive_reopening_and_are_seeded_once(tmp_path: Any) -> None:
     path = str(tmp_path / "portal.db")
-    first = PortalStore(path)
+    first = PortalStore(path, apis=TEST_APIS)
     make_call(first)("POST", "/portal-api/organisations", {"Name": "Acme"})
-    second = PortalStore(path)  # a second process/handle on the same file
+    second = PortalStore(path, apis=TEST_APIS)  # a second process/handle on the same file
     _, orgs = make_call(second)("GET", "/portal-api/organisations")
     assert [o["Name"] for o in orgs] == ["Default Organisation", "Acme"]
     _, cats = make_call(second)("GET", "/portal-api/catalogues")
@@ -208,8 +209,16 @@ def test_product_creates_its_access_policy(call: Call) -> None:
         "complexity": False,
         "per_api": False,
     }
+    # portal-made policies grant what the API defines (REFERENCE §9 "API ids"); the test APIs
+    # are versioned (Default, v1, v2)
     assert pol["access_rights"] == {
-        a: {"api_id": a, "api_name": a, "versions": [], "allowed_urls": [], "limit": None}
+        a: {
+            "api_id": a,
+            "api_name": a,
+            "versions": ["Default", "v1", "v2"],
+            "allowed_urls": [],
+            "limit": None,
+        }
         for a in ("api-1", "api-2")
     }
     assert (pol["rate"], pol["per"], pol["quota_max"], pol["quota_renewal_rate"]) == (
@@ -242,7 +251,7 @@ def test_product_update_renames_policy_and_syncs_apis() -> None:
     assert sorted(pol["access_rights"]) == ["api-1", "api-3"]
     assert pol["access_rights"]["api-1"]["versions"] == ["v1"]
     assert pol["access_rights"]["api-1"]["allowed_urls"] == [{"url": "/x", "methods": ["GET"]}]
-    assert pol["access_rights"]["api-3"]["versions"] == []
+    assert pol["access_rights"]["api-3"]["versions"] == ["Default", "v1", "v2"]
 
 
 def test_product_update_ignoring_apiid_edits_only_descriptions(call: Call) -> None:
@@ -498,7 +507,7 @@ def test_portal_pagination(call: Call) -> None:
 
 
 def test_portal_page_size_is_configurable() -> None:
-    call = make_call(PortalStore(":memory:", portal_page_size=1))
+    call = make_call(PortalStore(":memory:", apis=TEST_APIS, portal_page_size=1))
     assert len(call("GET", "/portal-api/catalogues")[1]) == 1
     assert (
         call("GET", "/portal-api/catalogues", query={"page": "2"})[1][0]["Name"]
@@ -667,7 +676,9 @@ def test_malformed_json_and_missing_fields(call: Call) -> None:
 
 
 def test_auth_when_tokens_are_set() -> None:
-    call = make_call(PortalStore(":memory:", portal_token="pt", dashboard_secret="ds"))
+    call = make_call(
+        PortalStore(":memory:", apis=TEST_APIS, portal_token="pt", dashboard_secret="ds")
+    )
     status, out = call("GET", "/portal-api/organisations")
     assert status == 401 and "errors" in out
     assert (
@@ -686,7 +697,8 @@ def test_auth_when_tokens_are_set() -> None:
 
 @pytest.mark.parametrize("shape", ["spec", "bare"])
 def test_plans_list_shapes(shape: str) -> None:
-    call = make_call(PortalStore(":memory:", plans_list_shape=shape))  # type: ignore[arg-type]
+    store = PortalStore(":memory:", apis=TEST_APIS, plans_list_shape=shape)  # type: ignore[arg-type]
+    call = make_call(store)
     provider(call)
     plan(call, RateLimit=5, Per=1)
     _, out = call("GET", "/portal-api/plans")
@@ -696,7 +708,7 @@ def test_plans_list_shapes(shape: str) -> None:
 
 
 def test_legacy_limit_strings() -> None:
-    call = make_call(PortalStore(":memory:", legacy_limit_strings=True))
+    call = make_call(PortalStore(":memory:", apis=TEST_APIS, legacy_limit_strings=True))
     provider(call)
     pl = plan(call, RateLimit=1000, Per=60)
     assert (pl["RateLimit"], pl["Quota"]) == ("1000 calls / 60 second(s)", "unlimited")
@@ -714,7 +726,7 @@ def test_a_new_store_file_opens_while_another_process_holds_it_briefly(tmp_path:
     holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     holder.execute("BEGIN EXCLUSIVE")
     threading.Timer(0.3, lambda: holder.execute("COMMIT")).start()
-    store = PortalStore(str(path))
+    store = PortalStore(str(path), apis=TEST_APIS)
     try:
         resp = store.handle("GET", "/portal-api/organisations", {}, {}, b"")
         assert resp.status == 200

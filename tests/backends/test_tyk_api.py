@@ -38,6 +38,7 @@ from portal_gitops.errors import (
     ValidationFailed,
 )
 from portal_gitops.retry import RetryPolicy
+from tests.apis import TEST_APIS
 
 pytestmark = pytest.mark.anyio
 
@@ -91,7 +92,7 @@ class Counter:
 
 
 async def test_portal_lists_follow_pages_to_the_end(tmp_path: Any) -> None:
-    store = PortalStore(str(tmp_path / "p.db"), portal_page_size=5)
+    store = PortalStore(str(tmp_path / "p.db"), apis=TEST_APIS, portal_page_size=5)
     for i in range(10):
         store.handle(
             "POST", "/portal-api/organisations", {}, {}, json.dumps({"Name": f"o{i}"}).encode()
@@ -110,7 +111,7 @@ async def test_portal_lists_follow_pages_to_the_end(tmp_path: Any) -> None:
 
 
 async def test_dashboard_lists_fetch_every_page(tmp_path: Any) -> None:
-    store = PortalStore(str(tmp_path / "p.db"), dashboard_page_size=3)
+    store = PortalStore(str(tmp_path / "p.db"), apis=TEST_APIS, dashboard_page_size=3)
     for i in range(10):
         body = json.dumps({"name": f"policy-{i}"}).encode()
         store.handle("POST", "/api/portal/policies", {}, {}, body)
@@ -125,7 +126,7 @@ async def test_dashboard_lists_fetch_every_page(tmp_path: Any) -> None:
 
 
 async def test_pagination_over_a_real_socket() -> None:
-    store = PortalStore(":memory:", portal_page_size=2)
+    store = PortalStore(":memory:", apis=TEST_APIS, portal_page_size=2)
     for i in range(5):
         store.handle(
             "POST", "/portal-api/organisations", {}, {}, json.dumps({"Name": f"o{i}"}).encode()
@@ -340,7 +341,7 @@ async def test_connection_refused_becomes_a_transport_error() -> None:
 
 
 async def test_a_slow_server_times_out() -> None:
-    store = PortalStore(":memory:")
+    store = PortalStore(":memory:", apis=TEST_APIS)
     faults = FaultConfig(latency_ms=400)
     with running_emulator(store, faults, portal_token=TOKEN, dashboard_secret=SECRET) as url:
         api = TykApi(

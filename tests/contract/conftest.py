@@ -88,8 +88,13 @@ def patched_portal_spec(*, plans_list_shape: str, legacy_limit_strings: bool) ->
 
 def dashboard_spec() -> dict[str, Any]:
     spec = copy.deepcopy(_load(DASHBOARD_SPEC))
-    # Only the policy endpoints are served; the rest of the (large) document is irrelevant.
-    spec["paths"] = {k: v for k, v in spec["paths"].items() if k.startswith("/api/portal/policies")}
+    # Only the policy and API-definition endpoints are served; the rest of the (large)
+    # document is irrelevant.
+    spec["paths"] = {
+        k: v
+        for k, v in spec["paths"].items()
+        if k.startswith("/api/portal/policies") or k in ("/api/apis", "/api/apis/{apiId}")
+    }
     return spec
 
 

@@ -40,6 +40,7 @@ from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
 from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.kinds import LEVEL
 from portal_gitops.state import Sensitive
+from tests.apis import TEST_APIS
 from tests.backends.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, PROVIDER, FakeClock, Target
 from tests.backends.test_backend_behaviour import estate, plan_attrs, product_attrs
 
@@ -137,7 +138,7 @@ def template_of(path: str, table: list[tuple[str, re.Pattern[str]]]) -> str:
 @pytest.fixture
 def recorded_cycle(tmp_path: Any) -> Iterator[list[Sent]]:
     """Run the full cycle against the emulator and return every request sent."""
-    store = PortalStore(str(tmp_path / "contract.db"))
+    store = PortalStore(str(tmp_path / "contract.db"), apis=TEST_APIS)
     recorder = Recorder()
     try:
         with running_emulator(

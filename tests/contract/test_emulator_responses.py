@@ -22,6 +22,7 @@ import pytest
 from portal_gitops.backends.emulated.server import FaultConfig, running_emulator, settings_from_env
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.errors import PortalGitopsError
+from tests.apis import TEST_APIS
 
 from .conftest import Contract, error_schemas, portal_openapi
 
@@ -62,7 +63,13 @@ MODES = [
 def contract(request: pytest.FixtureRequest, dashboard_openapi: Any) -> Iterator[Contract]:
     shape, legacy, *more = request.param
     options = more[0] if more else {}
-    store = PortalStore(":memory:", plans_list_shape=shape, legacy_limit_strings=legacy, **options)
+    store = PortalStore(
+        ":memory:",
+        apis=TEST_APIS,
+        plans_list_shape=shape,
+        legacy_limit_strings=legacy,
+        **options,
+    )
     only_errors, api_response = error_schemas()
     with (
         running_emulator(
@@ -372,6 +379,41 @@ def test_dashboard_policies_conform(contract: Contract) -> None:
     c("DELETE", f"/api/portal/policies/{pid}", expect=404)
 
 
+def test_dashboard_apis_conform(contract: Contract) -> None:
+    """``GET /api/apis`` (``p < 0``: every API), ``GET /api/apis/{apiId}`` (unknown: 400, the
+    spec documents no 404) and ``POST /api/apis`` (duplicate ``api_id``: 409), with
+    ``version_data``; a policy naming a version the API lacks is refused (REFERENCE §9)."""
+    c = contract.call
+    c("GET", "/api/apis", expect=401, auth=False)
+    definition = {
+        "api_definition": {
+            "api_id": "maps-v",
+            "name": "Maps",
+            "version_data": {
+                "not_versioned": False,
+                "default_version": "v2",
+                "versions": {"v1": {"name": "v1"}, "v2": {"name": "v2"}},
+            },
+        }
+    }
+    created = c("POST", "/api/apis", json_body=definition)
+    assert created["Status"] == "OK" and created["ID"] == "maps-v"
+    c("POST", "/api/apis", json_body=definition, expect=409)
+    every = c("GET", "/api/apis", params={"p": "-1"})
+    assert every["pages"] == 1
+    assert {a["api_definition"]["api_id"] for a in every["apis"]} >= {"maps-v", "api1"}
+    first = c("GET", "/api/apis", params={"p": "1"})
+    assert len(first["apis"]) == 10 and first["pages"] == 2
+    one = c("GET", "/api/apis/maps-v")
+    assert sorted(one["api_definition"]["version_data"]["versions"]) == ["v1", "v2"]
+    c("GET", "/api/apis/no-such-api", expect=400)
+    right = {"api_id": "maps-v", "api_name": "Maps", "versions": ["v3"], "allowed_urls": []}
+    policy = {"name": "maps", "access_rights": {"maps-v": right}}
+    c("POST", "/api/portal/policies", json_body=policy, expect=400)
+    right["versions"] = ["v1"]
+    c("POST", "/api/portal/policies", json_body=policy)
+
+
 def test_timestamps_use_the_spec_form(contract: Contract) -> None:
     """Real portals sometimes add seconds (REFERENCE.md §8); the emulator emits the spec's form."""
     c = contract.call
@@ -390,7 +432,7 @@ def test_timestamps_use_the_spec_form(contract: Contract) -> None:
 
 @pytest.fixture
 def store() -> Iterator[PortalStore]:
-    s = PortalStore(":memory:")
+    s = PortalStore(":memory:", apis=TEST_APIS)
     yield s
     s.close()
 

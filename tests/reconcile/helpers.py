@@ -27,7 +27,7 @@ from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
 from portal_gitops.backends.tyk.dashboards import DashboardConn
-from portal_gitops.desired import Desired, build_desired
+from portal_gitops.desired import Desired, build_desired, with_live_apis
 from portal_gitops.diff import diff
 from portal_gitops.kinds import LEVEL
 from portal_gitops.load import parse_text
@@ -35,6 +35,7 @@ from portal_gitops.plan import Plan, build_plan
 from portal_gitops.retry import RetryPolicy
 from portal_gitops.state import DesiredState, Key, LiveObject, LiveState, Resource
 from portal_gitops.validate import format_issues, validate_documents
+from tests.apis import definitions_of_state
 
 PORTAL_TOKEN = "reconcile-portal-token-77d0"
 DASHBOARD_SECRET = "reconcile-dashboard-secret-4be1"
@@ -86,7 +87,10 @@ class Portal:
     url: str | None = None
 
     def open(self, desired: Desired | None = None) -> PortalBackend:
-        """A backend on this portal, configured as the CLI would from the manifests."""
+        """A backend on this portal, configured as the CLI would from the manifests; the
+        Dashboard holds the APIs the desired products name (as a real one would)."""
+        if desired is not None:
+            self.store.seed_apis(definitions_of_state(desired.state))
         if self.url is None:
             return open_embedded(str(self.path))
         dashboards = {}
@@ -120,7 +124,7 @@ async def no_sleep(_seconds: float) -> None:
 
 async def plan_on(backend: Backend, desired: Desired, *, prune: bool = False) -> Plan:
     live = await backend.read()
-    return build_plan(diff(desired, live, prune=prune), live)
+    return build_plan(diff(with_live_apis(desired, live.apis_of), live, prune=prune), live)
 
 
 async def reconcile(
@@ -138,7 +142,8 @@ async def reconcile(
     backend = wrap(real) if wrap is not None else real
     try:
         live = await backend.read()
-        plan = build_plan(diff(desired, live, prune=prune), live, notes=notes_of(desired))
+        resolved = with_live_apis(desired, live.apis_of)  # as commands.compute_plan does
+        plan = build_plan(diff(resolved, live, prune=prune), live, notes=notes_of(desired))
         applier = Applier(
             backend, live, retry=RetryPolicy(attempts=2), sleep=no_sleep, notes=plan.notes
         )

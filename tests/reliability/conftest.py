@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -14,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,14 +29,42 @@ def estate_module() -> ModuleType:
     return module
 
 
+@functools.cache
+def estate_apis_file() -> str:
+    """The Tyk API definitions of every API the generated estates name (``product-`` and, for
+    the concurrency races, ``item-`` products), in one file as ``GET /api/apis`` lists them:
+    the embedded store's Dashboard gets them through ``PORTAL_GITOPS_APIS``."""
+    definitions = estate_module().api_definitions(MAX_DOCUMENTS)
+    renamed = json.loads(json.dumps(definitions).replace("product-", "item-"))
+    fd, path = tempfile.mkstemp(prefix="estate-apis-", suffix=".json")
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"apis": definitions + renamed}, fh)
+    return path
+
+
+MAX_DOCUMENTS = 1_000  # the largest estate a reliability test writes
+
+
+def estate_api_definitions() -> list[dict[str, Any]]:
+    with open(estate_apis_file()) as fh:
+        apis: list[dict[str, Any]] = json.load(fh)["apis"]
+        return apis
+
+
 def write_estate(out: Path, documents: int) -> int:
+    assert documents <= MAX_DOCUMENTS
     n: int = estate_module().write(out, documents)
     return n
 
 
 def estate_env(secret: str = "estate-dashboard-secret-0f3c") -> dict[str, str]:
-    """What the generated estate's Provider manifests reference (two providers)."""
-    return {"TYK_DASHBOARD_SECRET_0": secret, "TYK_DASHBOARD_SECRET_1": secret}
+    """What the generated estate's Provider manifests reference (two providers), and the
+    definitions of its APIs for the embedded store's Dashboard."""
+    return {
+        "TYK_DASHBOARD_SECRET_0": secret,
+        "TYK_DASHBOARD_SECRET_1": secret,
+        "PORTAL_GITOPS_APIS": estate_apis_file(),
+    }
 
 
 def census(db: Path) -> Counter[tuple[str, str]]:

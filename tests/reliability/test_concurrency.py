@@ -19,7 +19,15 @@ from portal_gitops.backends.emulated.server import FaultConfig, running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.state import LOCK_POLICY
 
-from .conftest import census, child_env, cli, estate_env, integrity, write_estate
+from .conftest import (
+    census,
+    child_env,
+    cli,
+    estate_api_definitions,
+    estate_env,
+    integrity,
+    write_estate,
+)
 
 TOKEN = "concurrency-portal-token-77ab"
 SECRET = "concurrency-dashboard-secret-19fe"
@@ -98,7 +106,7 @@ def test_two_applies_on_one_embedded_store_never_interleave(tmp_path: Path, roun
 def test_two_applies_over_http_never_interleave(tmp_path: Path) -> None:
     first, second = _two_estates(tmp_path, 60)
     db = tmp_path / "emulated.db"
-    store = PortalStore(str(db))
+    store = PortalStore(str(db), apis=estate_api_definitions())
     try:
         # latency keeps each apply on the wire for seconds, so the two overlap even when the
         # machine is loaded and one interpreter starts a second later than the other
@@ -108,6 +116,7 @@ def test_two_applies_over_http_never_interleave(tmp_path: Path) -> None:
             env = child_env(
                 {
                     **estate_env(SECRET),
+                    "PORTAL_GITOPS_APIS": "",  # a "real" portal: its Dashboard has them already
                     "TYK_PORTAL_URL": url,
                     "TYK_PORTAL_TOKEN": TOKEN,
                     "TYK_DASHBOARD_URL": url,

@@ -33,7 +33,14 @@ from portal_gitops.backends.tyk import backend as portal_mod
 from portal_gitops.cli import main
 from portal_gitops.retry import RetryPolicy
 
-from .conftest import census, estate_env, integrity, normalised, write_estate
+from .conftest import (
+    census,
+    estate_api_definitions,
+    estate_env,
+    integrity,
+    normalised,
+    write_estate,
+)
 
 TOKEN = "faults-portal-token-51c0e9"
 SECRET = "faults-dashboard-secret-d7a2"
@@ -99,7 +106,7 @@ def test_apply_under_20_percent_faults_converges_in_three_runs(
 
     seam = RetrySeam(monkeypatch)
     db = tmp_path / "emulated.db"
-    store = PortalStore(str(db))
+    store = PortalStore(str(db), apis=estate_api_definitions())
     stats = FaultStats()
     runs: list[str] = []
     try:
@@ -108,6 +115,7 @@ def test_apply_under_20_percent_faults_converges_in_three_runs(
         ) as url:
             env = {
                 **estate_env(SECRET),
+                "PORTAL_GITOPS_APIS": "",  # a "real" portal: its Dashboard has them already
                 "TYK_PORTAL_URL": url,
                 "TYK_PORTAL_TOKEN": TOKEN,
                 "TYK_DASHBOARD_URL": url,

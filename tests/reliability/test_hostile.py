@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.cli import main
+from tests.apis import EXAMPLE_APIS
 from tests.conftest import copy_examples
 from tests.requests.test_access_requests import call, consumer_requests_access
 
@@ -184,7 +185,12 @@ def _invoke(*argv: str, store: Path) -> tuple[int, str]:
     result = CliRunner().invoke(
         main,
         [*argv, "--store", str(store)],
-        env={"NO_COLOR": "1", "TYK_PORTAL_URL": None, "TYK_DASHBOARD_SECRET": "x"},
+        env={
+            "NO_COLOR": "1",
+            "TYK_PORTAL_URL": None,
+            "TYK_DASHBOARD_SECRET": "x",
+            "PORTAL_GITOPS_APIS": str(EXAMPLE_APIS),  # the Dashboard has the examples' APIs
+        },
         catch_exceptions=False,
     )
     return result.exit_code, result.output + (result.stderr or "")

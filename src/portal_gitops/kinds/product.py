@@ -7,7 +7,8 @@ Product       key = name
                apis (sorted API ids: the portal's APIDetails),
                policy: {partitions: {acl: true, quota: false, rate_limit: false},
                         active: true, state: "active",
-                        accessRights: [{apiId, versions (sorted),
+                        accessRights: [{apiId, versions (sorted; none named = what the
+                                                  API defines, see with_default_versions),
                                         allowedUrls: [{url, methods (sorted)}] (sorted by url)}]
                                       (sorted by apiId)}}
 """
@@ -29,7 +30,7 @@ from portal_gitops.kinds.base import (
     slug,
 )
 from portal_gitops.models import Product
-from portal_gitops.state import Key, LiveObject
+from portal_gitops.state import Key, LiveApi, LiveObject
 
 PARTITIONS = {"acl": True, "quota": False, "rate_limit": False}
 MIXED = (
@@ -61,6 +62,27 @@ def product_attrs(spec: Any) -> dict[str, Any]:
         "apis": [r["apiId"] for r in rights],
         "policy": {"partitions": dict(PARTITIONS), **ACTIVE, "accessRights": rights},
     }
+
+
+def with_default_versions(attrs: Attrs, apis: Mapping[str, LiveApi] | None) -> Attrs:
+    """A product's attrs with every API that names no versions granted the versions the API
+    defines (``LiveApi.defaults``: ``["Default"]`` when not versioned, else all its versions).
+
+    An empty ``versions`` would be written as ``[]``, and the Gateway denies every request to
+    a versioned API with it (REFERENCE §9 "API ids"). The API definitions are read from the
+    provider's Dashboard, so this runs after the read (pure); ``apis`` None (not read) or an
+    unknown API leaves the attrs as they are.
+    """
+    rights = attrs.get("policy", {}).get("accessRights", [])
+    if not apis or not any(not r.get("versions") and r.get("apiId") in apis for r in rights):
+        return attrs
+    filled = [
+        {**r, "versions": sorted(apis[r["apiId"]].defaults)}
+        if not r.get("versions") and r.get("apiId") in apis
+        else r
+        for r in rights
+    ]
+    return {**attrs, "policy": {**attrs["policy"], "accessRights": filled}}
 
 
 def build(manifests: Sequence[Product], building: Building) -> None:

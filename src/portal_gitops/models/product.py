@@ -29,10 +29,20 @@ class AllowedUrl(Model):
 
 class ProductApi(Model):
     apiId: Annotated[str, StringConstraints(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")] = Field(
-        description="The Tyk API ID."
+        description=(
+            "The Tyk API ID (`api_id`); it must exist on the provider's Dashboard "
+            "(checked by `plan`)."
+        )
     )
     versions: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
-        default_factory=list, description="API versions granted."
+        default_factory=list,
+        description=(
+            "API versions granted; each must be a version the API defines on the provider's "
+            "Dashboard (checked by `plan`). Omitted or empty: what the API defines, read "
+            'from the Dashboard at plan time: `["Default"]` when the API is not versioned, '
+            "else every version it defines (an empty list would make the Gateway deny every "
+            "request to a versioned API)."
+        ),
     )
     allowedUrls: list[AllowedUrl] = Field(
         default_factory=list,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from portal_gitops.backends.emulated import apis as api_definitions
 from portal_gitops.backends.emulated.dashboard import (
     access_rights,
     delete_policy_of,
@@ -182,7 +183,8 @@ def insert_product(tx: Tx, provider: Row, body: Row, *, reference: str = "") -> 
     name = str_field(body, "Name")
     unique(tx, "product", "product", name)
     apis = _api_details(body)
-    if not reference:
+    if not reference:  # (a policy imported by a synchronisation already names known APIs)
+        api_definitions.check_product_apis(tx, (d["APIID"] for d in apis))
         reference = new_backing_policy(
             tx,
             provider,
@@ -195,7 +197,7 @@ def insert_product(tx: Tx, provider: Row, body: Row, *, reference: str = "") -> 
                     "complexity": False,
                     "per_api": False,
                 },
-                "access_rights": access_rights(apis, {}),
+                "access_rights": access_rights(tx, apis, {}),
                 "rate": -1,
                 "per": -1,
                 "quota_max": -1,
@@ -273,11 +275,12 @@ def _products_update(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
             row[field] = bool_field(body, field)
     if "APIDetails" in body and store.product_update_api_ids == "honour":
         apis = _api_details(body)
+        api_definitions.check_product_apis(tx, (d["APIID"] for d in apis))
         old = {d["APIID"]: d for d in row["APIDetails"]}
         row["APIDetails"] = [{**old.get(d["APIID"], {}), **d} for d in apis]
         current = tx.policy(row.get("ReferenceID") or "")
         rights = (current or {}).get("access_rights") or {}
-        policy["access_rights"] = access_rights(row["APIDetails"], rights)
+        policy["access_rights"] = access_rights(tx, row["APIDetails"], rights)
     elif "APIDetails" in body:
         # Product-APIDetail-edit has only Description and OASUrl: the product's APIs stay
         # (they follow its policy on synchronise); only the listed ones' texts change

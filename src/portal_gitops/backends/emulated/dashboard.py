@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from portal_gitops.backends.emulated import apis as api_definitions
 from portal_gitops.backends.emulated.db import Row, Tx
 from portal_gitops.backends.emulated.replies import (
     Params,
@@ -89,15 +90,18 @@ def new_backing_policy(tx: Tx, provider: Row, name: str, fields: Row) -> str:
     return pid
 
 
-def access_rights(apis: list[Row], current: Mapping[str, Any]) -> Row:
-    """A product policy's ``access_rights`` for its APIs, keeping what ``current`` set per API."""
+def access_rights(tx: Tx, apis: list[Row], current: Mapping[str, Any]) -> Row:
+    """A product policy's ``access_rights`` for its APIs, keeping what ``current`` set per API;
+    a new API gets what portal-made policies grant (``["Default"]``, REFERENCE §9)."""
     rights: Row = {}
     for d in apis:
         kept = current.get(d["APIID"])
+        definition = api_definitions.get(tx, d["APIID"]) or {}
+        versions = api_definitions.default_versions(definition)
         rights[d["APIID"]] = {
             "api_id": d["APIID"],
-            "api_name": d.get("Name") or d["APIID"],
-            "versions": kept.get("versions", []) if isinstance(kept, dict) else [],
+            "api_name": d.get("Name") or definition.get("name") or d["APIID"],
+            "versions": kept.get("versions", versions) if isinstance(kept, dict) else versions,
             "allowed_urls": kept.get("allowed_urls", []) if isinstance(kept, dict) else [],
             "limit": kept.get("limit") if isinstance(kept, dict) else None,
         }
@@ -225,6 +229,7 @@ def _policies_create(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
         raise derr(400, "A policy with this ID already exists")
     if body.get("name") and tx.policy_named(body["name"]):
         raise derr(400, DUPLICATE_POLICY_NAME)
+    api_definitions.check_access_rights(tx, body.get("access_rights"))
     pid = pid or _new_policy_id(tx)
     pol = {**body, "_id": pid, "id": body.get("id") or pid}
     pol.setdefault("date_created", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
@@ -250,6 +255,7 @@ def _policies_update(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     body = _policy_body(req)
     if body.get("name") and tx.policy_named(body["name"], exclude=current["_id"]):
         raise derr(400, DUPLICATE_POLICY_NAME)
+    api_definitions.check_access_rights(tx, body.get("access_rights"))
     pol = {
         **body,
         "_id": current["_id"],

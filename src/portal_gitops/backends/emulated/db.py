@@ -42,8 +42,12 @@ SCHEMA = (
     " name TEXT NOT NULL DEFAULT '', data TEXT NOT NULL)",
     "CREATE INDEX policies_name ON policies(name)",
 )
-# Indexes added after schema version 1 (created IF NOT EXISTS, so older stores get them too).
-INDEXES = ("CREATE INDEX IF NOT EXISTS policies_id ON policies(json_extract(data, '$.id'))",)
+# Indexes and tables added after schema version 1 (IF NOT EXISTS, so older stores get them too):
+# the Dashboard's API definitions (apis.py).
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS policies_id ON policies(json_extract(data, '$.id'))",
+    "CREATE TABLE IF NOT EXISTS apis(api_id TEXT PRIMARY KEY, data TEXT NOT NULL)",
+)
 
 
 def timestamp() -> str:

@@ -17,7 +17,7 @@ import random
 import selectors
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -282,8 +282,11 @@ def serve(
     portal_token: str | None = None,
     dashboard_secret: str | None = None,
     environ: Mapping[str, str] | None = None,
+    apis: Sequence[Mapping[str, Any]] = (),
 ) -> None:
     """Serve the store at ``store_path`` until interrupted (``portal-gitops emulator``).
+
+    ``apis``: API definitions stored in the emulated Dashboard first (``--apis``).
 
     Tokens not given are read with ``settings_from_env`` (``os.environ`` unless ``environ``).
     """
@@ -291,7 +294,9 @@ def serve(
         env_token, env_secret = settings_from_env(os.environ if environ is None else environ)
         portal_token = portal_token or env_token
         dashboard_secret = dashboard_secret or env_secret
-    store = PortalStore(store_path, portal_token=portal_token, dashboard_secret=dashboard_secret)
+    store = PortalStore(
+        store_path, portal_token=portal_token, dashboard_secret=dashboard_secret, apis=apis
+    )
     try:
         _run_server(uvicorn.Server(_config(create_app(store, faults), host, port)), faults)
     finally:

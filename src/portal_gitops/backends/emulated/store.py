@@ -19,11 +19,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from portal_gitops.backends.emulated import access, catalogue, dashboard, identity
+from portal_gitops.backends.emulated import access, apis, catalogue, dashboard, identity
 from portal_gitops.backends.emulated.db import (
     INDEXES,
     SCHEMA,
@@ -77,6 +77,7 @@ _ROUTES: tuple[Route, ...] = (
     *catalogue.route.routes,
     *access.route.routes,
     *dashboard.route.routes,
+    *apis.route.routes,
 )
 _BY_METHOD: dict[tuple[Api, str], list[Route]] = {}
 
@@ -115,6 +116,7 @@ class StoreSnapshot:
     requests: list[Row]
     apps: list[Row]
     policies: list[Row]
+    apis: list[Row]  # the Dashboard's API definitions (``api_definition`` objects)
 
 
 class PortalStore:
@@ -133,6 +135,9 @@ class PortalStore:
     or leaves it behind, name and all ("keep"). Unsettled (REFERENCE §9).
     ``portal_max_per_page``: a cap on the portal's ``per_page`` (None = what is asked is
     served), as a server may cap it below what a client asks (REFERENCE §2, §9).
+    ``apis``: Tyk API definitions (as a Dashboard exports them) stored in the emulated
+    Dashboard on opening, replacing those of the same ``api_id``; products and policies may
+    name only these APIs and their versions (apis.py).
     """
 
     def __init__(
@@ -148,6 +153,7 @@ class PortalStore:
         product_update_api_ids: Literal["ignore", "honour"] = "ignore",
         policy_on_delete: Literal["delete", "keep"] = "delete",
         portal_max_per_page: int | None = None,
+        apis: Iterable[Mapping[str, Any]] = (),
     ):
         self.path = path
         self.portal_token = portal_token
@@ -171,6 +177,15 @@ class PortalStore:
             self._enable_wal()
             self._conn.execute("PRAGMA synchronous=NORMAL")
         self._init_schema()
+        definitions = list(apis)
+        if definitions:
+            self.seed_apis(definitions)
+
+    def seed_apis(self, definitions: Iterable[Mapping[str, Any]]) -> None:
+        """Store API definitions in the emulated Dashboard (``apis``; ValueError if one is
+        not a definition)."""
+        with self._transaction(write=True) as tx:
+            apis.seed(tx, definitions)
 
     def _enable_wal(self) -> None:
         """Switch a file to WAL. The switch needs the file to itself and SQLite does not
@@ -383,6 +398,7 @@ class PortalStore:
                 ],
                 apps=[r_app(tx, a, full=False) for a in rows["app"]],
                 policies=tx.all_policies(),
+                apis=apis.every(tx),
             )
 
     def memoised(self, tx: Tx, name: str, build: Callable[[], Any]) -> Any:

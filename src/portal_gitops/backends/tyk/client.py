@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 PORTAL_PREFIX = "/portal-api"
 POLICIES_PATH = "/api/portal/policies"
+APIS_PATH = "/api/apis"
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 """Methods that may be retried blindly. POST never is: the caller looks the object up instead."""
 
@@ -545,6 +546,18 @@ class DashboardApi(_Client):
             key = str(policy.get("_id") or policy.get("id") or json.dumps(policy, sort_keys=True))
             unique.setdefault(key, policy)
         return list(unique.values())
+
+    async def list_apis(self) -> list[dict[str, Any]]:
+        """Every API definition in one request: ``p=-1`` ("Send number less than 0 to return
+        all items", Dashboard spec ``getApis``). The reply is ``{apis: [...], pages}``."""
+        operation = "list Dashboard APIs"
+        reply = await self.request("GET", APIS_PATH, operation=operation, params={"p": -1})
+        items = reply.get("apis") if isinstance(reply, Mapping) else None
+        if items is None:
+            return []
+        if not isinstance(items, list):
+            raise ServerError("unexpected reply: apis is not a list", operation=operation)
+        return [item for item in items if isinstance(item, dict)]
 
     async def get_policy(self, policy_id: str, *, what: str) -> dict[str, Any]:
         reply = await self.request("GET", f"{POLICIES_PATH}/{policy_id}", operation=f"read {what}")

@@ -11,17 +11,20 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from portal_gitops import kinds
 from portal_gitops.backends.tyk import mapping
+from portal_gitops.backends.tyk.apis import live_apis
 from portal_gitops.backends.tyk.dashboards import DashboardConn, live_conn
 from portal_gitops.backends.tyk.ids import Ids, Index, q
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_user_ref, text
 from portal_gitops.backends.tyk.records import decode_record, merge_records
 from portal_gitops.errors import NotFoundError
 from portal_gitops.state import (
+    ALL_PROVIDERS,
     DEFAULT_ORGANISATION,
     LOCK_POLICY,
     MANAGED_POLICY_TAG,
     STATE_POLICY,
     Key,
+    LiveApi,
     LiveObject,
     LiveState,
     team_key,
@@ -62,6 +65,8 @@ class Snapshot(Protocol):
     def apps(self) -> list[Json]: ...
     @property
     def policies(self) -> list[Json]: ...
+    @property
+    def apis(self) -> list[Json]: ...  # the Dashboard's API definitions
 
 
 @dataclass
@@ -82,6 +87,7 @@ class Raw:
     policies: dict[DashboardConn, dict[str, Json]] = field(default_factory=dict)
     record_policy: Json | None = None
     more_records: list[Json] = field(default_factory=list)  # found elsewhere: merged
+    apis: dict[DashboardConn, dict[str, LiveApi]] = field(default_factory=dict)
 
 
 def policies_by_id(policies: Iterable[Json]) -> dict[str, Json]:
@@ -239,6 +245,7 @@ class Reader:
             apps=snap.apps,
             policies={fixed: policies_by_id(snap.policies)},
             record_policy=record_policy(snap.policies),
+            apis={fixed: live_apis(snap.apis)},
         )
 
     async def _fetch_all(self) -> Raw:
@@ -249,15 +256,18 @@ class Reader:
         async def providers_and_policies() -> None:
             raw.providers = await self.ids.load_providers()
             conns: dict[DashboardConn, None] = {}
-            for provider in raw.providers:
-                conn = dashboards.conn(name_of(provider))
+            names = [name_of(p) for p in raw.providers] + sorted(dashboards.configured)
+            for name in names:
+                conn = dashboards.conn(name)
                 if conn is not None:
                     conns[conn] = None
+            api_conns = list(conns)  # the providers' Dashboards: their APIs are read too
             home = await self.records.home()  # where the managed record is (and others)
             holders = [c for c in (home.conn, *home.others) if c is not None]
             conns.update(dict.fromkeys(holders))
-            listed = await asyncio.gather(
-                *(self.api.dashboard(c).list_policies(at_once=True) for c in conns)
+            listed, apis = await asyncio.gather(
+                asyncio.gather(*(self.api.dashboard(c).list_policies(at_once=True) for c in conns)),
+                asyncio.gather(*(self.api.dashboard(c).list_apis() for c in api_conns)),
             )
             found = dict(zip(conns, listed, strict=True))
             for conn, policies in found.items():
@@ -266,6 +276,8 @@ class Reader:
             raw.more_records = [
                 p for c in holders[1:] if (p := record_policy(found[c])) is not None
             ]
+            for conn, items in zip(api_conns, apis, strict=True):
+                raw.apis[conn] = live_apis(items)
 
         async def orgs_and_teams() -> None:
             raw.orgs = await portal.list_organisations()
@@ -489,7 +501,24 @@ class Reader:
             owner: min(items, key=lambda a: int(a["ID"])) for owner, items in apps_by_owner.items()
         }
         self.ids.ix = ix
-        return LiveState(objects, held_names(raw, self.dashboards, provider_names.values()))
+        return LiveState(
+            objects,
+            held_names(raw, self.dashboards, provider_names.values()),
+            self._apis(raw, provider_names.values()),
+        )
+
+    def _apis(self, raw: Raw, live_providers: Iterable[str]) -> dict[str, dict[str, LiveApi]]:
+        """The APIs on each provider's Dashboard, by provider name (ALL_PROVIDERS: the fixed
+        Dashboard behind every provider)."""
+        fixed = self.dashboards.fixed
+        if fixed is not None:
+            return {ALL_PROVIDERS: raw.apis[fixed]} if fixed in raw.apis else {}
+        out: dict[str, dict[str, LiveApi]] = {}
+        for name in (*live_providers, *self.dashboards.configured):
+            conn = self.dashboards.conn(name)
+            if conn is not None and conn in raw.apis:
+                out[name] = raw.apis[conn]
+        return out
 
     def _policy(
         self,

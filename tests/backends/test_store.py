@@ -232,7 +232,7 @@ def test_product_creates_its_access_policy(call: Call) -> None:
 
 def test_product_update_renames_policy_and_syncs_apis() -> None:
     # a portal whose Product-update honours APIDetails[].APIID (unsettled, REFERENCE §9)
-    call = make_call(PortalStore(":memory:", product_update_api_ids="honour"))
+    call = make_call(PortalStore(":memory:", apis=TEST_APIS, product_update_api_ids="honour"))
     provider(call)
     prod = product(call, apis=("api-1", "api-2"))
     pol = policy(call, prod["ReferenceID"])

@@ -148,7 +148,8 @@ def generate(n: int) -> dict[str, list[dict[str, Any]]]:
                     "products": [cat_products[r % len(cat_products)]],
                     "plan": plans[r % len(plans)],
                     "catalogue": f"catalogue-{cat_i:04d}",
-                    "decision": "reject" if r % 10 == 9 else "approve",
+                    # plans[0] auto-approves: a rejection on it is refused by validation
+                    "decision": "reject" if r % 10 == 9 and r % len(plans) else "approve",
                 },
             )
         ]

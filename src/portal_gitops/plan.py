@@ -184,8 +184,11 @@ def _defer_clashes(actions: list[Action]) -> list[Action]:
 
 
 def _action(c: Change) -> Action:
-    # a deletion carries what it deletes, so reviewers see it (apply ignores it)
+    # a deletion carries what it deletes, so reviewers see it (apply ignores it), with what
+    # the portal recorded on it (an access request's catalogue)
     attrs = c.after if c.after is not None or c.live is None else c.live.attrs
+    if c.after is None and c.live is not None and c.live.recorded:
+        attrs = {**c.live.attrs, **c.live.recorded}
     return Action(
         op=c.op,
         kind=c.kind,

@@ -87,9 +87,9 @@ def access_summary(action: Action, details: Mapping[str, Any] | None = None) -> 
     limits = details.get("limits")
     plan = f"plan {a.get('plan', '?')}" + (f" ({describe_limits(limits)})" if limits else "")
     products = ", ".join(a.get("products", []))
-    return (
-        f"{verb} {who} products [{products}] on {plan} via app {app!r} "
-        f"from catalogue {a.get('catalogue', '?')}"
+    catalogue = details.get("catalogue") or a.get("catalogue")
+    return f"{verb} {who} products [{products}] on {plan} via app {app!r}" + (
+        f" from catalogue {catalogue}" if catalogue else ""
     )
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from portal_gitops.kinds.access_request import valid_catalogue
 from portal_gitops.kinds.base import slug
 from portal_gitops.models import (
     API_VERSION,
@@ -22,7 +23,7 @@ from portal_gitops.models import (
     Plan,
     Product,
 )
-from portal_gitops.state import LiveObject
+from portal_gitops.state import LiveObject, LiveState
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,10 @@ def pending_requests(live: Iterable[LiveObject]) -> list[LiveObject]:
     )
 
 
-def request_manifest(obj: LiveObject) -> PulledRequest:
+def request_manifest(obj: LiveObject, live: LiveState | None = None) -> PulledRequest:
+    """The manifest deciding a pending live request; its catalogue is one that validates
+    (offers the plan and products, its audience covers the consumer), the one the portal
+    recorded when it does (see kinds.access_request.valid_catalogue)."""
     a = obj.attrs
     app = a.get("app") or {}
     consumer = str(a.get("consumer", ""))
@@ -54,7 +58,9 @@ def request_manifest(obj: LiveObject) -> PulledRequest:
         "app": {"name": app.get("name", "")},
         "products": list(a.get("products", [])),
         "plan": a.get("plan", ""),
-        "catalogue": a.get("catalogue", ""),
+        "catalogue": valid_catalogue(obj, live)
+        if live is not None
+        else str(obj.recorded.get("catalogue", "")),
         "justification": "",
         "decision": "approve",
     }

@@ -152,7 +152,6 @@ def estate(target: Target) -> list[tuple[str, str, Attrs]]:
                 },
                 "products": ["weather-api"],
                 "plan": "gold",
-                "catalogue": "partners",
                 "status": "approved",
             },
         ),

@@ -281,7 +281,6 @@ def references(kind: str, attrs: Mapping[str, Any]) -> set[Key]:
         refs.add(("User", attrs["consumer"]))
         refs |= {("Product", p) for p in attrs["products"]}
         refs.add(("Plan", attrs["plan"]))
-        refs.add(("Catalogue", attrs["catalogue"]))
     return refs
 
 

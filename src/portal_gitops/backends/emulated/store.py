@@ -125,6 +125,9 @@ class PortalStore:
     ``plans_list_shape``: ``GET /plans`` as the spec's ``{"data": [...]}`` or a bare array.
     ``legacy_limit_strings``: answer plans as pre-1.13 portals did (``Plan-show``: RateLimit and
     Quota as "1000 calls / 60 second(s)" / "unlimited", Catalogues as names).
+    ``provision_catalogue``: which catalogue a provisioned request records among those the
+    consumer sees that offer its plan and products, the ``first`` or the ``last`` by ID
+    (unsettled, REFERENCE.md §9 "Provision body").
     """
 
     def __init__(
@@ -137,6 +140,7 @@ class PortalStore:
         dashboard_page_size: int = 10,
         plans_list_shape: Literal["spec", "bare"] = "spec",
         legacy_limit_strings: bool = False,
+        provision_catalogue: Literal["first", "last"] = "first",
     ):
         self.path = path
         self.portal_token = portal_token
@@ -145,6 +149,7 @@ class PortalStore:
         self.dashboard_page_size = dashboard_page_size
         self.plans_list_shape = plans_list_shape
         self.legacy_limit_strings = legacy_limit_strings
+        self.provision_catalogue = provision_catalogue
         self._lock = threading.Lock()
         self._memo: dict[str, Any] = {}
         self._memo_version: int | None = None

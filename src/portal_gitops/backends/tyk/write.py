@@ -503,7 +503,6 @@ class AccessRequests:
             body = mapping.provision_body(
                 (await self.ids.plan_ids([text(attrs.get("plan"))]))[0],
                 await self.ids.product_ids(wanted),
-                (await self.ids.catalogue_ids([text(attrs.get("catalogue"))]))[0],
             )
             # never retried blindly: a provision whose reply is lost has filed a request, and
             # a second would file another; the engine's retry lists the app's requests first

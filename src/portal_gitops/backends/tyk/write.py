@@ -21,6 +21,7 @@ from portal_gitops.errors import (
     SecretError,
     ServerError,
     ValidationFailed,
+    is_retryable,
 )
 from portal_gitops.state import (
     MANAGED_POLICY_TAG,
@@ -530,10 +531,35 @@ class AccessRequests:
         return request_id
 
     async def _decide(self, request_id: str, current: str, wanted: str, what: str) -> None:
+        """Approve or reject a pending request. Never repeated blindly: the portal refuses a
+        decision on a decided request (422, REFERENCE.md §9 "Decisions"), so after a failure
+        that may have reached it (a lost reply) the request's status is read first."""
         if wanted == current or wanted not in ("approved", "rejected"):
             return
         verb = "approve" if wanted == "approved" else "reject"
-        await self.api.portal.action(f"/access_requests/{request_id}/{verb}", verb=verb, what=what)
+        portal = self.api.portal
+        retry = self.api.retry
+        attempt = 0
+        while True:
+            try:
+                await portal.action(
+                    f"/access_requests/{request_id}/{verb}", verb=verb, what=what, idempotent=False
+                )
+                return
+            except BackendError as exc:
+                if attempt + 1 >= max(1, retry.attempts) or not is_retryable(exc):
+                    raise
+                await retry.sleep(retry.delay(attempt, exc))
+                attempt += 1
+            request = await portal.get(f"/access_requests/{request_id}", what=what)
+            status = mapping.request_status(request)
+            if status == wanted:
+                return  # the lost reply's decision was made
+            if status != "pending":
+                raise ConflictError(
+                    f"the request is {status}, not pending: it cannot be {wanted} now",
+                    operation=f"{verb} {what}",
+                )
 
     async def update(self, live: LiveObject, attrs: Attrs) -> None:
         """A decision on a live request (other changes are replaced by the plan)."""

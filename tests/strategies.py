@@ -78,6 +78,7 @@ _fixed: dict[str, Any] = {
     "quota": st.fixed_dictionaries({"requests": positive, "renewal": positive}),
     "visibility": st.sampled_from(["public", "private"]),
     "redirectUrls": st.lists(st.just("https://cb.example/x"), max_size=1),
+    "appVisibility": st.sampled_from(["personal", "team", "organisation"]),
     "expires": st.dates(dt.date(2020, 1, 1), dt.date(2040, 1, 1)).map(str),
     "decision": st.sampled_from(["approve", "reject"]),
 }
@@ -272,6 +273,7 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
         }
         _optional(draw, request["app"], "description", texts)
         _optional(draw, request["app"], "redirectUrls", _fixed["redirectUrls"])
+        _optional(draw, request["app"], "visibility", _fixed["appVisibility"])
         _optional(draw, request, "justification", texts)
         for key in ("expires", "decision"):
             _optional(draw, request, key, _fixed[key])

@@ -68,6 +68,8 @@ def request_manifest(obj: LiveObject, live: LiveState | None = None) -> PulledRe
         spec["app"]["description"] = app["description"]
     if app.get("redirectUrls"):
         spec["app"]["redirectUrls"] = list(app["redirectUrls"])
+    if app.get("visibility", "personal") != "personal":  # as the consumer made it
+        spec["app"]["visibility"] = app["visibility"]
     doc = {
         "apiVersion": API_VERSION,
         "kind": "AccessRequest",

@@ -149,6 +149,7 @@ def estate(target: Target) -> list[tuple[str, str, Attrs]]:
                     "name": "weather-app",
                     "description": "Alice's dashboard",
                     "redirectUrls": ["https://a.example/cb", "https://b.example/cb"],
+                    "visibility": "team",
                 },
                 "products": ["weather-api"],
                 "plan": "gold",

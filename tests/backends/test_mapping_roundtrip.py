@@ -267,7 +267,12 @@ requests = st.fixed_dictionaries(
         "consumer": emails,
         "organisation": names,
         "app": st.fixed_dictionaries(
-            {"name": names, "description": texts, "redirectUrls": sorted_unique(urls, max_size=3)}
+            {
+                "name": names,
+                "description": texts,
+                "redirectUrls": sorted_unique(urls, max_size=3),
+                "visibility": st.sampled_from(["personal", "team", "organisation"]),
+            }
         ),
         "products": sorted_unique(names, min_size=1, max_size=3),
         "plan": names,

@@ -147,6 +147,8 @@ def normalise(doc: Doc, users: dict[str, Doc], provider_index: dict[str, int]) -
         # a constraint, not an attribute: the export names one that validates (checked below)
         spec.pop("catalogue", None)
         spec["products"] = _set(spec["products"])
+        if spec["app"].get("visibility") == "personal":  # the default, not written
+            del spec["app"]["visibility"]
         if "redirectUrls" in spec["app"]:
             spec["app"]["redirectUrls"] = _set(spec["app"]["redirectUrls"])
     return out

@@ -3,7 +3,8 @@
 Canonical form:
 
 AccessRequest key = manifest name (live requests not made by us: "request-<id>")
-              {consumer, organisation, app: {name, description, redirectUrls (sorted)},
+              {consumer, organisation,
+               app: {name, description, redirectUrls (sorted), visibility},
                products (sorted), plan,
                status ("approved" | "rejected" | "pending")}
 
@@ -63,6 +64,7 @@ def build(manifests: Sequence[AccessRequest], building: Building) -> None:
                     "name": s.app.name,
                     "description": s.app.description,
                     "redirectUrls": sorted(set(s.app.redirectUrls)),
+                    "visibility": s.app.visibility,
                 },
                 "products": sorted(set(s.products)),
                 "plan": s.plan,
@@ -87,8 +89,9 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
                     ("name", app.get("name", "")),
                     ("description", app.get("description", "")),
                     ("redirectUrls", list(app.get("redirectUrls", []))),
+                    ("visibility", app.get("visibility", "personal")),
                 )
-                if v
+                if v and (k, v) != ("visibility", "personal")
             },
             "products": list(a.get("products", [])),
             "plan": a.get("plan", ""),

@@ -463,6 +463,7 @@ def access_request_attrs(
             "name": text(request.get("Client")),
             "description": text(app.get("Description")),
             "redirectUrls": parse_redirect_urls(app.get("RedirectURLs")),
+            "visibility": app_visibility(app),
         },
         "products": sorted(set(parse_names(request.get("Products"), known_products))),
         "plan": text(request.get("Plan")),
@@ -494,17 +495,28 @@ def provision_body(plan_id: int, product_ids: list[int]) -> Json:
     return {"PlanID": plan_id, "ProductIDs": product_ids}
 
 
+def app_visibility(app: Mapping[str, Any]) -> str:
+    """Read: an app's ``Visibility``; the portal's default (organisation) when absent
+    (REFERENCE.md §4 "Apps")."""
+    return text(app.get("Visibility")) or "organisation"
+
+
 def app_body(app: Mapping[str, Any], user_id: int) -> Json:
+    """Write: the spec's ``Client-basic`` (App create and update)."""
     return {
         "Name": text(app.get("name")),
         "Description": text(app.get("description")),
         "RedirectURLs": ",".join(sorted(app.get("redirectUrls") or [])),
         "UserID": user_id,
+        "Visibility": text(app.get("visibility")) or "personal",
     }
 
 
 def app_differs(current: Mapping[str, Any], app: Mapping[str, Any]) -> bool:
-    """The live app's description or redirect URLs are not the attrs' ones."""
-    return text(current.get("Description")) != text(app.get("description")) or (
-        parse_redirect_urls(current.get("RedirectURLs")) != sorted(app.get("redirectUrls") or [])
+    """The live app's description, redirect URLs or visibility are not the attrs' ones."""
+    return (
+        text(current.get("Description")) != text(app.get("description"))
+        or parse_redirect_urls(current.get("RedirectURLs"))
+        != sorted(app.get("redirectUrls") or [])
+        or app_visibility(current) != (text(app.get("visibility")) or "personal")
     )

@@ -467,7 +467,11 @@ class AccessRequests:
         app_id = int(current["ID"])
         if mapping.app_differs(current, app):
             await self.api.portal.update(f"/apps/{app_id}", body, what=what)
-            current.update(Description=body["Description"], RedirectURLs=body["RedirectURLs"])
+            current.update(
+                Description=body["Description"],
+                RedirectURLs=body["RedirectURLs"],
+                Visibility=body["Visibility"],
+            )
         return app_id
 
     async def create(self, key: str, attrs: Attrs) -> str:
@@ -569,7 +573,12 @@ class AccessRequests:
         if app.get("name") == live_app.get("name") and (
             app.get("description"),
             list(app.get("redirectUrls") or []),
-        ) != (live_app.get("description"), list(live_app.get("redirectUrls") or [])):
+            app.get("visibility"),
+        ) != (
+            live_app.get("description"),
+            list(live_app.get("redirectUrls") or []),
+            live_app.get("visibility"),
+        ):
             consumer = text(attrs.get("consumer"))
             await self._ensure_app(await self.ids.user_id(consumer), app, consumer)
         current = text(live.attrs.get("status"))

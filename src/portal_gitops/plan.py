@@ -16,7 +16,7 @@ from typing import Any
 from portal_gitops.diff import Change, DiffResult, FieldChange
 from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
 from portal_gitops.kinds import BY_NAME, LEVEL
-from portal_gitops.state import LiveState, Sensitive, to_jsonable
+from portal_gitops.state import LiveObject, LiveState, Sensitive, to_jsonable
 
 FORMAT_VERSION = 1
 OPS = ("create", "update", "replace", "adopt", "delete")
@@ -63,6 +63,29 @@ class Unmanaged:
         return f"{self.kind}/{self.key}"
 
 
+@dataclass(frozen=True)
+class CredentialImpact:
+    """A live credential the plan revokes (``effect`` "revoke") or revokes and issues anew
+    ("reissue"), named by who holds it and through what; never its value. An access request
+    the portal approved holds one (REFERENCE.md §4: approval issues it, deleting the request,
+    its consumer or its app revokes it)."""
+
+    effect: str  # "revoke" | "reissue"
+    request: str  # the access request's key
+    live_id: str
+    consumer: str
+    organisation: str
+    app: str
+    products: tuple[str, ...]  # what the live credential grants
+    plan: str
+    cause: str  # the address of the action that revokes it
+    reason: str
+
+    @property
+    def address(self) -> str:
+        return f"AccessRequest/{self.request}"
+
+
 @dataclass(frozen=True, repr=False)  # short repr: see state.LiveState
 class Plan:
     actions: tuple[Action, ...]
@@ -76,6 +99,7 @@ class Plan:
     notes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    credentials: tuple[CredentialImpact, ...] = ()
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n} {op}" for op, n in self.counts().items() if n)
@@ -89,6 +113,13 @@ class Plan:
         out = dict.fromkeys(OPS, 0)
         for a in self.actions:
             out[a.op] += 1
+        return out
+
+    def credential_counts(self) -> dict[str, int]:
+        """How many live credentials the plan revokes, and how many it revokes and reissues."""
+        out = {"revoke": 0, "reissue": 0}
+        for c in self.credentials:
+            out[c.effect] += 1
         return out
 
     @property
@@ -152,7 +183,62 @@ def build_plan(
         notes=dict(notes or {}),
         warnings=tuple(warnings),
         details=dict(details or {}),
+        credentials=credential_impact(result.changes, live),
     )
+
+
+def credential_impact(changes: Iterable[Change], live: LiveState) -> tuple[CredentialImpact, ...]:
+    """Every live credential the changes revoke or reissue (pure: from the live state alone).
+
+    A live access request holds a credential when it is approved. Replacing it revokes that
+    credential and, when the new request is approved, issues another ("reissue"; narrowing
+    its products is a replace too); deleting it (pruned, expired) revokes it; deleting its
+    consumer (a User) or the consumer's Organisation revokes every credential they hold.
+    """
+    held: dict[str, list[LiveObject]] = {}  # consumer -> their approved live requests
+    for o in live:
+        if o.kind == "AccessRequest" and o.attrs.get("status") == "approved":
+            held.setdefault(str(o.attrs.get("consumer", "")), []).append(o)
+    out: dict[str, CredentialImpact] = {}
+
+    def add(o: LiveObject, effect: str, cause: str, reason: str) -> None:
+        if o.id in out:  # one credential, one entry (the first cause found)
+            return
+        a = o.attrs
+        out[o.id] = CredentialImpact(
+            effect=effect,
+            request=o.key,
+            live_id=o.id,
+            consumer=str(a.get("consumer", "")),
+            organisation=str(a.get("organisation", "")),
+            app=str((a.get("app") or {}).get("name", "")),
+            products=tuple(a.get("products", [])),
+            plan=str(a.get("plan", "")),
+            cause=cause,
+            reason=reason,
+        )
+
+    for c in changes:
+        o = c.live
+        if o is None or c.op not in ("replace", "delete"):
+            continue
+        cause = f"{c.kind}/{c.key}"
+        if c.kind == "AccessRequest" and o.attrs.get("status") == "approved":
+            if c.op == "delete":
+                add(o, "revoke", cause, c.reason or "deleted")
+            elif (c.after or {}).get("status") == "approved":
+                add(o, "reissue", cause, c.reason or "replaced: revoked, then issued anew")
+            else:
+                add(o, "revoke", cause, "replaced by a rejected request")
+        elif c.kind == "User" and c.op == "delete":
+            for r in held.get(o.key, []):
+                add(r, "revoke", cause, "its consumer is deleted")
+        elif c.kind == "Organisation" and c.op == "delete":
+            for requests in held.values():
+                for r in requests:
+                    if r.attrs.get("organisation") == o.key:
+                        add(r, "revoke", cause, "its consumer's organisation is deleted")
+    return tuple(sorted(out.values(), key=lambda i: (i.effect != "revoke", i.consumer, i.request)))
 
 
 def _defer_clashes(actions: list[Action]) -> list[Action]:
@@ -271,7 +357,9 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "manifests_hash": plan.manifests_hash,
         "paths": list(plan.paths),
         "summary": plan.counts()
-        | {"unmanaged": len(plan.unmanaged), "orphaned": len(plan.orphaned)},
+        | {"unmanaged": len(plan.unmanaged), "orphaned": len(plan.orphaned)}
+        | {f"credentials_{k}d": n for k, n in plan.credential_counts().items()},
+        "credentials": [_credential_dict(c) for c in plan.credentials],
         "changes": [
             {
                 "op": a.op,
@@ -296,6 +384,21 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "notes": {k: dict(v) for k, v in plan.notes.items()},
         "details": {k: dict(v) for k, v in plan.details.items()},
         "fingerprints": dict(sorted(plan.fingerprints.items())),
+    }
+
+
+def _credential_dict(c: CredentialImpact) -> dict[str, Any]:
+    return {
+        "effect": c.effect,
+        "request": c.request,
+        "live_id": c.live_id,
+        "consumer": c.consumer,
+        "organisation": c.organisation,
+        "app": c.app,
+        "products": list(c.products),
+        "plan": c.plan,
+        "cause": c.cause,
+        "reason": c.reason,
     }
 
 
@@ -346,6 +449,10 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
             notes=dict(data.get("notes", {})),
             warnings=tuple(data.get("warnings", [])),
             details=dict(data.get("details", {})),
+            credentials=tuple(
+                CredentialImpact(**{**c, "products": tuple(c["products"])})
+                for c in data.get("credentials", [])
+            ),
         )
     except (KeyError, TypeError) as exc:
         raise PlanError(f"plan file is malformed: missing or bad {exc}") from None
@@ -363,4 +470,4 @@ def loads(text: str) -> Plan:
     return from_dict(data)
 
 
-__all__ = ["Action", "Plan", "build_plan", "check_fresh", "dumps", "loads", "replace"]
+__all__ = ["Action", "CredentialImpact", "Plan", "build_plan", "check_fresh", "dumps", "loads", "replace"]

@@ -70,15 +70,51 @@ def describe_limits(limits: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def access_verb(action: Action) -> str:
+    """What an access-request action does to the consumer's access, by operation: only a
+    create, or a decision on a pending request, grants; a replace revokes the live credential
+    (and reissues it when approved again), never "GRANT"."""
+    a = action.attrs or {}
+    new = a.get("status")
+    old = next((f.old for f in action.fields if f.path == "status"), new)
+    if action.op == "delete":
+        if old != "approved":
+            return "WITHDRAW"
+        return "EXPIRE" if action.reason == "expired" else "REVOKE"
+    if action.op == "replace":
+        if old == "approved":
+            return "REISSUE" if new == "approved" else "REVOKE"
+        return "REFILE (approve)" if new == "approved" else "REFILE (reject)"
+    if action.op == "adopt" or (action.op == "update" and old == new):
+        return "KEEP"
+    return "REJECT" if new == "rejected" else "GRANT"
+
+
+def credential_lines(plan: Plan) -> list[str]:
+    """The credentials the plan revokes or reissues: a count line, then one line each."""
+    if not plan.credentials:
+        return []
+    n = plan.credential_counts()
+    head = (
+        f"{n['revoke']} credential{'s' if n['revoke'] != 1 else ''} revoked, "
+        f"{n['reissue']} reissued (revoked, then issued anew) by this plan:"
+    )
+    lines = [head]
+    for c in plan.credentials:
+        lines.append(
+            f"{c.effect.upper()} credential of {c.consumer} ({c.organisation or '?'}) "
+            f"app {c.app!r}, request {c.request}, products [{', '.join(c.products)}] "
+            f"on plan {c.plan}: {c.reason} ({c.cause})"
+        )
+    return lines
+
+
 def access_summary(action: Action, details: Mapping[str, Any] | None = None) -> str | None:
     """One line saying who gets (or loses) what, for access requests."""
     if action.kind != "AccessRequest":
         return None
     a = action.attrs or {}
-    if action.op == "delete":
-        verb = "EXPIRE" if action.reason == "expired" else "REVOKE"
-    else:
-        verb = "REJECT" if a.get("status") == "rejected" else "GRANT"
+    verb = access_verb(action)
     details = details or {}
     org = a.get("organisation") or "?"
     teams = ", ".join(details.get("teams", []))
@@ -100,6 +136,11 @@ def _attr_lines(attrs: Mapping[str, Any], indent: str) -> Iterable[str]:
 
 def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
     out: list[str] = []
+    credentials = credential_lines(plan)
+    if credentials:
+        out.append(_c(credentials[0], "1;31", color))
+        out.extend(f"  {line}" for line in credentials[1:])
+        out.append("")
     for a in plan.actions:
         head = f"{SYMBOL[a.op]} {a.address} {VERB[a.op]}"
         if a.reason and a.op not in ("adopt",):
@@ -134,8 +175,16 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
 
 
 def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
-    """A PR comment: summary, access grants, then every change; summarised past ``limit``."""
-    head = ["### portal-gitops plan", "", f"**{summary_line(plan)}**", ""]
+    """A PR comment: the credentials it revokes or reissues first, then the summary, access
+    grants and every change; summarised past ``limit`` (the credentials' counts kept)."""
+    head = ["### portal-gitops plan", ""]
+    credentials = credential_lines(plan)
+    if credentials:
+        head.append(f"#### :warning: Credentials: {credentials[0]}")
+        head.append("")
+        head.extend(f"- {_md_text(line)}" for line in credentials[1:])
+        head.append("")
+    head.extend([f"**{summary_line(plan)}**", ""])
     if plan.target:
         head.append(f"Target: `{plan.target}`")
         head.append("")
@@ -185,7 +234,10 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     for a in plan.actions:
         counts[(a.kind, a.op)] = counts.get((a.kind, a.op), 0) + 1
     short = [
-        *head[:4],
+        *head[:2],
+        *([f"#### :warning: Credentials: {credentials[0]}", ""] if credentials else []),
+        f"**{summary_line(plan)}**",
+        "",
         "The full plan is too long for a comment; counts per kind follow. "
         "Run `portal-gitops plan` locally or read the job log for every change.",
         "",
@@ -198,6 +250,11 @@ def render_markdown(plan: Plan, *, limit: int = MARKDOWN_LIMIT) -> str:
     ]
     text = "\n".join(short) + "\n"
     return text[:limit]
+
+
+def _md_text(text: str) -> str:
+    """Plain text safe in a markdown list item (no table pipes, no HTML)."""
+    return text.replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
 def _md(text: str) -> str:

@@ -13,6 +13,7 @@ and the emulator over HTTP), REFERENCE.md §9:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from portal_gitops.backends.emulated.server import FaultConfig
 from portal_gitops.commands import load_and_validate
 from portal_gitops.desired import Desired, build_desired
+from portal_gitops.render import render_json, render_markdown, render_text
 from tests.reconcile.helpers import (
     BACKENDS,
     DASHBOARD_SECRET,
@@ -153,3 +155,34 @@ async def test_app_visibility_is_set_read_back_and_changed_in_place(
         assert _get(portal.store, f"/portal-api/apps/{app['ID']}")["Visibility"] == "team"
         assert _request_ids(await read_live(portal, desired)) == ids
         assert actions(await plan_again(portal, desired)) == []
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+async def test_a_plan_names_every_credential_it_revokes_or_reissues(
+    kind: str, tmp_path: Path
+) -> None:
+    """Against a live portal: moving a granted request to another app replaces it (a new
+    credential for the new app: reissue); pruning it revokes its credential."""
+    desired = desired_of(small_estate())
+    with fresh_portal(kind, tmp_path) as portal:
+        _, result = await reconcile(portal, desired)
+        assert result.ok, result
+        moved = small_estate()
+        moved[-1]["spec"]["app"]["name"] = "Storm tracker 2"
+        plan = await plan_again(portal, desired_of(moved))
+        assert actions(plan) == [("replace", "AccessRequest/acme-storm")]
+        data = json.loads(render_json(plan))
+        assert data["summary"]["credentials_reissued"] == 1
+        [cred] = data["credentials"]
+        assert (cred["effect"], cred["consumer"], cred["app"], cred["products"]) == (
+            "reissue",
+            "ana@acme.example",
+            "Storm tracker",
+            ["Weather"],
+        )
+        assert "GRANT" not in render_text(plan) and "REISSUE" in render_text(plan)
+        assert render_markdown(plan).splitlines()[2].startswith("#### :warning: Credentials: 0")
+        gone = desired_of(small_estate()[:-1])
+        pruned = await plan_again(portal, gone, prune=True)
+        assert [c.effect for c in pruned.credentials] == ["revoke"]
+        assert render_text(pruned).startswith("1 credential revoked, 0 reissued")

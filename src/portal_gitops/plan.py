@@ -219,24 +219,24 @@ def credential_impact(changes: Iterable[Change], live: LiveState) -> tuple[Crede
         )
 
     for c in changes:
-        o = c.live
-        if o is None or c.op not in ("replace", "delete"):
+        obj = c.live
+        if obj is None or c.op not in ("replace", "delete"):
             continue
         cause = f"{c.kind}/{c.key}"
-        if c.kind == "AccessRequest" and o.attrs.get("status") == "approved":
+        if c.kind == "AccessRequest" and obj.attrs.get("status") == "approved":
             if c.op == "delete":
-                add(o, "revoke", cause, c.reason or "deleted")
+                add(obj, "revoke", cause, c.reason or "deleted")
             elif (c.after or {}).get("status") == "approved":
-                add(o, "reissue", cause, c.reason or "replaced: revoked, then issued anew")
+                add(obj, "reissue", cause, c.reason or "replaced: revoked, then issued anew")
             else:
-                add(o, "revoke", cause, "replaced by a rejected request")
+                add(obj, "revoke", cause, "replaced by a rejected request")
         elif c.kind == "User" and c.op == "delete":
-            for r in held.get(o.key, []):
+            for r in held.get(obj.key, []):
                 add(r, "revoke", cause, "its consumer is deleted")
         elif c.kind == "Organisation" and c.op == "delete":
             for requests in held.values():
                 for r in requests:
-                    if r.attrs.get("organisation") == o.key:
+                    if r.attrs.get("organisation") == obj.key:
                         add(r, "revoke", cause, "its consumer's organisation is deleted")
     return tuple(sorted(out.values(), key=lambda i: (i.effect != "revoke", i.consumer, i.request)))
 
@@ -470,4 +470,13 @@ def loads(text: str) -> Plan:
     return from_dict(data)
 
 
-__all__ = ["Action", "CredentialImpact", "Plan", "build_plan", "check_fresh", "dumps", "loads", "replace"]
+__all__ = [
+    "Action",
+    "CredentialImpact",
+    "Plan",
+    "build_plan",
+    "check_fresh",
+    "dumps",
+    "loads",
+    "replace",
+]

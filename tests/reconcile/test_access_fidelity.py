@@ -76,7 +76,7 @@ async def test_the_catalogue_the_portal_records_never_replaces_a_request(
 ) -> None:
     desired = desired_of(two_catalogues_estate())
     with fresh_portal(kind, tmp_path, provision_catalogue=choice) as portal:
-        plan, result = await reconcile(portal, desired)
+        _, result = await reconcile(portal, desired)
         assert result.ok, result
         first = _request_ids(await read_live(portal, desired))
         for _ in range(3):
@@ -138,9 +138,8 @@ async def test_app_visibility_is_set_read_back_and_changed_in_place(
     kind: str, tmp_path: Path
 ) -> None:
     default = desired_of(small_estate())
-    assert default.state.resources[("AccessRequest", "acme-storm")].attrs["app"][
-        "visibility"
-    ] == ("personal")  # the safest: only the consumer sees the app's credentials
+    app = default.state.resources[("AccessRequest", "acme-storm")].attrs["app"]
+    assert app["visibility"] == "personal"  # the safest: only the consumer sees the credentials
     with fresh_portal(kind, tmp_path) as portal:
         _, result = await reconcile(portal, default)
         assert result.ok, result

@@ -23,7 +23,12 @@ def request(status: str = "approved", products: tuple[str, ...] = ("weather",)) 
     return {
         "consumer": "dev@acme.example",
         "organisation": "Acme",
-        "app": {"name": "acme-app", "description": "", "redirectUrls": [], "visibility": "personal"},
+        "app": {
+            "name": "acme-app",
+            "description": "",
+            "redirectUrls": [],
+            "visibility": "personal",
+        },
         "products": list(products),
         "plan": "free",
         "status": status,

@@ -110,7 +110,7 @@ def _recorded_catalogue(
         or any(a["TeamID"] in teams for a in tx.rows("audience", parent=c["ID"]))
     ]
     # none visible: the consumer could not have asked; keep the first offering one, if any
-    ids = sorted(visible or [c["ID"] for c in offering])
+    ids: list[int] = sorted(visible or [c["ID"] for c in offering])
     if not ids:
         return 0
     return ids[-1] if store.provision_catalogue == "last" else ids[0]

@@ -516,7 +516,6 @@ def app_differs(current: Mapping[str, Any], app: Mapping[str, Any]) -> bool:
     """The live app's description, redirect URLs or visibility are not the attrs' ones."""
     return (
         text(current.get("Description")) != text(app.get("description"))
-        or parse_redirect_urls(current.get("RedirectURLs"))
-        != sorted(app.get("redirectUrls") or [])
+        or parse_redirect_urls(current.get("RedirectURLs")) != sorted(app.get("redirectUrls") or [])
         or app_visibility(current) != (text(app.get("visibility")) or "personal")
     )

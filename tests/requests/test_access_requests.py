@@ -107,7 +107,12 @@ def test_portal_request_pulled_merged_and_approved_without_leaking_the_credentia
     assert doc["metadata"]["annotations"] == {"portal-gitops/request-id": str(rid)}
     assert doc["spec"] == {
         "consumer": "milton@initech.example",
-        "app": {"name": "Stapler Tracker", "description": "made in the portal"},
+        # made in the portal without a Visibility: the portal's default, kept as it is
+        "app": {
+            "name": "Stapler Tracker",
+            "description": "made in the portal",
+            "visibility": "organisation",
+        },
         "products": ["weather-api"],
         "plan": "basic",
         "catalogue": "public",

@@ -113,7 +113,8 @@ def generate(n: int) -> dict[str, list[dict[str, Any]]]:
                 "rateLimit": {"requests": 10 + i, "per": 60},
                 "quota": {"requests": 1000 * (i + 1), "renewal": 3600},
                 "keyExpiresIn": 86400 * 30,
-                "autoApprove": i == 0,
+                # the first of several plans approves as requests are filed
+                "autoApprove": i == 0 and len(plans) > 1,
                 "owners": ["@example/api-platform"],
             },
         )
@@ -148,7 +149,10 @@ def generate(n: int) -> dict[str, list[dict[str, Any]]]:
                     "products": [cat_products[r % len(cat_products)]],
                     "plan": plans[r % len(plans)],
                     "catalogue": f"catalogue-{cat_i:04d}",
-                    "decision": "reject" if r % 10 == 9 else "approve",
+                    # a rejection on an auto-approving plan is refused by validation
+                    "decision": "reject"
+                    if r % 10 == 9 and not (len(plans) > 1 and r % len(plans) == 0)
+                    else "approve",
                 },
             )
         ]

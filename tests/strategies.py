@@ -78,6 +78,7 @@ _fixed: dict[str, Any] = {
     "quota": st.fixed_dictionaries({"requests": positive, "renewal": positive}),
     "visibility": st.sampled_from(["public", "private"]),
     "redirectUrls": st.lists(st.just("https://cb.example/x"), max_size=1),
+    "appVisibility": st.sampled_from(["personal", "team", "organisation"]),
     "expires": st.dates(dt.date(2020, 1, 1), dt.date(2040, 1, 1)).map(str),
     "decision": st.sampled_from(["approve", "reject"]),
 }
@@ -191,6 +192,7 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
         _optional(draw, spec, "tags", _fixed["tags"])
         docs.append(_doc("Product", name, spec, meta()))
     plans: dict[str, str] = {}
+    auto_approving: set[str] = set()
     # a plan may not share a product's name: their Dashboard policies would clash
     for name in unique_names(n, min_size=1, avoid=frozenset(products)):
         provider = _pick(draw, providers)
@@ -202,6 +204,8 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
             _optional(draw, spec, key, _fixed[key])
         _optional(draw, spec, "keyExpiresIn", positive)
         _optional(draw, spec, "autoApprove", BOOL)
+        if spec.get("autoApprove"):
+            auto_approving.add(name)
         _optional(draw, spec, "owners", owners)
         docs.append(_doc("Plan", name, spec, meta()))
 
@@ -270,8 +274,11 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
         }
         _optional(draw, request["app"], "description", texts)
         _optional(draw, request["app"], "redirectUrls", _fixed["redirectUrls"])
+        _optional(draw, request["app"], "visibility", _fixed["appVisibility"])
         _optional(draw, request, "justification", texts)
         for key in ("expires", "decision"):
             _optional(draw, request, key, _fixed[key])
+        if request.get("decision") == "reject" and request["plan"] in auto_approving:
+            del request["decision"]  # refused by validation: the plan approves as it files
         docs.append(_doc("AccessRequest", name, request, meta()))
     return docs

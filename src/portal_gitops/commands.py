@@ -570,7 +570,7 @@ def requests_pull(paths: Sequence[str], out: str, target: Target) -> PullResult:
         if obj.id in known:
             already.append(obj.id)
             continue
-        pulled = request_manifest(obj)
+        pulled = request_manifest(obj, live)
         body = yaml.safe_dump(pulled.document, sort_keys=False)
         written.append(write_manifest(out_dir, pulled.relpath, body))
     return PullResult(written, already)

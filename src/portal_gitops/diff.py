@@ -118,7 +118,7 @@ def diff(
             continue
         op, reason = "update", ""
         kind = BY_NAME[res.kind]
-        if kind.replace_on_change and not _is_decision(obj, fields):
+        if kind.replace_on_change and not _in_place(obj, fields):
             op = "replace"
         moved = kind.replace_on_field
         if moved and obj.attrs.get(moved) != res.attrs.get(moved):
@@ -231,9 +231,15 @@ def _compared(res: Resource) -> Mapping[str, Any]:
     return {k: v for k, v in res.attrs.items() if k not in write_only}
 
 
-def _is_decision(obj: LiveObject, fields: tuple[FieldChange, ...]) -> bool:
-    """A pending request being approved or rejected is an update; anything else replaces."""
-    return obj.attrs.get("status") == "pending" and all(f.path == "status" for f in fields)
+def _in_place(obj: LiveObject, fields: tuple[FieldChange, ...]) -> bool:
+    """A pending request being approved or rejected, and its app's description, redirect URLs
+    or visibility, change in place (its credential stays); anything else replaces it."""
+    pending = obj.attrs.get("status") == "pending"
+    return all(
+        (f.path == "status" and pending)
+        or (f.path.startswith("app.") and not f.path.startswith("app.name"))
+        for f in fields
+    )
 
 
 def _equal(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:

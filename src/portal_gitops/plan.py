@@ -17,7 +17,7 @@ from portal_gitops.diff import Change, DiffResult, FieldChange
 from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
 from portal_gitops.kinds import BY_NAME, LEVEL
 from portal_gitops.kinds.base import held_name_problem
-from portal_gitops.state import LiveState, Sensitive, to_jsonable
+from portal_gitops.state import LiveObject, LiveState, Sensitive, to_jsonable
 
 FORMAT_VERSION = 1
 OPS = ("create", "update", "replace", "adopt", "delete")
@@ -64,6 +64,29 @@ class Unmanaged:
         return f"{self.kind}/{self.key}"
 
 
+@dataclass(frozen=True)
+class CredentialImpact:
+    """A live credential the plan revokes (``effect`` "revoke") or revokes and issues anew
+    ("reissue"), named by who holds it and through what; never its value. An access request
+    the portal approved holds one (REFERENCE.md §4: approval issues it, deleting the request,
+    its consumer or its app revokes it)."""
+
+    effect: str  # "revoke" | "reissue"
+    request: str  # the access request's key
+    live_id: str
+    consumer: str
+    organisation: str
+    app: str
+    products: tuple[str, ...]  # what the live credential grants
+    plan: str
+    cause: str  # the address of the action that revokes it
+    reason: str
+
+    @property
+    def address(self) -> str:
+        return f"AccessRequest/{self.request}"
+
+
 @dataclass(frozen=True, repr=False)  # short repr: see state.LiveState
 class Plan:
     actions: tuple[Action, ...]
@@ -79,6 +102,7 @@ class Plan:
     details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # made with --prune: a saved plan is checked against a plan made the same way
     prune: bool = False
+    credentials: tuple[CredentialImpact, ...] = ()
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{n} {op}" for op, n in self.counts().items() if n)
@@ -92,6 +116,13 @@ class Plan:
         out = dict.fromkeys(OPS, 0)
         for a in self.actions:
             out[a.op] += 1
+        return out
+
+    def credential_counts(self) -> dict[str, int]:
+        """How many live credentials the plan revokes, and how many it revokes and reissues."""
+        out = {"revoke": 0, "reissue": 0}
+        for c in self.credentials:
+            out[c.effect] += 1
         return out
 
     @property
@@ -157,6 +188,7 @@ def build_plan(
         warnings=(*warnings, *_held_names(actions, live)),
         details=dict(details or {}),
         prune=prune,
+        credentials=credential_impact(result.changes, live),
     )
 
 
@@ -170,6 +202,60 @@ def _held_names(actions: Iterable[Action], live: LiveState) -> Iterator[str]:
         policy_id = live.held_names.get(a.key, {}).get(provider)
         if policy_id is not None:
             yield f"{a.address}: {held_name_problem(a.kind, a.key, provider, policy_id)}"
+
+
+def credential_impact(changes: Iterable[Change], live: LiveState) -> tuple[CredentialImpact, ...]:
+    """Every live credential the changes revoke or reissue (pure: from the live state alone).
+
+    A live access request holds a credential when it is approved. Replacing it revokes that
+    credential and, when the new request is approved, issues another ("reissue"; narrowing
+    its products is a replace too); deleting it (pruned, expired) revokes it; deleting its
+    consumer (a User) or the consumer's Organisation revokes every credential they hold.
+    """
+    held: dict[str, list[LiveObject]] = {}  # consumer -> their approved live requests
+    for o in live:
+        if o.kind == "AccessRequest" and o.attrs.get("status") == "approved":
+            held.setdefault(str(o.attrs.get("consumer", "")), []).append(o)
+    out: dict[str, CredentialImpact] = {}
+
+    def add(o: LiveObject, effect: str, cause: str, reason: str) -> None:
+        if o.id in out:  # one credential, one entry (the first cause found)
+            return
+        a = o.attrs
+        out[o.id] = CredentialImpact(
+            effect=effect,
+            request=o.key,
+            live_id=o.id,
+            consumer=str(a.get("consumer", "")),
+            organisation=str(a.get("organisation", "")),
+            app=str((a.get("app") or {}).get("name", "")),
+            products=tuple(a.get("products", [])),
+            plan=str(a.get("plan", "")),
+            cause=cause,
+            reason=reason,
+        )
+
+    for c in changes:
+        obj = c.live
+        if obj is None or c.op not in ("replace", "delete"):
+            continue
+        cause = f"{c.kind}/{c.key}"
+        if c.kind == "AccessRequest" and obj.attrs.get("status") == "approved":
+            if c.op == "delete":
+                add(obj, "revoke", cause, c.reason or "deleted")
+            elif (c.after or {}).get("status") == "approved":
+                add(obj, "reissue", cause, c.reason or "replaced: revoked, then issued anew")
+            else:
+                add(obj, "revoke", cause, "replaced by a rejected request")
+        elif c.kind == "User" and c.op == "delete":
+            for r in held.get(obj.key, []):
+                add(r, "revoke", cause, "its consumer is deleted")
+        elif c.kind == "Organisation" and c.op == "delete":
+            for requests in held.values():
+                for r in requests:
+                    if r.attrs.get("organisation") == obj.key:
+                        add(r, "revoke", cause, "its consumer's organisation is deleted")
+    return tuple(sorted(out.values(), key=lambda i: (i.effect != "revoke", i.consumer, i.request)))
 
 
 def _defer_clashes(actions: list[Action]) -> list[Action]:
@@ -201,8 +287,11 @@ def _defer_clashes(actions: list[Action]) -> list[Action]:
 
 
 def _action(c: Change) -> Action:
-    # a deletion carries what it deletes, so reviewers see it (apply ignores it)
+    # a deletion carries what it deletes, so reviewers see it (apply ignores it), with what
+    # the portal recorded on it (an access request's catalogue)
     attrs = c.after if c.after is not None or c.live is None else c.live.attrs
+    if c.after is None and c.live is not None and c.live.recorded:
+        attrs = {**c.live.attrs, **c.live.recorded}
     return Action(
         op=c.op,
         kind=c.kind,
@@ -285,7 +374,9 @@ def to_dict(plan: Plan) -> dict[str, Any]:
         "manifests_hash": plan.manifests_hash,
         "paths": list(plan.paths),
         "summary": plan.counts()
-        | {"unmanaged": len(plan.unmanaged), "orphaned": len(plan.orphaned)},
+        | {"unmanaged": len(plan.unmanaged), "orphaned": len(plan.orphaned)}
+        | {f"credentials_{k}d": n for k, n in plan.credential_counts().items()},
+        "credentials": [_credential_dict(c) for c in plan.credentials],
         "changes": [
             {
                 "op": a.op,
@@ -323,6 +414,21 @@ def actions_digest(data: Mapping[str, Any]) -> str:
     signed = {k: data.get(k) for k in ("changes", "notes", "prune")}
     encoded = json.dumps(signed, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _credential_dict(c: CredentialImpact) -> dict[str, Any]:
+    return {
+        "effect": c.effect,
+        "request": c.request,
+        "live_id": c.live_id,
+        "consumer": c.consumer,
+        "organisation": c.organisation,
+        "app": c.app,
+        "products": list(c.products),
+        "plan": c.plan,
+        "cause": c.cause,
+        "reason": c.reason,
+    }
 
 
 def _from_jsonable(value: Any) -> Any:
@@ -378,6 +484,10 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
             warnings=tuple(data.get("warnings", [])),
             details=dict(data.get("details", {})),
             prune=data.get("prune") is True,
+            credentials=tuple(
+                CredentialImpact(**{**c, "products": tuple(c["products"])})
+                for c in data.get("credentials", [])
+            ),
         )
     except (KeyError, TypeError) as exc:
         raise PlanError(f"plan file is malformed: missing or bad {exc}") from None
@@ -395,4 +505,13 @@ def loads(text: str) -> Plan:
     return from_dict(data)
 
 
-__all__ = ["Action", "Plan", "build_plan", "check_fresh", "dumps", "loads", "replace"]
+__all__ = [
+    "Action",
+    "CredentialImpact",
+    "Plan",
+    "build_plan",
+    "check_fresh",
+    "dumps",
+    "loads",
+    "replace",
+]

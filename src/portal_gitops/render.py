@@ -71,6 +71,48 @@ def describe_limits(limits: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def access_verb(action: Action) -> str:
+    """What an access-request action does to the consumer's access, by operation: only a
+    create, or a decision on a pending request, grants; a replace revokes the live credential
+    (and reissues it when approved again), never "GRANT"."""
+    a = action.attrs or {}
+    new = a.get("status")
+    old = next((f.old for f in action.fields if f.path == "status"), new)
+    if action.op == "delete":
+        if old != "approved":
+            return "WITHDRAW"
+        return "EXPIRE" if action.reason == "expired" else "REVOKE"
+    if action.op == "replace":
+        if old == "approved":
+            return "REISSUE" if new == "approved" else "REVOKE"
+        return "REFILE (approve)" if new == "approved" else "REFILE (reject)"
+    if action.op == "adopt" or (action.op == "update" and old == new):
+        return "KEEP"
+    return "REJECT" if new == "rejected" else "GRANT"
+
+
+def credential_lines(plan: Plan, quote: Callable[[str], str] | None = None) -> list[str]:
+    """The credentials the plan revokes or reissues: a count line, then one line each.
+    ``quote`` wraps every name in them (markdown passes ``code``: consumers type app names)."""
+    if not plan.credentials:
+        return []
+    n = plan.credential_counts()
+    head = (
+        f"{n['revoke']} credential{'s' if n['revoke'] != 1 else ''} revoked, "
+        f"{n['reissue']} reissued (revoked, then issued anew) by this plan:"
+    )
+    q = quote or str
+    lines = [head]
+    for c in plan.credentials:
+        app = q(c.app) if quote else repr(c.app)
+        lines.append(
+            f"{c.effect.upper()} credential of {q(c.consumer)} ({q(c.organisation or '?')}) "
+            f"app {app}, request {q(c.request)}, products [{', '.join(q(p) for p in c.products)}] "
+            f"on plan {q(c.plan)}: {c.reason} ({q(c.cause)})"
+        )
+    return lines
+
+
 def access_summary(
     action: Action,
     details: Mapping[str, Any] | None = None,
@@ -82,10 +124,7 @@ def access_summary(
         return None
     q = quote or str
     a = action.attrs or {}
-    if action.op == "delete":
-        verb = "EXPIRE" if action.reason == "expired" else "REVOKE"
-    else:
-        verb = "REJECT" if a.get("status") == "rejected" else "GRANT"
+    verb = access_verb(action)
     details = details or {}
     org = q(str(a.get("organisation") or "?"))
     teams = ", ".join(q(str(t)) for t in details.get("teams", []))
@@ -97,9 +136,9 @@ def access_summary(
         f" ({describe_limits(limits)})" if limits else ""
     )
     products = ", ".join(q(str(p)) for p in a.get("products", []))
-    return (
-        f"{verb} {who} products [{products}] on {plan} via app {app} "
-        f"from catalogue {q(str(a.get('catalogue', '?')))}"
+    catalogue = details.get("catalogue") or a.get("catalogue")
+    return f"{verb} {who} products [{products}] on {plan} via app {app}" + (
+        f" from catalogue {q(str(catalogue))}" if catalogue else ""
     )
 
 
@@ -110,6 +149,11 @@ def _attr_lines(attrs: Mapping[str, Any], indent: str) -> Iterable[str]:
 
 def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> str:
     out: list[str] = []
+    credentials = credential_lines(plan)
+    if credentials:
+        out.append(_c(credentials[0], "1;31", color))
+        out.extend(f"  {line}" for line in credentials[1:])
+        out.append("")
     for a in plan.actions:
         head = f"{SYMBOL[a.op]} {a.address} {VERB[a.op]}"
         if a.reason and a.op not in ("adopt",):
@@ -167,13 +211,22 @@ FULL_PLAN_NOTE = (
 
 
 def render_markdown(plan: Plan, *, limit: int | None = MARKDOWN_LIMIT) -> str:
-    """A PR comment: summary, access grants and revokes, then every change.
+    """A PR comment: the credentials it revokes or reissues first, then the summary, access
+    grants and revokes, then every change.
 
     Past ``limit`` characters it sheds what an approver can do without, in this order: the
     list of unmanaged objects, the list of objects removed from the manifests, the field
-    details of each change. Access grants, rejections and revokes are never dropped; changes
-    are listed one a line as long as they fit, after a count per kind and operation."""
-    head = ["### portal-gitops plan", "", f"**{summary_line(plan)}**", ""]
+    details of each change. Credentials, access grants, rejections and revokes are never
+    dropped; changes are listed one a line as long as they fit, after a count per kind and
+    operation."""
+    head = ["### portal-gitops plan", ""]
+    credentials = credential_lines(plan, code)
+    if credentials:
+        head.append(f"#### :warning: Credentials: {credentials[0]}")
+        head.append("")
+        head.extend(f"- {line}" for line in credentials[1:])
+        head.append("")
+    head.extend([f"**{summary_line(plan)}**", ""])
     if plan.target:
         head.append(f"Target: {code(plan.target)}")
         head.append("")

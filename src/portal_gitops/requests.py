@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from portal_gitops.kinds.access_request import valid_catalogue
 from portal_gitops.kinds.base import slug
 from portal_gitops.models import (
     API_VERSION,
@@ -23,7 +24,7 @@ from portal_gitops.models import (
     Plan,
     Product,
 )
-from portal_gitops.state import LiveObject
+from portal_gitops.state import LiveObject, LiveState
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,10 @@ def pending_requests(live: Iterable[LiveObject]) -> list[LiveObject]:
     )
 
 
-def request_manifest(obj: LiveObject) -> PulledRequest:
+def request_manifest(obj: LiveObject, live: LiveState | None = None) -> PulledRequest:
+    """The manifest deciding a pending live request; its catalogue is one that validates
+    (offers the plan and products, its audience covers the consumer), the one the portal
+    recorded when it does (see kinds.access_request.valid_catalogue)."""
     a = obj.attrs
     app = a.get("app") or {}
     consumer = str(a.get("consumer", ""))
@@ -55,7 +59,9 @@ def request_manifest(obj: LiveObject) -> PulledRequest:
         "app": {"name": app.get("name", "")},
         "products": list(a.get("products", [])),
         "plan": a.get("plan", ""),
-        "catalogue": a.get("catalogue", ""),
+        "catalogue": valid_catalogue(obj, live)
+        if live is not None
+        else str(obj.recorded.get("catalogue", "")),
         "justification": "",
         "decision": "approve",
     }
@@ -63,6 +69,8 @@ def request_manifest(obj: LiveObject) -> PulledRequest:
         spec["app"]["description"] = app["description"]
     if app.get("redirectUrls"):
         spec["app"]["redirectUrls"] = list(app["redirectUrls"])
+    if app.get("visibility", "personal") != "personal":  # as the consumer made it
+        spec["app"]["visibility"] = app["visibility"]
     doc = {
         "apiVersion": API_VERSION,
         "kind": "AccessRequest",

@@ -65,6 +65,9 @@ class LiveObject:
     attrs: Mapping[str, Any]
     managed: bool = False
     builtin: bool = False
+    # facts the portal records that are not ours to set, so not compared by the diff (the
+    # catalogue the portal recorded on an access request); shown to reviewers and importers
+    recorded: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def ref(self) -> Key:

@@ -277,11 +277,15 @@ requests = st.fixed_dictionaries(
         "consumer": emails,
         "organisation": names,
         "app": st.fixed_dictionaries(
-            {"name": names, "description": texts, "redirectUrls": sorted_unique(urls, max_size=3)}
+            {
+                "name": names,
+                "description": texts,
+                "redirectUrls": sorted_unique(urls, max_size=3),
+                "visibility": st.sampled_from(["personal", "team", "organisation"]),
+            }
         ),
         "products": sorted_unique(names, min_size=1, max_size=3),
         "plan": names,
-        "catalogue": names,
         "status": st.sampled_from(["approved", "pending", "rejected"]),
     }
 )
@@ -294,7 +298,7 @@ def test_access_request_round_trips(attrs: Json, products_as_string: bool) -> No
     app = wire({**mapping.app_body(attrs["app"], user_id), "ID": 30})
     assert not mapping.app_differs(app, attrs["app"])
     product_ids = ids_for(attrs["products"], 20)
-    provision = mapping.provision_body(41, sorted(product_ids.values()), 51)
+    provision = mapping.provision_body(41, sorted(product_ids.values()))
     # the portal files the request under the app, naming what the IDs stand for
     by_id = {i: name for name, i in product_ids.items()}
     products_ = sorted(by_id[i] for i in provision["ProductIDs"])
@@ -305,7 +309,7 @@ def test_access_request_round_trips(attrs: Json, products_as_string: bool) -> No
             "Client": app["Name"],
             "Products": ",".join(products_) if products_as_string else products_,
             "Plan": {41: attrs["plan"]}[provision["PlanID"]],
-            "Catalogue": {51: attrs["catalogue"]}[provision["CatalogueID"]],
+            "Catalogue": "chosen by the portal",
             "Status": attrs["status"],
         }
     )
@@ -314,3 +318,4 @@ def test_access_request_round_trips(attrs: Json, products_as_string: bool) -> No
     known = attrs["products"]
     assert mapping.access_request_attrs(request, app, consumer, organisation, known) == attrs
     assert mapping.request_matches(request, attrs, set(known))
+    assert mapping.request_catalogue(request) == "chosen by the portal"

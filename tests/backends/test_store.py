@@ -443,8 +443,8 @@ def test_provision_then_approve_issues_a_credential(call: Call) -> None:
     [cred] = shown["Credentials"]
     assert len(cred["Credential"]) == 32
     assert cred["Policies"] == [e["product"]["ReferenceID"], e["plan"]["ReferenceID"]]
-    # approving twice (a retried request) issues nothing more
-    call("PUT", f"/portal-api/access_requests/{ar['ID']}/approve")
+    # approving twice (a blindly retried request) is refused and issues nothing more
+    assert call("PUT", f"/portal-api/access_requests/{ar['ID']}/approve")[0] == 422
     creds_path = f"/portal-api/apps/{e['app']['ID']}/access-requests/{ar['ID']}/credentials"
     assert len(call("GET", creds_path)[1]) == 1
 
@@ -485,10 +485,10 @@ def test_provision_validation_errors(call: Call) -> None:
     status, out = call(
         "PUT",
         f"/portal-api/apps/{e['app']['ID']}/provision",
-        {"PlanID": e["plan"]["ID"], "ProductIDs": [e["product"]["ID"]], "CatalogueID": 2},
+        {"PlanID": e["plan"]["ID"], "ProductIDs": [e["product"]["ID"]], "CatalogueID": 1},
     )
-    assert status == 422
-    assert "does not offer" in out["errors"][0]
+    assert status == 422  # undocumented (REFERENCE.md §9 "Provision body")
+    assert "CatalogueID" in out["errors"][0]
 
 
 # -- pagination --------------------------------------------------------------------------------

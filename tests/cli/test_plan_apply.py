@@ -119,7 +119,10 @@ def test_plan_formats_json_and_markdown(cli_target: CliTarget, manifests: Path) 
         "delete": 0,
         "unmanaged": 0,
         "orphaned": 0,
+        "credentials_revoked": 0,
+        "credentials_reissued": 0,
     }
+    assert data["credentials"] == []
     provider = next(c for c in data["changes"] if c["kind"] == "Provider")
     assert provider["attrs"]["secret"] == {"sensitive": "env:TYK_DASHBOARD_SECRET"}
     assert DASHBOARD_SECRET not in as_json.output

@@ -60,7 +60,6 @@ PROVISION_BODY = {
     "properties": {
         "PlanID": {"type": "integer"},
         "ProductIDs": {"type": "array", "items": {"type": "integer"}, "minItems": 1},
-        "CatalogueID": {"type": "integer"},
         "DCRTemplateID": {"type": "integer"},
     },
     "additionalProperties": False,

@@ -277,7 +277,13 @@ def test_portal_session_conforms(contract: Contract) -> None:
     c(
         "PUT",
         f"/portal-api/apps/{app_id}/provision",
+        json_body={"PlanID": plan_id, "ProductIDs": [prod_id]},
+    )
+    c(  # REFERENCE.md §9 "Provision body": an undocumented field is refused
+        "PUT",
+        f"/portal-api/apps/{app_id}/provision",
         json_body={"PlanID": plan_id, "ProductIDs": [prod_id], "CatalogueID": cat_id},
+        expect=422,
     )
     c(
         "PUT",
@@ -291,6 +297,7 @@ def test_portal_session_conforms(contract: Contract) -> None:
     c("GET", "/portal-api/access_requests")
     c("PUT", f"/portal-api/access_requests/{ar_id}/approve")
     c("PUT", "/portal-api/access_requests/999/approve", expect=422)
+    c("PUT", f"/portal-api/access_requests/{ar_id}/approve", expect=422)  # already approved
     shown_ar = c("GET", f"/portal-api/access_requests/{ar_id}")
     assert shown_ar["Status"] == "approved" and len(shown_ar["Credentials"]) == 1
     c("GET", f"/portal-api/apps/{app_id}/access-requests/{ar_id}")

@@ -100,6 +100,9 @@ EXPECTED: dict[str, list[str]] = {
     "plan-named-like-a-product.yaml": [
         "plan-named-like-a-product.yaml:4: Plan/weather: metadata.name: Product 'weather' (at base/estate.yaml:47) has the same name; their backing Dashboard policies would clash, as policy names are unique",
     ],
+    "reject-on-auto-approve.yaml": [
+        "reject-on-auto-approve.yaml:11: AccessRequest/bob-geo: spec.decision: Plan 'free' approves every request as it is filed (autoApprove), so a rejection would come after its credential is issued; request it on a plan that does not auto-approve, or leave the request out",
+    ],
     "reserved-policy-name.yaml": [
         "reserved-policy-name.yaml:4: Product/portal-gitops-lock: metadata.name: 'portal-gitops-lock' is the name of portal-gitops's own Dashboard policy",
     ],

@@ -146,7 +146,11 @@ def normalise(doc: Doc, users: dict[str, Doc], provider_index: dict[str, int]) -
     elif kind == "AccessRequest":
         spec.pop("justification", None)
         spec.pop("expires", None)
+        # a constraint, not an attribute: the export names one that validates (checked below)
+        spec.pop("catalogue", None)
         spec["products"] = _set(spec["products"])
+        if spec["app"].get("visibility") == "personal":  # the default, not written
+            del spec["app"]["visibility"]
         if "redirectUrls" in spec["app"]:
             spec["app"]["redirectUrls"] = _set(spec["app"]["redirectUrls"])
     return out
@@ -193,6 +197,12 @@ def test_manifest_to_canonical_to_manifest_is_the_identity(kind: str, estate: li
     before = normalised(_not_expired(estate))[kind]
     after = normalised(exported)[kind]
     assert after == before
+    catalogues = {d["metadata"]["name"]: d["spec"] for d in exported if d["kind"] == "Catalogue"}
+    for d in exported:
+        if d["kind"] == "AccessRequest":  # its catalogue offers what it asks
+            offer = catalogues[d["spec"]["catalogue"]]
+            assert d["spec"]["plan"] in offer.get("plans", [])
+            assert set(d["spec"]["products"]) <= set(offer.get("products", []))
     # every resource of the kind was built, under the identity its documents give
     assert {key for k, key in building.resources if k == kind} == set(before)
 

@@ -14,7 +14,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ import yaml
 from portal_gitops.apply import Applier, ApplyResult
 from portal_gitops.backends.base import Backend
 from portal_gitops.backends.embedded import open_embedded
-from portal_gitops.backends.emulated.server import running_emulator
+from portal_gitops.backends.emulated.server import FaultConfig, running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
 from portal_gitops.backends.tyk.dashboards import DashboardConn
@@ -85,6 +85,8 @@ class Portal:
     path: Path
     store: PortalStore
     url: str | None = None
+    # PortalStore switches (quirks where Tyk is unsettled), for every handle on this portal
+    store_kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def open(self, desired: Desired | None = None) -> PortalBackend:
         """A backend on this portal, configured as the CLI would from the manifests; the
@@ -92,7 +94,7 @@ class Portal:
         if desired is not None:
             self.store.seed_apis(definitions_of_state(desired.state))
         if self.url is None:
-            return open_embedded(str(self.path))
+            return open_embedded(str(self.path), **self.store_kwargs)
         dashboards = {}
         for res in desired.state if desired is not None else ():
             if res.kind == "Provider":
@@ -103,19 +105,25 @@ class Portal:
 
 
 @contextmanager
-def fresh_portal(kind: str, directory: Path) -> Iterator[Portal]:
+def fresh_portal(
+    kind: str, directory: Path, faults: FaultConfig | None = None, **store_kwargs: Any
+) -> Iterator[Portal]:
+    """An empty portal; ``store_kwargs`` are PortalStore switches, ``faults`` the emulator's
+    injected faults (emulator only)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "portal.db"
     with ExitStack() as stack:
-        store = PortalStore(str(path))
+        store = PortalStore(str(path), **store_kwargs)
         stack.callback(store.close)
         if kind == "embedded":
-            yield Portal(kind, path, store)
+            yield Portal(kind, path, store, store_kwargs=store_kwargs)
             return
         url = stack.enter_context(
-            running_emulator(store, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET)
+            running_emulator(
+                store, faults, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET
+            )
         )
-        yield Portal(kind, path, store, url)
+        yield Portal(kind, path, store, url, store_kwargs=store_kwargs)
 
 
 async def no_sleep(_seconds: float) -> None:
@@ -286,7 +294,6 @@ def references(kind: str, attrs: Mapping[str, Any]) -> set[Key]:
         refs.add(("User", attrs["consumer"]))
         refs |= {("Product", p) for p in attrs["products"]}
         refs.add(("Plan", attrs["plan"]))
-        refs.add(("Catalogue", attrs["catalogue"]))
     return refs
 
 

@@ -205,18 +205,18 @@ def test_a_live_holder_keeps_the_lock_and_once_killed_the_rerun_takes_it(tmp_pat
     assert census(db)[("policy", LOCK_POLICY)] == 0
 
 
-def test_interrupted_rejection_on_an_auto_approving_plan_is_not_left_approved(
+def test_an_interrupted_rejection_is_completed_without_a_duplicate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Found by the kill test: on a plan that auto-approves, a request is approved as it is
-    filed; a run interrupted before rejecting it left it approved, and the re-run filed a
-    second request and rejected that one: a duplicate, and a credential the manifests deny."""
+    """Found by the kill test (then on a plan that auto-approves, which validation now
+    refuses for a rejection): a run interrupted between filing a request and rejecting it
+    leaves it pending; the re-run rejects that request instead of filing a second one."""
     from portal_gitops import commands
     from portal_gitops.backends.tyk.write import AccessRequests
     from portal_gitops.errors import TransportError
 
     estate = tmp_path / "estate"
-    write_estate(estate, 60)  # request-00009 is a rejection, on plan-0000 (auto-approve)
+    write_estate(estate, 60)  # request-00009 is a rejection
     db = tmp_path / "p.db"
     target = commands.Target(store=str(db), environ=estate_env())
     decide = AccessRequests._decide

@@ -36,7 +36,8 @@ def consumer_requests_access(
     plans = call(store, "GET", "/portal-api/plans")
     plans = plans["data"] if isinstance(plans, dict) else plans
     product_list = call(store, "GET", "/portal-api/products")
-    cat_id = _id(call(store, "GET", "/portal-api/catalogues"), "Name", catalogue)
+    # ``catalogue`` is where the consumer browsed; provisioning names none (REFERENCE.md §9)
+    assert _id(call(store, "GET", "/portal-api/catalogues"), "Name", catalogue)
     created = call(
         store,
         "POST",
@@ -50,7 +51,6 @@ def consumer_requests_access(
         {
             "PlanID": _id(plans, "Name", plan),
             "ProductIDs": [_id(product_list, "Name", p) for p in products],
-            "CatalogueID": cat_id,
         },
     )
     requests = call(store, "GET", f"/portal-api/apps/{created['ID']}/access-requests")
@@ -62,8 +62,15 @@ def request_status(store: PortalStore, request_id: int) -> str:
 
 
 def credentials_of(store: PortalStore, request_id: int) -> list[str]:
-    ar = call(store, "GET", f"/portal-api/access_requests/{request_id}")
-    app_id = ar.get("AppID")
+    # access-request replies name no app (REFERENCE.md §9): find the app holding it
+    app_id = next(
+        a["ID"]
+        for a in call(store, "GET", "/portal-api/apps")
+        if any(
+            r["ID"] == request_id
+            for r in call(store, "GET", f"/portal-api/apps/{a['ID']}/access-requests")
+        )
+    )
     creds = call(
         store, "GET", f"/portal-api/apps/{app_id}/access-requests/{request_id}/credentials"
     )
@@ -100,7 +107,12 @@ def test_portal_request_pulled_merged_and_approved_without_leaking_the_credentia
     assert doc["metadata"]["annotations"] == {"portal-gitops/request-id": str(rid)}
     assert doc["spec"] == {
         "consumer": "milton@initech.example",
-        "app": {"name": "Stapler Tracker", "description": "made in the portal"},
+        # made in the portal without a Visibility: the portal's default, kept as it is
+        "app": {
+            "name": "Stapler Tracker",
+            "description": "made in the portal",
+            "visibility": "organisation",
+        },
         "products": ["weather-api"],
         "plan": "basic",
         "catalogue": "public",

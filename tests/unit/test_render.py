@@ -81,6 +81,7 @@ def test_json_has_a_stable_documented_shape() -> None:
         "manifests_hash",
         "paths",
         "summary",
+        "credentials",
         "changes",
         "unmanaged",
         "orphaned",
@@ -99,5 +100,8 @@ def test_json_has_a_stable_documented_shape() -> None:
         "delete": 0,
         "unmanaged": 0,
         "orphaned": 0,
+        "credentials_revoked": 0,
+        "credentials_reissued": 0,
     }
+    assert data["credentials"] == []
     assert data["changes"][0]["op"] == "create"

@@ -3,24 +3,31 @@
 Canonical form:
 
 AccessRequest key = manifest name (live requests not made by us: "request-<id>")
-              {consumer, organisation, app: {name, description, redirectUrls (sorted)},
-               products (sorted), plan, catalogue,
+              {consumer, organisation,
+               app: {name, description, redirectUrls (sorted), visibility},
+               products (sorted), plan,
                status ("approved" | "rejected" | "pending")}
+
+The catalogue is not in the canonical form: provisioning names none (REFERENCE.md §9
+"Provision body") and the portal records one of its own choosing among those the consumer
+sees that offer the plan with the products, so a different live catalogue is no reason to
+revoke and re-issue a credential. The manifest's catalogue is a constraint that validation
+checks (audience, offer), and it is shown to reviewers with the plan's details.
 
 Beyond canonical attrs a request gives the diff: its alias (a pulled request names the live
 one it decides), its justification (a note), what a reviewer needs (the consumer's teams, the
-plan's limits) and, once its ``expires`` date has passed, its revocation.
+catalogue, the plan's limits) and, once its ``expires`` date has passed, its revocation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
 from portal_gitops.kinds.base import Attrs, Building, Importing, Kind, by_name, slug
 from portal_gitops.models import REQUEST_ID_ANNOTATION, AccessRequest
-from portal_gitops.state import Key, LiveObject
+from portal_gitops.state import Key, LiveObject, LiveState, default_team_name
 
 LIMITS = ("rateLimit", "quota", "keyExpiresIn")
 
@@ -41,6 +48,7 @@ def build(manifests: Sequence[AccessRequest], building: Building) -> None:
         plan = resources.get(("Plan", s.plan))
         building.details[key] = {
             "teams": list(user.attrs["teams"]) if user is not None else [],
+            "catalogue": s.catalogue,
             "limits": {k: plan.attrs[k] for k in LIMITS} if plan is not None else {},
         }
         if s.expires is not None and s.expires < building.today:
@@ -56,10 +64,10 @@ def build(manifests: Sequence[AccessRequest], building: Building) -> None:
                     "name": s.app.name,
                     "description": s.app.description,
                     "redirectUrls": sorted(set(s.app.redirectUrls)),
+                    "visibility": s.app.visibility,
                 },
                 "products": sorted(set(s.products)),
                 "plan": s.plan,
-                "catalogue": s.catalogue,
                 "status": "approved" if s.decision == "approve" else "rejected",
             },
         )
@@ -81,12 +89,13 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
                     ("name", app.get("name", "")),
                     ("description", app.get("description", "")),
                     ("redirectUrls", list(app.get("redirectUrls", []))),
+                    ("visibility", app.get("visibility", "personal")),
                 )
-                if v
+                if v and (k, v) != ("visibility", "personal")
             },
             "products": list(a.get("products", [])),
             "plan": a.get("plan", ""),
-            "catalogue": a.get("catalogue", ""),
+            "catalogue": valid_catalogue(o, importing.live, importing.written["Catalogue"]),
         }
         if a.get("status") == "rejected":
             spec["decision"] = "reject"
@@ -96,11 +105,47 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
         importing.write(path, "AccessRequest", o.key, spec, annotations)
 
 
+def valid_catalogue(
+    request: LiveObject, live: LiveState, written: Container[str] | None = None
+) -> str:
+    """A catalogue a manifest of this live request can name and pass validation: one that
+    offers its plan and products and whose audience covers its consumer (or is public); the
+    one the portal recorded when it qualifies, else the first by name. ``written`` limits the
+    choice to the catalogues an import writes. The recorded one when none qualifies (then
+    validation says why)."""
+    a = request.attrs
+    recorded = str(request.recorded.get("catalogue") or "")
+    user = live.get("User", str(a.get("consumer", "")))
+    organisation = str(a.get("organisation") or "")
+    teams = set(user.attrs.get("teams", [])) if user is not None else set()
+    products = set(a.get("products", []))
+
+    def qualifies(c: LiveObject) -> bool:
+        ca = c.attrs
+        if a.get("plan") not in ca.get("plans", []) or not products <= set(ca.get("products", [])):
+            return False
+        if written is not None and c.key not in written:
+            return False
+        return ca.get("visibility") == "public" or any(
+            e.get("organisation") == organisation
+            and (
+                not e.get("team")
+                or e.get("team") == default_team_name(organisation)
+                or e.get("team") in teams
+            )
+            for e in ca.get("audience", [])
+        )
+
+    candidates = sorted(c.key for c in live if c.kind == "Catalogue" and qualifies(c))
+    if recorded in candidates or not candidates:
+        return recorded
+    return candidates[0]
+
+
 def references(attrs: Attrs) -> set[Key]:
-    """Its consumer, products, plan and catalogue."""
+    """Its consumer, products and plan (its catalogue is a constraint, not a reference)."""
     out: set[Key] = {("Product", p) for p in attrs.get("products", [])}
     out.add(("Plan", attrs.get("plan", "")))
-    out.add(("Catalogue", attrs.get("catalogue", "")))
     out.add(("User", attrs.get("consumer", "")))
     return out
 

@@ -26,6 +26,15 @@ class App(Model):
     redirectUrls: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
         default_factory=list, description="OAuth redirect URLs of the app."
     )
+    visibility: Literal["personal", "team", "organisation"] = Field(
+        default="personal",
+        description=(
+            "Who in the consumer's organisation sees the app and its credentials: `personal` "
+            "(only the consumer), `team` (the consumer's teams) or `organisation` (every "
+            "member of the organisation). Defaults to `personal`, the safest for credentials "
+            "(the portal's own default is `organisation`)."
+        ),
+    )
 
 
 class AccessRequestSpec(Model):

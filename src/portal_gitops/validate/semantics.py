@@ -487,6 +487,18 @@ def _check_requests(estate: _Estate) -> None:
                 ("spec", "plan"),
                 f"Catalogue {spec.catalogue!r} does not offer Plan {spec.plan!r}",
             )
+        plan_model = estate.plans.get(spec.plan)
+        if spec.decision == "reject" and plan_model is not None and plan_model.spec.autoApprove:
+            # REFERENCE.md §9 "Decisions": a plan with AutoApproveAccessRequests approves at
+            # provision time, before any reject can run, and a decided request refuses one
+            estate.issue(
+                model,
+                doc,
+                ("spec", "decision"),
+                f"Plan {spec.plan!r} approves every request as it is filed (autoApprove), so "
+                "a rejection would come after its credential is issued; request it on a plan "
+                "that does not auto-approve, or leave the request out",
+            )
         _check_consumer(estate, model, doc, catalogue)
 
 

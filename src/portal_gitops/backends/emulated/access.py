@@ -90,9 +90,35 @@ def _issue_credential(tx: Tx, ar: Row) -> None:
     )
 
 
+def _recorded_catalogue(
+    store: PortalStore, tx: Tx, user_id: int, plan_id: int, product_ids: list[int]
+) -> int:
+    """The catalogue the portal records on a new request: one the consumer sees (public, or
+    an audience names one of their teams) offering the plan with those products; the first
+    or the last by ID (``PortalStore.provision_catalogue``: unsettled, REFERENCE.md §9)."""
+    user = tx.get("user", user_id) or {}
+    teams = set(user.get("Teams") or [])
+    offering = [
+        c
+        for c in tx.rows("catalogue")
+        if plan_id in c["Plans"] and all(i in c["Products"] for i in product_ids)
+    ]
+    visible = [
+        c["ID"]
+        for c in offering
+        if c["VisibilityStatus"] == "Public"
+        or any(a["TeamID"] in teams for a in tx.rows("audience", parent=c["ID"]))
+    ]
+    # none visible: the consumer could not have asked; keep the first offering one, if any
+    ids: list[int] = sorted(visible or [c["ID"] for c in offering])
+    if not ids:
+        return 0
+    return ids[-1] if store.provision_catalogue == "last" else ids[0]
+
+
 def _decide(tx: Tx, ar: Row, status: str) -> None:
     if ar["Status"] == status:
-        return  # idempotent: a repeated approve/reject changes nothing
+        return
     if status == "approved":
         _issue_credential(tx, ar)
     else:
@@ -180,32 +206,10 @@ def _apps_provision(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
         product_ids = id_list(body, "ProductIDs")
         for pid in product_ids:
             need(tx, "product", pid, f"product {pid}", 422)
-        catalogue_id = 0
-        if body.get("CatalogueID") not in (None, 0):
-            catalogue = need(
-                tx,
-                "catalogue",
-                int_field(body, "CatalogueID"),
-                f"catalogue {body['CatalogueID']}",
-                422,
-            )
-            missing = [i for i in product_ids if i not in catalogue["Products"]]
-            if missing or plan["ID"] not in catalogue["Plans"]:
-                raise perr(
-                    422,
-                    f"catalogue {catalogue['Name']!r} does not offer "
-                    "the requested products and plan",
-                )
-            catalogue_id = catalogue["ID"]
-        else:
-            catalogue_id = next(
-                (
-                    c["ID"]
-                    for c in tx.rows("catalogue")
-                    if plan["ID"] in c["Plans"] and all(i in c["Products"] for i in product_ids)
-                ),
-                0,
-            )
+        if "CatalogueID" in body:
+            # REFERENCE.md §9 "Provision body": in no documented request; Tyk would ignore it
+            raise perr(422, "CatalogueID is not a field of the provision request")
+        catalogue_id = _recorded_catalogue(store, tx, app["UserID"], plan["ID"], product_ids)
     except ApiError as exc:
         errors = exc.payload.get("errors", []) if isinstance(exc.payload, dict) else []
         raise ApiError(422, {"status": "error", "errors": errors}) from None
@@ -255,6 +259,11 @@ def _decision(tx: Tx, p: dict[str, str], status: str, action: str) -> tuple[int,
     ar = tx.get("access_request", int(p["id"])) if p["id"].isdigit() else None
     if ar is None:
         raise ApiError(422, {"status": "error", "message": "access request not found"})
+    if ar["Status"] != "pending":
+        # REFERENCE.md §9 "Decisions": approve and reject act on pending requests only
+        raise ApiError(
+            422, {"status": "error", "errors": [f"access request is already {ar['Status']}"]}
+        )
     _decide(tx, ar, status)
     return 200, {"status": "ok", "message": OK_ACTION.format(action)}
 

@@ -502,11 +502,7 @@ def r_access_request(tx: Tx, row: Row, *, credentials: bool = True) -> Row:
         "Products": [tx.name_of("product", p) for p in row["ProductIDs"]],
         "Catalogue": tx.name_of("catalogue", row["CatalogueID"]),
         "User": f"User#{row['UserID']}",
-        "AppID": row["AppID"],
-        "PlanID": row["PlanID"],
-        "ProductIDs": list(row["ProductIDs"]),
-        "CatalogueID": row["CatalogueID"],
-        "UserID": row["UserID"],
+        # no AppID, PlanID, ProductIDs, CatalogueID: real replies carry names only (§9)
         "CreatedAt": row["CreatedAt"],
         "UpdatedAt": row["UpdatedAt"],
     }

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import selectors
 import threading
 import time
@@ -51,6 +52,9 @@ class FaultConfig:
     rate_limit_rate       answered 429 with ``Retry-After: retry_after_seconds``
     reset_rate            connection dropped without any response (the store is not touched)
     lost_response_rate    writes committed to the store, then the connection dropped
+    lose_first_reply_of   a regular expression: the first write to each path it matches
+                          (in full) is committed, then its connection dropped (a targeted
+                          lost reply, e.g. ``.*/approve``)
     seed                  seed of the random generator deciding which requests fail
     Faults never apply to the health endpoints.
     """
@@ -61,6 +65,7 @@ class FaultConfig:
     retry_after_seconds: float = 1
     reset_rate: float = 0
     lost_response_rate: float = 0
+    lose_first_reply_of: str = ""
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -135,6 +140,7 @@ def create_app(
     faults = faults or FaultConfig()
     stats = stats if stats is not None else FaultStats()
     rng = random.Random(faults.seed)
+    lost_once: set[str] = set()  # paths whose first reply was lost (lose_first_reply_of)
 
     def roll(rate: float) -> bool:
         return rate > 0 and rng.random() < rate
@@ -221,6 +227,16 @@ def create_app(
             parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         )
         resp = store.handle(method, path, query, headers, body)
+        if (
+            method in WRITE_METHODS
+            and faults.lose_first_reply_of
+            and path not in lost_once
+            and re.fullmatch(faults.lose_first_reply_of, path)
+        ):
+            lost_once.add(path)
+            stats.lost_responses += 1
+            await drop(scope, receive)
+            return
         if method in WRITE_METHODS and roll(faults.lost_response_rate):
             stats.lost_responses += 1
             await drop(scope, receive)

@@ -138,6 +138,9 @@ class PortalStore:
     ``apis``: Tyk API definitions (as a Dashboard exports them) stored in the emulated
     Dashboard on opening, replacing those of the same ``api_id``; products and policies may
     name only these APIs and their versions (apis.py).
+    ``provision_catalogue``: which catalogue a provisioned request records among those the
+    consumer sees that offer its plan and products, the ``first`` or the ``last`` by ID
+    (unsettled, REFERENCE.md §9 "Provision body").
     """
 
     def __init__(
@@ -154,6 +157,7 @@ class PortalStore:
         policy_on_delete: Literal["delete", "keep"] = "delete",
         portal_max_per_page: int | None = None,
         apis: Iterable[Mapping[str, Any]] = (),
+        provision_catalogue: Literal["first", "last"] = "first",
     ):
         self.path = path
         self.portal_token = portal_token
@@ -165,6 +169,7 @@ class PortalStore:
         self.product_update_api_ids = product_update_api_ids
         self.policy_on_delete = policy_on_delete
         self.portal_max_per_page = portal_max_per_page
+        self.provision_catalogue = provision_catalogue
         self._lock = threading.Lock()
         self._memo: dict[str, Any] = {}
         self._memo_version: int | None = None

@@ -528,12 +528,18 @@ def access_request_attrs(
             "name": text(request.get("Client")),
             "description": text(app.get("Description")),
             "redirectUrls": parse_redirect_urls(app.get("RedirectURLs")),
+            "visibility": app_visibility(app),
         },
         "products": sorted(set(parse_names(request.get("Products"), known_products))),
         "plan": text(request.get("Plan")),
-        "catalogue": text(request.get("Catalogue")),
         "status": request_status(request),
     }
+
+
+def request_catalogue(request: Mapping[str, Any]) -> str:
+    """Read: the catalogue the portal recorded on a request (its choice, not ours: not part
+    of the canonical attrs; REFERENCE.md §9 "Provision body")."""
+    return text(request.get("Catalogue"))
 
 
 def request_status(request: Mapping[str, Any]) -> str:
@@ -543,30 +549,38 @@ def request_status(request: Mapping[str, Any]) -> str:
 def request_matches(
     request: Mapping[str, Any], attrs: Mapping[str, Any], products: set[str]
 ) -> bool:
-    """A live request asks for what the attrs ask (a catalogue it does not name matches)."""
-    catalogue = text(request.get("Catalogue"))
-    return (
-        text(request.get("Plan")) == attrs.get("plan")
-        and set(parse_names(request.get("Products"), products)) == set(attrs.get("products") or [])
-        and (not catalogue or catalogue == attrs.get("catalogue"))
-    )
+    """A live request asks for what the attrs ask (the catalogue is the portal's choice)."""
+    return text(request.get("Plan")) == attrs.get("plan") and set(
+        parse_names(request.get("Products"), products)
+    ) == set(attrs.get("products") or [])
 
 
-def provision_body(plan_id: int, product_ids: list[int], catalogue_id: int) -> Json:
-    return {"PlanID": plan_id, "ProductIDs": product_ids, "CatalogueID": catalogue_id}
+def provision_body(plan_id: int, product_ids: list[int]) -> Json:
+    """Write: only the documented fields (REFERENCE.md §9 "Provision body": no CatalogueID)."""
+    return {"PlanID": plan_id, "ProductIDs": product_ids}
+
+
+def app_visibility(app: Mapping[str, Any]) -> str:
+    """Read: an app's ``Visibility``; the portal's default (organisation) when absent
+    (REFERENCE.md §4 "Apps")."""
+    return text(app.get("Visibility")) or "organisation"
 
 
 def app_body(app: Mapping[str, Any], user_id: int) -> Json:
+    """Write: the spec's ``Client-basic`` (App create and update)."""
     return {
         "Name": text(app.get("name")),
         "Description": text(app.get("description")),
         "RedirectURLs": ",".join(sorted(app.get("redirectUrls") or [])),
         "UserID": user_id,
+        "Visibility": text(app.get("visibility")) or "personal",
     }
 
 
 def app_differs(current: Mapping[str, Any], app: Mapping[str, Any]) -> bool:
-    """The live app's description or redirect URLs are not the attrs' ones."""
-    return text(current.get("Description")) != text(app.get("description")) or (
-        parse_redirect_urls(current.get("RedirectURLs")) != sorted(app.get("redirectUrls") or [])
+    """The live app's description, redirect URLs or visibility are not the attrs' ones."""
+    return (
+        text(current.get("Description")) != text(app.get("description"))
+        or parse_redirect_urls(current.get("RedirectURLs")) != sorted(app.get("redirectUrls") or [])
+        or app_visibility(current) != (text(app.get("visibility")) or "personal")
     )

@@ -382,9 +382,18 @@ class Reader:
         self.ids.remember_requests(record.objects)
         objects: dict[Key, LiveObject] = {}
 
-        def add(kind: str, key: str, live_id: Any, attrs: Json, builtin: bool = False) -> None:
+        def add(
+            kind: str,
+            key: str,
+            live_id: Any,
+            attrs: Json,
+            builtin: bool = False,
+            recorded: Json | None = None,
+        ) -> None:
             managed = (kind, key) in record.objects
-            objects[(kind, key)] = LiveObject(kind, key, str(live_id), attrs, managed, builtin)
+            objects[(kind, key)] = LiveObject(
+                kind, key, str(live_id), attrs, managed, builtin, recorded or {}
+            )
 
         provider_names: dict[int, str] = {}
         for p in raw.providers:
@@ -496,7 +505,8 @@ class Reader:
             consumer = emails.get(user_id, text(req.get("User")))
             organisation = user_orgs.get(user_id, "")
             attrs = mapping.access_request_attrs(req, app, consumer, organisation, known_products)
-            add("AccessRequest", key, req_id, attrs)
+            recorded = {"catalogue": mapping.request_catalogue(req)}
+            add("AccessRequest", key, req_id, attrs, recorded=recorded)
         ix.apps = {
             owner: min(items, key=lambda a: int(a["ID"])) for owner, items in apps_by_owner.items()
         }

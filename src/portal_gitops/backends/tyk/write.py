@@ -22,6 +22,7 @@ from portal_gitops.errors import (
     SecretError,
     ServerError,
     ValidationFailed,
+    is_retryable,
 )
 from portal_gitops.state import (
     MANAGED_POLICY_TAG,
@@ -471,7 +472,11 @@ class AccessRequests:
         app_id = int(current["ID"])
         if mapping.app_differs(current, app):
             await self.api.portal.update(f"/apps/{app_id}", body, what=what)
-            current.update(Description=body["Description"], RedirectURLs=body["RedirectURLs"])
+            current.update(
+                Description=body["Description"],
+                RedirectURLs=body["RedirectURLs"],
+                Visibility=body["Visibility"],
+            )
         return app_id
 
     async def create(self, key: str, attrs: Attrs) -> str:
@@ -508,7 +513,6 @@ class AccessRequests:
             body = mapping.provision_body(
                 (await self.ids.plan_ids([text(attrs.get("plan"))]))[0],
                 await self.ids.product_ids(wanted),
-                (await self.ids.catalogue_ids([text(attrs.get("catalogue"))]))[0],
             )
             # never retried blindly: a provision whose reply is lost has filed a request, and
             # a second would file another; the engine's retry lists the app's requests first
@@ -536,10 +540,35 @@ class AccessRequests:
         return request_id
 
     async def _decide(self, request_id: str, current: str, wanted: str, what: str) -> None:
+        """Approve or reject a pending request. Never repeated blindly: the portal refuses a
+        decision on a decided request (422, REFERENCE.md §9 "Decisions"), so after a failure
+        that may have reached it (a lost reply) the request's status is read first."""
         if wanted == current or wanted not in ("approved", "rejected"):
             return
         verb = "approve" if wanted == "approved" else "reject"
-        await self.api.portal.action(f"/access_requests/{request_id}/{verb}", verb=verb, what=what)
+        portal = self.api.portal
+        retry = self.api.retry
+        attempt = 0
+        while True:
+            try:
+                await portal.action(
+                    f"/access_requests/{request_id}/{verb}", verb=verb, what=what, idempotent=False
+                )
+                return
+            except BackendError as exc:
+                if attempt + 1 >= max(1, retry.attempts) or not is_retryable(exc):
+                    raise
+                await retry.sleep(retry.delay(attempt, exc))
+                attempt += 1
+            request = await portal.get(f"/access_requests/{request_id}", what=what)
+            status = mapping.request_status(request)
+            if status == wanted:
+                return  # the lost reply's decision was made
+            if status != "pending":
+                raise ConflictError(
+                    f"the request is {status}, not pending: it cannot be {wanted} now",
+                    operation=f"{verb} {what}",
+                )
 
     async def update(self, live: LiveObject, attrs: Attrs) -> None:
         """A decision on a live request (other changes are replaced by the plan)."""
@@ -549,7 +578,12 @@ class AccessRequests:
         if app.get("name") == live_app.get("name") and (
             app.get("description"),
             list(app.get("redirectUrls") or []),
-        ) != (live_app.get("description"), list(live_app.get("redirectUrls") or [])):
+            app.get("visibility"),
+        ) != (
+            live_app.get("description"),
+            list(live_app.get("redirectUrls") or []),
+            live_app.get("visibility"),
+        ):
             consumer = text(attrs.get("consumer"))
             await self._ensure_app(await self.ids.user_id(consumer), app, consumer)
         current = text(live.attrs.get("status"))

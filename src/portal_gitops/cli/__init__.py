@@ -7,177 +7,32 @@ usage errors: a mistyped option must never read as "changes"); 2 changes present
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-import traceback
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 
 from portal_gitops import __version__
 from portal_gitops import commands as cmd
 from portal_gitops.apply import ApplyResult
-from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
+from portal_gitops.cli.common import (
+    APIS_OPTION,
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    EXIT_OK,
+    Cli,
+    Context,
+    common_options,
+    fail,
+    run,
+)
+from portal_gitops.cli.github_steps import github
 from portal_gitops.files import write_file
 from portal_gitops.plan import Action, Plan, dumps, replace
 from portal_gitops.render import render
 from portal_gitops.validate import format_issues
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
-
-
-class Context:
-    def __init__(
-        self,
-        store: str | None,
-        portal_url: str | None,
-        verbose: int,
-        color: bool,
-        debug: bool,
-        apis: tuple[str, ...] = (),
-    ):
-        self.apis = apis
-        self.store = store
-        self.portal_url = portal_url
-        self.verbose = verbose
-        self.color = color
-        self.debug = debug
-
-    def target(self, parallelism: int = 8) -> cmd.Target:
-        return cmd.Target(
-            store=self.store,
-            portal_url=self.portal_url,
-            environ=dict(os.environ),
-            parallelism=parallelism,
-            apis=self.apis,
-        )
-
-
-def _color_default() -> bool:
-    return "NO_COLOR" not in os.environ and sys.stdout.isatty()
-
-
-APIS_OPTION = click.option(
-    "--apis",
-    multiple=True,
-    type=click.Path(exists=True),
-    envvar="PORTAL_GITOPS_APIS",
-    help="Tyk API definition files (JSON or YAML, as a Dashboard exports them; directories "
-    "are read whole) that the embedded store's Dashboard holds, so products can name them "
-    "(env PORTAL_GITOPS_APIS). Embedded store and emulator only.",
-)
-
-
-def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The target and output options every portal-facing command shares, handed to the
-    command as one ``ctx: Context`` argument."""
-
-    @functools.wraps(command)
-    def f(
-        *args: Any,
-        store: str | None,
-        portal_url: str | None,
-        verbose: int,
-        no_color: bool,
-        debug: bool,
-        apis: tuple[str, ...],
-        **kwargs: Any,
-    ) -> Any:
-        color = _color_default() and not no_color
-        ctx = Context(store, portal_url, verbose, color, debug, apis)
-        return command(*args, ctx=ctx, **kwargs)
-
-    f = click.option(
-        "--store",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Embedded store file (default: .portal-gitops/portal.db next to the manifests).",
-    )(f)
-    f = APIS_OPTION(f)
-    f = click.option(
-        "--portal-url",
-        envvar="TYK_PORTAL_URL",
-        default=None,
-        help="Tyk Developer Portal base URL, e.g. https://portal:3001 "
-        "(env TYK_PORTAL_URL); token from env TYK_PORTAL_TOKEN.",
-    )(f)
-    f = click.option("-v", "--verbose", count=True, help="Show more detail.")(f)
-    f = click.option(
-        "--no-color", is_flag=True, default=False, help="Plain output (NO_COLOR is honoured too)."
-    )(f)
-    f = click.option(
-        "--debug",
-        is_flag=True,
-        default=False,
-        hidden=True,
-        help="Show tracebacks for unexpected errors.",
-    )(f)
-    return f
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_ERROR)
-
-
-def run(fn: Callable[[], int], debug: bool = False) -> NoReturn:
-    """One handler for every command: expected failures exit 1 with a message, bugs too,
-    but say they are bugs."""
-    try:
-        code = fn()
-    except ManifestError as exc:
-        for issue in exc.issues:
-            click.echo(str(issue), err=True)
-        n = len(exc.issues)
-        click.echo(f"error: {n} problem{'s' if n != 1 else ''} found in the manifests", err=True)
-        sys.exit(EXIT_ERROR)
-    except ApplyError as exc:
-        fail(str(exc))
-    except PortalGitopsError as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except click.exceptions.Exit:
-        raise
-    except click.ClickException:
-        raise
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        fail(
-            f"unexpected {type(exc).__name__}: {exc} (this is a bug in portal-gitops; "
-            "run with --debug for details)"
-        )
-    sys.exit(code)
-
-
-class Cli(click.Group):
-    """click exits 2 on a usage error; 2 is our "changes present", so usage errors exit 1."""
-
-    def main(
-        self,
-        args: Any = None,
-        prog_name: str | None = None,
-        complete_var: str | None = None,
-        standalone_mode: bool = True,
-        **extra: Any,
-    ) -> Any:
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        try:
-            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.ClickException as exc:  # UsageError, BadParameter, NoSuchOption, ...
-            exc.show()
-            sys.exit(EXIT_ERROR)
-        except click.exceptions.Abort:
-            click.echo("Aborted!", err=True)
-            sys.exit(EXIT_ERROR)
-        sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -541,78 +396,6 @@ def codeowners(paths: tuple[str, ...], requests_dir: str | None) -> None:
     run(go)
 
 
-# --- github ---------------------------------------------------------------------------------
-
-
-@main.group()
-def github() -> None:
-    """The steps of the GitHub workflows: read GitHub Actions' environment and event payload,
-    talk to GITHUB_API_URL with GITHUB_TOKEN (see docs/pull-request-workflow.md)."""
-
-
-def _github(flow: Callable[..., Any], ctx: Context, *args: Any, **kwargs: Any) -> None:
-    from portal_gitops.github.context import Run
-
-    def go() -> int:
-        outcome = flow(*args, ctx.target(), Run.from_environ(os.environ), **kwargs)
-        for line in outcome.lines:
-            click.echo(line)
-        return int(outcome.code)
-
-    run(go, ctx.debug)
-
-
-@github.command("plan")
-@click.argument("paths", nargs=-1)
-@click.option("--prune", is_flag=True, help="Plan deletions as apply --prune would.")
-@click.option("--max-deletes", type=click.IntRange(min=0), default=None, help="Warn past it.")
-@click.option("--out", default="plan.json", show_default=True, help="Save the plan here.")
-@common_options
-def github_plan(
-    paths: tuple[str, ...], prune: bool, max_deletes: int | None, out: str, ctx: Context
-) -> None:
-    """pull_request: validate, plan, save the plan, replace the pull request's plan comment
-    (fork pull requests: validate only, with a notice)."""
-    from portal_gitops.github import flows
-
-    kw = {"prune": prune, "max_deletes": max_deletes, "out": out}
-    _github(flows.pr_plan, ctx, paths or (".",), **kw)
-
-
-@github.command("apply")
-@click.argument("paths", nargs=-1)
-@click.option("--max-deletes", type=click.IntRange(min=0), default=10, show_default=True)
-@click.option("--force", is_flag=True, help="Allow more deletions than --max-deletes.")
-@common_options
-def github_apply(paths: tuple[str, ...], max_deletes: int, force: bool, ctx: Context) -> None:
-    """push: apply the merged pull request's reviewed plan (refused when stale);
-    workflow_dispatch: apply by hand with its inputs; schedule: apply expiries only."""
-    from portal_gitops.github import flows
-
-    _github(flows.apply, ctx, paths or (".",), max_deletes=max_deletes, force=force)
-
-
-@github.command("open-request-prs")
-@click.argument("paths", nargs=-1)
-@click.option("--out", required=True, help="Folder for request manifests (e.g. requests/).")
-@common_options
-def github_open_request_prs(paths: tuple[str, ...], out: str, ctx: Context) -> None:
-    """Pull Live Portal requests; open one pull request each, reviewers from CODEOWNERS."""
-    from portal_gitops.github import flows
-
-    _github(flows.open_request_prs, ctx, paths or (".",), out)
-
-
-@github.command("close-rejects")
-@click.argument("paths", nargs=-1)
-@common_options
-def github_close_rejects(paths: tuple[str, ...], ctx: Context) -> None:
-    """pull_request closed unmerged: reject the access request it carried in the portal."""
-    from portal_gitops.github import flows
-
-    _github(flows.close_rejects, ctx, paths or (".",))
-
-
 # --- init ---------------------------------------------------------------------------------
 
 
@@ -709,3 +492,6 @@ def emulator(host: str, port: int, store: str, latency_ms: float, apis: tuple[st
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+main.add_command(github)

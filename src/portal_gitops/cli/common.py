@@ -1,0 +1,168 @@
+"""What every command of the command line shares: the context of the common options, the
+one runner that maps errors to exit codes, and the group that turns usage errors into exit 1."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import click
+
+from portal_gitops import commands as cmd
+from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+
+
+class Context:
+    def __init__(
+        self,
+        store: str | None,
+        portal_url: str | None,
+        verbose: int,
+        color: bool,
+        debug: bool,
+        apis: tuple[str, ...] = (),
+    ):
+        self.apis = apis
+        self.store = store
+        self.portal_url = portal_url
+        self.verbose = verbose
+        self.color = color
+        self.debug = debug
+
+    def target(self, parallelism: int = 8) -> cmd.Target:
+        return cmd.Target(
+            store=self.store,
+            portal_url=self.portal_url,
+            environ=dict(os.environ),
+            parallelism=parallelism,
+            apis=self.apis,
+        )
+
+
+def _color_default() -> bool:
+    return "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+APIS_OPTION = click.option(
+    "--apis",
+    multiple=True,
+    type=click.Path(exists=True),
+    envvar="PORTAL_GITOPS_APIS",
+    help="Tyk API definition files (JSON or YAML, as a Dashboard exports them; directories "
+    "are read whole) that the embedded store's Dashboard holds, so products can name them "
+    "(env PORTAL_GITOPS_APIS). Embedded store and emulator only.",
+)
+
+
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The target and output options every portal-facing command shares, handed to the
+    command as one ``ctx: Context`` argument."""
+
+    @functools.wraps(command)
+    def f(
+        *args: Any,
+        store: str | None,
+        portal_url: str | None,
+        verbose: int,
+        no_color: bool,
+        debug: bool,
+        apis: tuple[str, ...],
+        **kwargs: Any,
+    ) -> Any:
+        color = _color_default() and not no_color
+        ctx = Context(store, portal_url, verbose, color, debug, apis)
+        return command(*args, ctx=ctx, **kwargs)
+
+    f = click.option(
+        "--store",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Embedded store file (default: .portal-gitops/portal.db next to the manifests).",
+    )(f)
+    f = APIS_OPTION(f)
+    f = click.option(
+        "--portal-url",
+        envvar="TYK_PORTAL_URL",
+        default=None,
+        help="Tyk Developer Portal base URL, e.g. https://portal:3001 "
+        "(env TYK_PORTAL_URL); token from env TYK_PORTAL_TOKEN.",
+    )(f)
+    f = click.option("-v", "--verbose", count=True, help="Show more detail.")(f)
+    f = click.option(
+        "--no-color", is_flag=True, default=False, help="Plain output (NO_COLOR is honoured too)."
+    )(f)
+    f = click.option(
+        "--debug",
+        is_flag=True,
+        default=False,
+        hidden=True,
+        help="Show tracebacks for unexpected errors.",
+    )(f)
+    return f
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def run(fn: Callable[[], int], debug: bool = False) -> NoReturn:
+    """One handler for every command: expected failures exit 1 with a message, bugs too,
+    but say they are bugs."""
+    try:
+        code = fn()
+    except ManifestError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        n = len(exc.issues)
+        click.echo(f"error: {n} problem{'s' if n != 1 else ''} found in the manifests", err=True)
+        sys.exit(EXIT_ERROR)
+    except ApplyError as exc:
+        fail(str(exc))
+    except PortalGitopsError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit:
+        raise
+    except click.ClickException:
+        raise
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        fail(
+            f"unexpected {type(exc).__name__}: {exc} (this is a bug in portal-gitops; "
+            "run with --debug for details)"
+        )
+    sys.exit(code)
+
+
+class Cli(click.Group):
+    """click exits 2 on a usage error; 2 is our "changes present", so usage errors exit 1."""
+
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:  # UsageError, BadParameter, NoSuchOption, ...
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)

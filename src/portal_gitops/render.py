@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from portal_gitops.escape import terminal_safe as safe
 from portal_gitops.plan import Action, Plan, to_dict
 from portal_gitops.state import Sensitive
 
@@ -32,8 +33,8 @@ def fmt_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return json.dumps(_plain(value), ensure_ascii=False, sort_keys=True)
+        return safe(json.dumps(value, ensure_ascii=False))
+    return safe(json.dumps(_plain(value), ensure_ascii=False, sort_keys=True))
 
 
 def _plain(value: Any) -> Any:
@@ -101,10 +102,10 @@ def credential_lines(plan: Plan, quote: Callable[[str], str] | None = None) -> l
         f"{n['revoke']} credential{'s' if n['revoke'] != 1 else ''} revoked, "
         f"{n['reissue']} reissued (revoked, then issued anew) by this plan:"
     )
-    q = quote or str
+    q = quote or safe
     lines = [head]
     for c in plan.credentials:
-        app = q(c.app) if quote else repr(c.app)
+        app = q(c.app) if quote else safe(repr(c.app))
         lines.append(
             f"{c.effect.upper()} credential of {q(c.consumer)} ({q(c.organisation or '?')}) "
             f"app {app}, request {q(c.request)}, products [{', '.join(q(p) for p in c.products)}] "
@@ -122,7 +123,7 @@ def access_summary(
     name in it (markdown passes ``code``: consumers type app names and descriptions)."""
     if action.kind != "AccessRequest":
         return None
-    q = quote or str
+    q = quote or safe
     a = action.attrs or {}
     verb = access_verb(action)
     details = details or {}
@@ -130,7 +131,7 @@ def access_summary(
     teams = ", ".join(q(str(t)) for t in details.get("teams", []))
     who = f"{q(str(a.get('consumer', '?')))} ({org}{': ' + teams if teams else ''})"
     app_name = str((a.get("app") or {}).get("name", "?"))
-    app = q(app_name) if quote else repr(app_name)
+    app = q(app_name) if quote else safe(repr(app_name))
     limits = details.get("limits")
     plan = f"plan {q(str(a.get('plan', '?')))}" + (
         f" ({describe_limits(limits)})" if limits else ""
@@ -155,7 +156,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
         out.extend(f"  {line}" for line in credentials[1:])
         out.append("")
     for a in plan.actions:
-        head = f"{SYMBOL[a.op]} {a.address} {VERB[a.op]}"
+        head = f"{SYMBOL[a.op]} {safe(a.address)} {VERB[a.op]}"
         if a.reason and a.op not in ("adopt",):
             head += f" ({a.reason})"
         out.append(_c(head, COLOUR[a.op], color))
@@ -168,16 +169,16 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
             if f.sensitive:
                 out.append(f"    ~ {f.path}: (sensitive value changed)")
             else:
-                out.append(f"    ~ {f.path}: {fmt_value(f.old)} -> {fmt_value(f.new)}")
+                out.append(f"    ~ {safe(f.path)}: {fmt_value(f.old)} -> {fmt_value(f.new)}")
     if plan.orphaned:
         out.append("")
         out.append("Managed objects removed from the manifests (deleted only with --prune):")
-        out.extend(f"  {u.address}" for u in plan.orphaned)
+        out.extend(f"  {safe(u.address)}" for u in plan.orphaned)
     if plan.unmanaged:
         out.append("")
         out.append(f"Unmanaged objects in the portal ({len(plan.unmanaged)}), never touched:")
         shown = plan.unmanaged if verbose else plan.unmanaged[:20]
-        out.extend(f"  {u.address}" for u in shown)
+        out.extend(f"  {safe(u.address)}" for u in shown)
         if len(shown) < len(plan.unmanaged):
             out.append(f"  ... and {len(plan.unmanaged) - len(shown)} more (-v to list all)")
     # warnings go to stderr in text mode (cli.py); markdown and JSON carry them

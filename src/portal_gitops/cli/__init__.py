@@ -25,8 +25,10 @@ from portal_gitops.cli.common import (
     Cli,
     Context,
     common_options,
+    echo,
     fail,
     run,
+    safe_lines,
 )
 from portal_gitops.cli.github_steps import github
 from portal_gitops.files import write_file
@@ -54,7 +56,7 @@ def validate(paths: tuple[str, ...], fmt: str, no_color: bool) -> None:
     def go() -> int:
         result = cmd.validate(paths or (".",))
         if fmt == "json":
-            click.echo(
+            echo(
                 json.dumps(
                     {
                         "valid": result.ok,
@@ -67,14 +69,12 @@ def validate(paths: tuple[str, ...], fmt: str, no_color: bool) -> None:
             )
             return EXIT_OK if result.ok else EXIT_ERROR
         if result.errors or result.warnings:
-            click.echo(format_issues([*result.errors, *result.warnings]), err=True)
+            echo(format_issues([*result.errors, *result.warnings]), err=True)
         if not result.ok:
             n = len(result.errors)
-            click.echo(
-                f"error: {n} problem{'s' if n != 1 else ''} found in the manifests", err=True
-            )
+            echo(f"error: {n} problem{'s' if n != 1 else ''} found in the manifests", err=True)
             return EXIT_ERROR
-        click.echo(f"{len(result.manifests)} documents valid.")
+        echo(f"{len(result.manifests)} documents valid.")
         return EXIT_OK
 
     run(go)
@@ -114,9 +114,7 @@ def plan(
         _show(p, fmt, ctx)
         if out:
             write_file(Path(out), dumps(p))
-            click.echo(
-                f"Saved the plan to {out}; apply it with `portal-gitops apply {out}`.", err=True
-            )
+            echo(f"Saved the plan to {out}; apply it with `portal-gitops apply {out}`.", err=True)
         return EXIT_CHANGES if detailed_exitcode and p.has_changes else EXIT_OK
 
     run(go, ctx.debug)
@@ -139,14 +137,14 @@ def drift(
         expiring = [a for a in p.actions if a.reason == "expired"]
         if expiring:
             p = replace(p, actions=tuple(a for a in p.actions if a.reason != "expired"))
-            click.echo(
+            echo(
                 f"{len(expiring)} expired access request(s) wait for the next apply "
                 "(apply --only-expiries); not counted as drift",
                 err=True,
             )
         _show(p, fmt, ctx)
         if p.has_changes:
-            click.echo("drift detected: the portal differs from the manifests", err=True)
+            echo("drift detected: the portal differs from the manifests", err=True)
             return EXIT_CHANGES
         return EXIT_OK
 
@@ -170,32 +168,32 @@ class ProgressPrinter:
             return
         self.count += 1
         if event == "failed":
-            click.echo(
+            echo(
                 f"[{self.count}/{self.total}] FAILED {action.op} {action.address}: {detail}",
                 err=True,
             )
         elif self.enabled and (self.count % self.every == 0 or self.count == self.total):
-            click.echo(f"[{self.count}/{self.total}] {action.op} {action.address}", err=True)
+            echo(f"[{self.count}/{self.total}] {action.op} {action.address}", err=True)
 
 
 def _show(p: Plan, fmt: str, ctx: Context) -> None:
     """A plan on stdout; in text mode its warnings go to stderr, apart from the plan."""
     if fmt == "text":
         for w in p.warnings:
-            click.echo(w, err=True)
-    click.echo(render(p, fmt, color=ctx.color, verbose=ctx.verbose > 0), nl=False)
+            echo(safe_lines(w), err=True)
+    echo(render(p, fmt, color=ctx.color, verbose=ctx.verbose > 0), nl=False)
 
 
 def _report(result: ApplyResult) -> None:
     for action, message in result.failed:
-        click.echo(f"failed: {action.op} {action.address}: {message}", err=True)
+        echo(f"failed: {action.op} {action.address}: {message}", err=True)
     if result.skipped:
-        click.echo(f"skipped after the failure ({len(result.skipped)}):", err=True)
+        echo(f"skipped after the failure ({len(result.skipped)}):", err=True)
         for action in result.skipped[:50]:
-            click.echo(f"  {action.op} {action.address}", err=True)
+            echo(f"  {action.op} {action.address}", err=True)
         if len(result.skipped) > 50:
-            click.echo(f"  ... and {len(result.skipped) - 50} more", err=True)
-    click.echo(f"Apply: {result.summary()}.")
+            echo(f"  ... and {len(result.skipped) - 50} more", err=True)
+    echo(f"Apply: {result.summary()}.")
 
 
 @main.command()
@@ -292,9 +290,9 @@ def apply(
             )
         if outcome.result is None:
             if outcome.plan.has_changes:
-                click.echo("Apply cancelled; nothing was changed.")
+                echo("Apply cancelled; nothing was changed.")
             else:
-                click.echo(render(outcome.plan, "text", color=ctx.color), nl=False)
+                echo(render(outcome.plan, "text", color=ctx.color), nl=False)
             return EXIT_OK
         _report(outcome.result)
         return EXIT_OK if outcome.result.ok else EXIT_ERROR
@@ -322,10 +320,10 @@ def import_(out: str, ctx: Context) -> None:
     def go() -> int:
         outcome = cmd.import_portal(out, ctx.target())
         for path in outcome.written:
-            click.echo(str(path))
+            echo(str(path))
         for skipped in outcome.skipped:
-            click.echo(f"not imported: {skipped}", err=True)
-        click.echo(
+            echo(f"not imported: {skipped}", err=True)
+        echo(
             f"{outcome.documents} documents written to {out}; "
             f"{len(outcome.skipped)} object(s) could not be expressed.",
             err=True,
@@ -365,8 +363,8 @@ def requests_pull(
     def go() -> int:
         result = cmd.requests_pull(paths, out, ctx.target())
         for path in result.written:
-            click.echo(str(path))
-        click.echo(
+            echo(str(path))
+        echo(
             f"{len(result.written)} new request(s) written, {len(result.already)} "
             "already in the repository.",
             err=True,
@@ -389,8 +387,8 @@ def codeowners(paths: tuple[str, ...], requests_dir: str | None) -> None:
     def go() -> int:
         lines, warnings = cmd.codeowners(paths or (".",), requests_dir)
         for w in warnings:
-            click.echo(f"warning: {w}", err=True)
-        click.echo("\n".join(lines))
+            echo(f"warning: {w}", err=True)
+        echo("\n".join(lines))
         return EXIT_OK
 
     run(go)
@@ -407,8 +405,8 @@ def init(directory: str, force: bool) -> None:
 
     def go() -> int:
         for path in cmd.init_repository(directory, force=force):
-            click.echo(str(path))
-        click.echo(
+            echo(str(path))
+        echo(
             f"Next: portal-gitops validate {directory}/manifests && "
             f"portal-gitops plan {directory}/manifests",
             err=True,
@@ -430,7 +428,7 @@ def completion(shell: str) -> None:
     def go() -> int:
         cls = get_completion_class(shell)
         assert cls is not None  # the choices above are click's built-in shells
-        click.echo(cls(main, {}, "portal-gitops", "_PORTAL_GITOPS_COMPLETE").source())
+        echo(cls(main, {}, "portal-gitops", "_PORTAL_GITOPS_COMPLETE").source())
         return EXIT_OK
 
     run(go)
@@ -453,9 +451,9 @@ def schema(out: str | None) -> None:
     def go() -> int:
         if out:
             for path in write_schemas(out):
-                click.echo(str(path))
+                echo(str(path))
         else:
-            click.echo(json.dumps(json_schemas()["manifest.schema.json"], indent=2))
+            echo(json.dumps(json_schemas()["manifest.schema.json"], indent=2))
         return EXIT_OK
 
     run(go)
@@ -479,7 +477,7 @@ def emulator(host: str, port: int, store: str, latency_ms: float, apis: tuple[st
         settings_from_env(os.environ)  # fail early and clearly when tokens are missing
         definitions = cmd.api_definitions(apis)
         os.makedirs(os.path.dirname(os.path.abspath(store)), exist_ok=True)
-        click.echo(
+        echo(
             f"emulator: portal http://{host}:{port}/portal-api, dashboard "
             f"http://{host}:{port}/api (store {store})",
             err=True,

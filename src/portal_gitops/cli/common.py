@@ -14,6 +14,7 @@ import click
 
 from portal_gitops import commands as cmd
 from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
+from portal_gitops.escape import log_safe_lines, terminal_safe
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
@@ -107,8 +108,19 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print output of the tool's own making: a line that would begin a GitHub workflow
+    command is indented (values others typed are already escaped where they are rendered)."""
+    click.echo(log_safe_lines(message), err=err, nl=nl)
+
+
+def safe_lines(text: str) -> str:
+    """A message that may carry what a server or a manifest said: every line escaped."""
+    return "\n".join(terminal_safe(line) for line in text.split("\n"))
+
+
 def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
+    echo(f"error: {safe_lines(message)}", err=True)
     sys.exit(EXIT_ERROR)
 
 
@@ -119,7 +131,7 @@ def run(fn: Callable[[], int], debug: bool = False) -> NoReturn:
         code = fn()
     except ManifestError as exc:
         for issue in exc.issues:
-            click.echo(str(issue), err=True)
+            echo(safe_lines(str(issue)), err=True)
         n = len(exc.issues)
         click.echo(f"error: {n} problem{'s' if n != 1 else ''} found in the manifests", err=True)
         sys.exit(EXIT_ERROR)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import json
 import re
 import shutil
 import ssl
@@ -322,3 +323,36 @@ def test_credentials_in_the_portal_url_are_never_printed(tmp_path: Path) -> None
         assert "robot" not in result.output
     assert f"Target: `{url}`" in outputs[1].stdout
     assert "url-password-5e1d" not in saved.read_text()
+
+
+def test_a_live_providers_insecure_flag_never_turns_tls_verification_off(
+    tls_server: str, tmp_path: Path
+) -> None:
+    """A provider configured in the portal (no manifest) whose InsecureSkipVerify is on: its
+    Dashboard is still verified, so its secret never reaches an unverified host."""
+    store = PortalStore(str(tmp_path / "portal.db"))
+    meta = json.dumps({"URL": tls_server, "Secret": "live-secret-3f1c", "InsecureSkipVerify": True})
+    body = json.dumps(
+        {"Name": "live", "Type": "tyk-pro", "Configuration": {"MetaData": meta}}
+    ).encode()
+    assert store.handle("POST", "/portal-api/providers", {}, {}, body).status == 200
+    try:
+        with running_emulator(
+            store, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET
+        ) as url:
+            backend = commands.open_backend(
+                commands.Target(portal_url=url, environ={"TYK_PORTAL_TOKEN": PORTAL_TOKEN}),
+                ["."],
+                [],
+            )
+
+            async def read() -> None:
+                try:
+                    await backend.read()
+                finally:
+                    await backend.aclose()
+
+            with pytest.raises(TransportError, match=r"(?i)certificate verify failed"):
+                asyncio.run(read())
+    finally:
+        store.close()

@@ -29,13 +29,17 @@ class DashboardConn:
 
 
 def live_conn(provider: Mapping[str, Any]) -> DashboardConn | None:
-    """The Dashboard connection a provider's live configuration names (None: no URL)."""
+    """The Dashboard connection a provider's live configuration names (None: no URL).
+
+    TLS is always verified on it: only a Provider manifest, reviewed in the repository, may
+    turn verification off (SECURITY.md); the portal's own ``InsecureSkipVerify`` is what the
+    portal does, not what portal-gitops may do with the secret it found there."""
     meta = provider_metadata(provider)
     url = text(meta.get("URL"))
     if not url:
         return None
     secret = text(meta.get("Secret")) or None
-    return DashboardConn(url, secret, bool(meta.get("InsecureSkipVerify")))
+    return DashboardConn(url, secret, insecure=False)
 
 
 class Dashboards:

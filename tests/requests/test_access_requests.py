@@ -261,3 +261,52 @@ def test_a_file_name_cannot_inject_codeowners_lines(tmp_path: Path) -> None:
     assert not any("@attacker" in line for line in lines)
     assert all(line.startswith(("#", "/")) for line in lines), lines
     assert "its file name holds a line break or another control character" in result.stderr
+
+
+def test_requests_pull_is_capped_per_run_and_per_consumer(
+    cli_target: CliTarget, tmp_path: Path
+) -> None:
+    """One consumer filing a burst of requests cannot flood the repository (and, through the
+    workflow, its pull requests): a few per consumer and a bounded number per run are
+    written, the rest are reported and pulled on later runs."""
+    manifests = copy_examples(tmp_path)
+    assert cli_target.invoke("apply", str(manifests), "--auto-approve").exit_code == 0
+    store = cli_target.store()
+    burst = [
+        consumer_requests_access(
+            store, "milton@initech.example", f"Flood {i}", ["weather-api"], "basic", "public"
+        )
+        for i in range(12)
+    ]
+    other = consumer_requests_access(
+        store, "peter.gibbons@initech.example", "Honest App", ["weather-api"], "basic", "public"
+    )
+    out = manifests / "requests"
+    pulled = cli_target.invoke("requests", "pull", str(manifests), "--out", str(out))
+    assert pulled.exit_code == 0, pulled.output
+    written = [Path(line) for line in pulled.stdout.splitlines()]
+    ids = sorted(
+        yaml.safe_load(p.read_text())["metadata"]["annotations"]["portal-gitops/request-id"]
+        for p in written
+    )
+    assert ids == sorted([str(r) for r in burst[:3]] + [str(other)])
+    assert (
+        "9 request(s) not pulled this run: milton@initech.example has 3 pending in the "
+        "repository or this run (at most 3 per consumer); they are pulled once those are decided"
+    ) in pulled.stderr
+
+    again = cli_target.invoke("requests", "pull", str(manifests), "--out", str(out))
+    assert again.stdout == ""  # still 3 of milton's pending in the repository
+    capped = cli_target.invoke(
+        "requests",
+        "pull",
+        str(manifests),
+        "--out",
+        str(tmp_path / "elsewhere"),
+        "--max-requests",
+        "1",
+        "--max-per-consumer",
+        "20",
+    )
+    assert len(capped.stdout.splitlines()) == 1
+    assert "at most 1 per run" in capped.stderr

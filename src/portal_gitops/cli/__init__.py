@@ -349,21 +349,46 @@ def requests() -> None:
     type=click.Path(file_okay=False),
     help="Folder to write request manifests into (e.g. requests/).",
 )
+@click.option(
+    "--max-requests",
+    type=click.IntRange(min=1),
+    default=cmd.MAX_PULL_PER_RUN,
+    show_default=True,
+    help="At most this many requests written per run; the rest wait for the next.",
+)
+@click.option(
+    "--max-per-consumer",
+    type=click.IntRange(min=1),
+    default=cmd.MAX_PULL_PER_CONSUMER,
+    show_default=True,
+    help="At most this many pending requests per consumer in the repository.",
+)
 @common_options
 def requests_pull(
     paths: tuple[str, ...],
     out: str,
+    max_requests: int,
+    max_per_consumer: int,
     ctx: Context,
 ) -> None:
     """Write a manifest for every pending request made in the Live Portal.
 
     Requests already pulled (found by their request-id annotation under PATHS or --out)
-    are not written again; approved and rejected requests are never written."""
+    are not written again; approved and rejected requests are never written. A burst from
+    one consumer is capped (--max-per-consumer), and so is a run (--max-requests)."""
 
     def go() -> int:
-        result = cmd.requests_pull(paths, out, ctx.target())
+        result = cmd.requests_pull(
+            paths,
+            out,
+            ctx.target(),
+            max_requests=max_requests,
+            max_per_consumer=max_per_consumer,
+        )
         for path in result.written:
             echo(str(path))
+        for line in result.deferred:
+            echo(safe_lines(line), err=True)
         echo(
             f"{len(result.written)} new request(s) written, {len(result.already)} "
             "already in the repository.",

@@ -306,6 +306,9 @@ def open_request_prs(paths: Sequence[str], out: str, target: cmd.Target, run: Ru
             "fetch", "--quiet", "origin", f"+refs/heads/{base}:refs/remotes/origin/{base}", env=env
         )
         pulled = cmd.requests_pull(paths, out, target)
+        for line in pulled.deferred:  # a burst held back by the caps: said, not dropped
+            result.lines.append(gc.warning(line))
+            run.summary(f"- {line}")
         for file in pulled.written:
             rel = Path(os.path.relpath(file.resolve(), root)).as_posix()
             check = cmd.validate([*paths, str(file)])

@@ -159,6 +159,11 @@ class Kind:
         return self.partitions is not None
 
 
+def on_provider(attrs: Attrs) -> set[Key]:
+    """What a product or plan points at: its provider."""
+    return {("Provider", attrs.get("provider", ""))}
+
+
 def by_name(name: str, _: Attrs) -> str:
     """The identity of most kinds: the document's name."""
     return name

@@ -19,15 +19,15 @@ from typing import Any
 
 from portal_gitops.kinds.base import (
     ACTIVE,
-    Attrs,
     Building,
     Importing,
     Kind,
     backing_policy,
     by_name,
+    on_provider,
 )
 from portal_gitops.models import Plan
-from portal_gitops.state import Key, LiveObject
+from portal_gitops.state import LiveObject
 
 PARTITIONS = {"acl": False, "quota": True, "rate_limit": True}
 MIXED = "its Dashboard policy carries access rights as well as limits (partitions {})"
@@ -86,10 +86,6 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
         importing.write(FILE, "Plan", o.key, spec)
 
 
-def references(attrs: Attrs) -> set[Key]:
-    return {("Provider", attrs.get("provider", ""))}
-
-
 KIND = Kind(
     name="Plan",
     level=4,
@@ -98,7 +94,7 @@ KIND = Kind(
     source="Plan",
     build=build,
     export=export,
-    references=references,
+    references=on_provider,
     # the portal cannot move a plan to another provider: it is deleted and created again
     replace_on_field="provider",
     partitions=PARTITIONS,

@@ -27,10 +27,11 @@ from portal_gitops.kinds.base import (
     Kind,
     backing_policy,
     by_name,
+    on_provider,
     slug,
 )
 from portal_gitops.models import Product
-from portal_gitops.state import Key, LiveApi, LiveObject
+from portal_gitops.state import LiveApi, LiveObject
 
 PARTITIONS = {"acl": True, "quota": False, "rate_limit": False}
 MIXED = (
@@ -126,10 +127,6 @@ def _api(right: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def references(attrs: Attrs) -> set[Key]:
-    return {("Provider", attrs.get("provider", ""))}
-
-
 KIND = Kind(
     name="Product",
     level=4,
@@ -138,7 +135,7 @@ KIND = Kind(
     source="Product",
     build=build,
     export=export,
-    references=references,
+    references=on_provider,
     # the portal cannot move a product to another provider: it is deleted and created again
     replace_on_field="provider",
     partitions=PARTITIONS,

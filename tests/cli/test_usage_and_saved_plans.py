@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from portal_gitops import commands as cmd
 from portal_gitops.cli import main
+from tests.apis import example_apis, seed_store_file
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
 
 
@@ -43,6 +44,7 @@ def test_help_and_version_still_exit_0() -> None:
 def test_a_saved_plan_is_recognised_by_its_content(tmp_path: Path) -> None:
     manifests = copy_examples(tmp_path)
     store = tmp_path / "live.db"
+    seed_store_file(store, example_apis())  # the Dashboard has the examples' APIs
     saved = tmp_path / "reviewed.plan"  # no .json suffix
     env = {"TYK_DASHBOARD_SECRET": DASHBOARD_SECRET, "TYK_PORTAL_URL": None}
     made = CliRunner().invoke(

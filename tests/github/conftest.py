@@ -19,6 +19,7 @@ from click.testing import CliRunner, Result
 from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.cli import main
+from tests.apis import example_apis
 from tests.conftest import DASHBOARD_SECRET, EXAMPLES, PORTAL_TOKEN
 from tests.github.fake_github import FakeGitHub, running
 
@@ -132,7 +133,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     git(work, "commit", "--quiet", "-m", "init")
     git(work, "push", "--quiet", "-u", "origin", "trunk")
     summary, output = tmp_path / "summary.md", tmp_path / "output.txt"
-    store = PortalStore(str(tmp_path / "portal.db"))
+    # the Dashboard already holds the APIs the example products name
+    store = PortalStore(str(tmp_path / "portal.db"), apis=example_apis())
     with (
         running_emulator(
             store, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET

@@ -151,10 +151,12 @@ def test_expiry_is_enforced_on_a_schedule_without_a_merge(world: World) -> None:
     assert world.gh.requests == []  # the expiry run needs nothing from GitHub
 
 
-def _pending(world: World, app: str = "Stapler Tracker", catalogue: str = "public") -> int:
+def _pending(
+    world: World, app: str = "Stapler Tracker", catalogue: str = "public", plan: str = "basic"
+) -> int:
     assert world.run({}, "apply", "manifests", "--auto-approve").exit_code == 0
     return consumer_requests_access(
-        world.direct, "milton@initech.example", app, ["weather-api"], "basic", catalogue
+        world.direct, "milton@initech.example", app, ["weather-api"], plan, catalogue
     )
 
 
@@ -232,7 +234,9 @@ def test_a_merged_or_foreign_closed_pr_rejects_nothing(world: World) -> None:
 
 
 def test_a_pulled_request_that_would_not_validate_is_reported_and_skipped(world: World) -> None:
-    _pending(world, app="Wrong Catalogue", catalogue="partner")  # milton is not a partner
+    # only the partner catalogue offers premium, and milton is not a partner: no catalogue
+    # the manifest could name validates (provisioning names none; the portal records one)
+    _pending(world, app="Wrong Catalogue", catalogue="partner", plan="premium")
     result = world.run(
         world.event("schedule", {}),
         "github",

@@ -139,5 +139,9 @@ def test_plan_warns_in_the_pr_when_the_merge_would_exceed_the_deletion_budget(
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     (body,) = world.gh.bodies(7)
     assert "more than the deletion budget (--max-deletes 2)" in body
-    assert body.count("REVOKE") == 6
+    # all six deletions are listed: five approved requests revoked (their credentials named
+    # first), the rejected one withdrawn (it holds no credential)
+    assert "5 credentials revoked, 0 reissued" in body
+    assert body.count("\n- REVOKE credential of ") == 5
+    assert body.count("\n- REVOKE `") == 5 and body.count("\n- WITHDRAW `") == 1
     assert "::warning title=portal-gitops::warning: this plan deletes 6" in result.stdout  # type: ignore[attr-defined]

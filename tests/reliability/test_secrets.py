@@ -33,6 +33,7 @@ from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.cli import main
 from portal_gitops.errors import TransportError
 from portal_gitops.models import Provider
+from tests.apis import example_apis
 from tests.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, CliTarget, copy_examples
 from tests.requests.test_access_requests import consumer_requests_access, credentials_of
 
@@ -294,7 +295,7 @@ def test_credentials_in_the_portal_url_are_never_printed(tmp_path: Path) -> None
     markdown (the PR comment) and JSON, and a saved plan show the host only."""
     manifests = copy_examples(tmp_path)
     saved = tmp_path / "plan.json"
-    store = PortalStore(str(tmp_path / "portal.db"))
+    store = PortalStore(str(tmp_path / "portal.db"), apis=example_apis())
     try:
         with running_emulator(
             store, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET

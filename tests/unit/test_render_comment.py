@@ -73,7 +73,14 @@ def test_changes_grants_and_revokes_are_never_dropped_before_listings() -> None:
     p = build_plan(DiffResult([*revokes, *creates]), LiveState({}))
     md = render_markdown(p)
     assert len(md) <= MARKDOWN_LIMIT
-    assert sum("REVOKE" in line for line in md.splitlines()) == 40
+    lines = md.splitlines()
+    # each revoke twice: its credential named in the credentials block that opens the comment,
+    # then its access-request line
+    assert "40 credentials revoked, 0 reissued" in md
+    credentials = [line for line in lines if line.startswith("- REVOKE credential of ")]
+    named = sorted(re.findall(r"request `(old-\d+)`", "\n".join(credentials)))
+    assert named == sorted(f"old-{i}" for i in range(40))
+    assert sum(line.startswith("- REVOKE `") for line in lines) == 40
     assert "| Organisation | create | 3000 |" in md
     assert "more changes" in md  # 3,000 one-line changes cannot fit: said, not hidden
 

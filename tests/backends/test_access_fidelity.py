@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from portal_gitops.backends.emulated.store import PortalStore
+from tests.apis import TEST_APIS
 from tests.backends.test_store import Call, estate, make_call
 
 
@@ -42,7 +43,7 @@ def _provision(call: Call, e: dict[str, Any], **extra: Any) -> tuple[int, Any]:
 
 
 def test_provision_refuses_the_undocumented_catalogue_id() -> None:
-    call = make_call(PortalStore(":memory:"))
+    call = make_call(PortalStore(":memory:", apis=TEST_APIS))
     e = estate(call)
     status, out = _provision(call, e, CatalogueID=1)
     assert status == 422, out
@@ -56,7 +57,9 @@ def test_provision_refuses_the_undocumented_catalogue_id() -> None:
 def test_the_portal_records_a_catalogue_the_consumer_sees(choice: str, recorded: str) -> None:
     """Public Catalogue (ID 1) and ``partner`` (the consumer's organisation in its audience)
     both offer the plan with the product; ``hidden`` does too, but the consumer cannot see it."""
-    call = make_call(PortalStore(":memory:", provision_catalogue=choice))  # type: ignore[arg-type]
+    call = make_call(
+        PortalStore(":memory:", apis=TEST_APIS, provision_catalogue=choice)  # type: ignore[arg-type]
+    )
     e = estate(call)
     _private_catalogue(call, e, "partner", audience=True)
     _private_catalogue(call, e, "hidden", audience=False)
@@ -66,7 +69,7 @@ def test_the_portal_records_a_catalogue_the_consumer_sees(choice: str, recorded:
 
 
 def test_access_request_replies_carry_no_app_id() -> None:
-    call = make_call(PortalStore(":memory:"))
+    call = make_call(PortalStore(":memory:", apis=TEST_APIS))
     e = estate(call)
     _provision(call, e)
     [listed] = call("GET", "/portal-api/access_requests")[1]
@@ -81,7 +84,7 @@ def test_access_request_replies_carry_no_app_id() -> None:
     [("approve", "approve"), ("approve", "reject"), ("reject", "reject"), ("reject", "approve")],
 )
 def test_a_decision_on_a_decided_request_is_422(first: str, then: str) -> None:
-    call = make_call(PortalStore(":memory:"))
+    call = make_call(PortalStore(":memory:", apis=TEST_APIS))
     e = estate(call)
     _provision(call, e)
     [ar] = call("GET", f"/portal-api/apps/{e['app']['ID']}/access-requests")[1]
@@ -93,7 +96,7 @@ def test_a_decision_on_a_decided_request_is_422(first: str, then: str) -> None:
 
 
 def test_an_auto_approved_request_cannot_be_rejected() -> None:
-    call = make_call(PortalStore(":memory:"))
+    call = make_call(PortalStore(":memory:", apis=TEST_APIS))
     e = estate(call, auto_approve=True)
     _provision(call, e)
     [ar] = call("GET", f"/portal-api/apps/{e['app']['ID']}/access-requests")[1]
@@ -103,7 +106,7 @@ def test_an_auto_approved_request_cannot_be_rejected() -> None:
 
 @pytest.mark.parametrize("visibility", ["personal", "team", "organisation"])
 def test_app_visibility_is_stored_and_returned(visibility: str) -> None:
-    call = make_call(PortalStore(":memory:"))
+    call = make_call(PortalStore(":memory:", apis=TEST_APIS))
     e = estate(call)
     app_id = e["app"]["ID"]
     status, out = call(

@@ -17,18 +17,17 @@ import asyncio
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from portal_gitops.backends.embedded import open_embedded
 from portal_gitops.backends.emulated.server import running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
-from portal_gitops.backends.tyk.backend import PortalBackend
 from portal_gitops.desired import Desired
 from portal_gitops.state import MANAGED_POLICY_TAG
+from tests.apis import TEST_VERSIONS, api_definition
 from tests.reconcile.helpers import (
     BACKENDS,
     DASHBOARD_SECRET,
@@ -48,15 +47,8 @@ from tests.reconcile.helpers import (
 
 @dataclass
 class SwitchedPortal(Portal):
-    """A fresh portal whose store runs with ``options`` (PortalStore switches) on both
+    """A fresh portal whose store runs with PortalStore switches (``store_kwargs``) on both
     transports: the embedded backend opens its own store on the file with them."""
-
-    options: dict[str, Any] = field(default_factory=dict)
-
-    def open(self, desired: Desired | None = None) -> PortalBackend:
-        if self.url is None:
-            return open_embedded(str(self.path), **self.options)
-        return super().open(desired)
 
     def call(self, method: str, path: str, body: Any = None, **query: str) -> Any:
         """A request to the live store, as someone in the portal or the Dashboard would."""
@@ -78,12 +70,12 @@ def switched_portal(kind: str, directory: Path, **options: Any) -> Iterator[Swit
         store = PortalStore(str(path), **options)
         stack.callback(store.close)
         if kind == "embedded":
-            yield SwitchedPortal(kind, path, store, options=options)
+            yield SwitchedPortal(kind, path, store, store_kwargs=options)
             return
         url = stack.enter_context(
             running_emulator(store, portal_token=PORTAL_TOKEN, dashboard_secret=DASHBOARD_SECRET)
         )
-        yield SwitchedPortal(kind, path, store, url, options=options)
+        yield SwitchedPortal(kind, path, store, url, store_kwargs=options)
 
 
 def by_name(portal: SwitchedPortal, path: str, name: str) -> dict[str, Any]:
@@ -145,6 +137,8 @@ def test_a_product_update_ignoring_apiid_keeps_the_apis(tmp_path: Path) -> None:
         portal.call("PUT", f"/portal-api/products/{product['ID']}", body)
         after = portal.call("GET", f"/portal-api/products/{product['ID']}")
         assert [d["APIID"] for d in after["APIDetails"]] == ["weather-1"]
+        # someone gives the policy access to another API the Dashboard defines
+        portal.store.seed_apis([api_definition("weather-9", TEST_VERSIONS)])
         policy = portal.call("GET", f"/api/portal/policies/{product['ReferenceID']}")
         policy["access_rights"]["weather-9"] = {"api_id": "weather-9", "versions": ["v1"]}
         portal.call("PUT", f"/api/portal/policies/{product['ReferenceID']}", policy)

@@ -31,6 +31,7 @@ from portal_gitops.errors import BackendError, LockError
 from portal_gitops.plan import Plan, build_plan
 from portal_gitops.retry import RetryPolicy
 from portal_gitops.state import LOCK_POLICY, STATE_POLICY
+from tests.apis import definitions_of_state
 from tests.reconcile.helpers import (
     BACKENDS,
     DASHBOARD_SECRET,
@@ -57,6 +58,8 @@ class World:
     def open(self, desired: Desired) -> PortalBackend:
         if self.portal.url is None:
             return self.portal.open(desired)
+        # the products are on Dashboard A's providers: A holds the APIs they name
+        self.portal.store.seed_apis(definitions_of_state(desired.state))
         conns = {
             r.key: DashboardConn(r.attrs["dashboardUrl"], DASHBOARD_SECRET)
             for r in desired.state

@@ -4,6 +4,10 @@ an error message is cut, and a header's value is never repeated in a message."""
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import h11
@@ -85,3 +89,61 @@ def test_a_refused_header_value_is_never_repeated() -> None:
         error = error_for_transport(exc, operation="read portal", host="portal.example")
     assert TOKEN not in str(error)
     assert "(not shown)" in str(error)
+
+
+@pytest.fixture
+def echoing_portal() -> Iterator[str]:
+    """A portal that echoes the Authorization header it received in its 401 error text, with
+    padding so the token straddles the 300-character cut of error messages."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            token = self.headers.get("Authorization", "")
+            body = json.dumps({"errors": ["x" * 280 + f" token {token} is not valid"]}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            pass  # the client hangs up after an error reply: nothing to report
+
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("flags", [[], ["-v"], ["--debug"]])
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_a_token_a_server_echoes_reaches_no_output(
+    echoing_portal: str, tmp_path: Path, flags: list[str], fmt: str
+) -> None:
+    manifests = copy_examples(tmp_path)
+    saved = tmp_path / "plan.json"
+    result = CliRunner().invoke(
+        main,
+        ["plan", str(manifests), "--format", fmt, "--out", str(saved), *flags],
+        env={
+            "NO_COLOR": "1",
+            "TYK_PORTAL_URL": echoing_portal,
+            "TYK_PORTAL_TOKEN": f"{TOKEN}\n",  # as `$(cat token-file)` leaves it
+            "TYK_DASHBOARD_URL": echoing_portal,
+            "TYK_DASHBOARD_SECRET": "dash-secret-9e77d1",
+        },
+    )
+    assert result.exit_code == 1
+    assert "401" in result.output
+    everything = result.output + (result.stderr or "")
+    everything += saved.read_text() if saved.exists() else ""
+    for secret in (TOKEN, "dash-secret-9e77d1"):
+        for n in range(8, len(secret) + 1):
+            assert secret[:n] not in everything, (n, everything[-600:])

@@ -37,7 +37,7 @@ from portal_gitops.errors import (
     SecretError,
     StalePlanError,
 )
-from portal_gitops.files import write_file
+from portal_gitops.files import write_inside
 from portal_gitops.heap import collector_paused
 from portal_gitops.load import load_manifests
 from portal_gitops.models import Manifest, Provider
@@ -525,17 +525,6 @@ def write_manifest(out: Path, relpath: PurePosixPath, body: str) -> Path:
     """Write a manifest file inside ``out`` with its schema line first."""
     dest = out / Path(*relpath.parts)
     return write_inside(out, relpath, schema_comment(dest) + body)
-
-
-def write_inside(out: Path, relpath: PurePosixPath, text: str) -> Path:
-    """Write ``text`` to ``out/relpath``, refusing anything that would land outside ``out``."""
-    root = out.resolve()
-    dest = (out / Path(*relpath.parts)).resolve()
-    if not dest.is_relative_to(root) or any(part in ("..", "") for part in relpath.parts):
-        raise PortalGitopsError(f"refusing to write {relpath}: it would leave {out}")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    write_file(dest, text)
-    return dest
 
 
 async def _read_live(

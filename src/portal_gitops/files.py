@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from portal_gitops.errors import PortalGitopsError
 
@@ -35,3 +35,14 @@ def write_file(path: Path, text: str) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def write_inside(out: Path, relpath: PurePosixPath, text: str) -> Path:
+    """Write ``text`` to ``out/relpath``, refusing anything that would land outside ``out``."""
+    root = out.resolve()
+    dest = (out / Path(*relpath.parts)).resolve()
+    if not dest.is_relative_to(root) or any(part in ("..", "") for part in relpath.parts):
+        raise PortalGitopsError(f"refusing to write {relpath}: it would leave {out}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    write_file(dest, text)
+    return dest

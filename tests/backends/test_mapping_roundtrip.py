@@ -74,9 +74,9 @@ def test_provider_round_trips(key: str, attrs: Json, config_id: int) -> None:
     updated = wire({**created, **mapping.provider_update_body(key, meta, config_id)})
     assert mapping.provider_attrs(updated) == attrs
     secret = attrs["secret"].value
-    assert live_conn(updated) == DashboardConn(
-        attrs["dashboardUrl"], secret, attrs["insecureSkipVerify"]
-    )
+    # the connection found in the portal always verifies TLS: only a reviewed Provider
+    # manifest may turn verification off (SECURITY.md, TLS)
+    assert live_conn(updated) == DashboardConn(attrs["dashboardUrl"], secret, insecure=False)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from portal_gitops import plan as planmod
-from portal_gitops.apply import Applier, ApplyResult, Progress
-from portal_gitops.backends.base import Backend
+from portal_gitops.apply import Applier, ApplyResult, Progress, Stop, force_unlock, holding_lock
+from portal_gitops.backends.base import Backend, LockInfo
 from portal_gitops.credentials import (
     clean_credential,
     read_secret_file,
@@ -51,7 +51,7 @@ from portal_gitops.validate.apis import check_product_apis
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
 APIS_ENV = "PORTAL_GITOPS_APIS"  # what --apis defaults to (paths separated by whitespace)
-LOCK_TTL_SECONDS = 30 * 60
+LOCK_TTL_SECONDS = 30 * 60  # the lease; an apply renews it every third of that while it runs
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,9 @@ async def _apply(
     paths: Sequence[str],
     move_record: bool = False,
     select: Callable[[planmod.Action], bool] | None = None,
+    stop: Stop | None = None,
 ) -> ApplyOutcome:
+    stop = stop or Stop()
     if loaded is None and saved is not None:
         loaded = _saved_plan_inputs(paths, target.environ)
     manifests = loaded.manifests if loaded is not None else []
@@ -329,8 +331,7 @@ async def _apply(
     backend = open_backend(target, paths, manifests)
     holder = lock_holder()
     try:
-        await backend.acquire_lock(holder, LOCK_TTL_SECONDS)
-        try:
+        async with holding_lock(backend, holder, LOCK_TTL_SECONDS, stop):
             moving = await backend.record_move()
             if moving and not move_record:
                 raise PortalGitopsError(
@@ -372,12 +373,21 @@ async def _apply(
                 parallelism=target.parallelism,
                 progress=progress,
                 notes=the_plan.notes,
+                stop=stop,
             )
             return ApplyOutcome(the_plan, await applier.run(the_plan))
-        finally:
-            await backend.release_lock(holder)
     finally:
         await backend.aclose()
+
+
+def unlock(
+    paths: Sequence[str], target: Target, confirm: Callable[[LockInfo], bool]
+) -> tuple[LockInfo | None, bool]:
+    """Remove the apply lock whoever holds it (like ``terraform force-unlock``), once
+    ``confirm`` agreed: (the lock found, or None; whether it was removed)."""
+    paths = tuple(paths) or (".",)
+    manifests = [m for m, _ in load_and_validate(list(paths)).manifests]  # the Dashboards
+    return asyncio.run(force_unlock(open_backend(target, paths, manifests), confirm))
 
 
 def _paths_exist(paths: Sequence[str]) -> bool:
@@ -441,8 +451,10 @@ def apply(
     progress: Progress | None = None,
     today: dt.date | None = None,
     select: Callable[[planmod.Action], bool] | None = None,
+    stop: Stop | None = None,
 ) -> ApplyOutcome:
-    """Apply the manifests; ``select`` keeps only the actions it accepts (the rest wait)."""
+    """Apply the manifests; ``select`` keeps only the actions it accepts (the rest wait);
+    ``stop`` ends the run in order when requested (SIGTERM)."""
     with collector_paused():
         loaded = load(paths, target.environ, today=today)
     if target.portal_url:
@@ -460,6 +472,7 @@ def apply(
             paths=loaded.paths,
             move_record=move_record,
             select=select,
+            stop=stop,
         )
     )
 
@@ -473,6 +486,7 @@ def apply_saved(
     move_record: bool = False,
     confirm: Confirm = lambda _plan: True,
     progress: Progress | None = None,
+    stop: Stop | None = None,
 ) -> ApplyOutcome:
     try:
         text = Path(plan_file).read_text(encoding="utf-8")
@@ -491,6 +505,7 @@ def apply_saved(
             saved=saved,
             paths=saved.paths,
             move_record=move_record,
+            stop=stop,
         )
     )
 

@@ -53,6 +53,4 @@ async def test_a_stopped_apply_skips_what_did_not_start_and_a_rerun_converges(
         assert not result.ok
         # what ran was recorded: the re-run plans exactly the skipped actions
         again = await plan_again(portal, desired)
-        assert sorted(a.address for a in again.actions) == sorted(
-            a.address for a in result.skipped
-        )
+        assert sorted(a.address for a in again.actions) == sorted(a.address for a in result.skipped)

@@ -7,19 +7,27 @@ creates (a POST never is repeated blindly), and a create whose reply was lost (t
 5xx) is looked up before it is tried again, so a retry never duplicates. The managed record
 is written after every group, so a crash loses at most one group's bookkeeping, and objects
 in the manifests are adopted on the next run anyway.
+
+A ``Stop`` (SIGTERM, or the apply lock lost) ends a run in order: no action starts after it,
+the actions under way finish and are recorded, the rest is reported skipped with the reason.
+``holding_lock`` takes the apply lock and renews its lease while the run goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from portal_gitops.backends.base import Backend, ManagedRecord
+from portal_gitops.backends.base import Backend, LockInfo, ManagedRecord
 from portal_gitops.errors import (
     RETRYABLE,
     BackendError,
+    LockError,
     PortalGitopsError,
     ServerError,
     TransportError,
@@ -31,12 +39,27 @@ from portal_gitops.state import Key, LiveObject, LiveState
 Sleep = Callable[[float], Awaitable[None]]
 Progress = Callable[[str, Action, str], None]  # event ("start"|"done"|"failed"), action, detail
 
+log = logging.getLogger(__name__)
+
+
+class Stop:
+    """A request to stop an apply in order; ``request`` is safe to call from a signal
+    handler (it only sets an attribute). The first reason given is kept."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
 
 @dataclass
 class ApplyResult:
     done: list[Action] = field(default_factory=list)
     failed: list[tuple[Action, str]] = field(default_factory=list)
     skipped: list[Action] = field(default_factory=list)
+    stopped: str | None = None  # why the run stopped before its end (a Stop's reason)
 
     @property
     def ok(self) -> bool:
@@ -61,6 +84,7 @@ class Applier:
         sleep: Sleep | None = None,
         progress: Progress | None = None,
         notes: Mapping[str, Mapping[str, Any]] | None = None,
+        stop: Stop | None = None,
     ):
         self.backend = backend
         self.live = live
@@ -69,6 +93,7 @@ class Applier:
         self.sleep = sleep or self.retry.sleep
         self.progress = progress
         self.notes = notes or {}
+        self.stop = stop or Stop()
         self._claimed: set[tuple[str, str]] = set()  # (kind, live id) created or kept this run
 
     async def run(self, plan: Plan) -> ApplyResult:
@@ -79,9 +104,17 @@ class Applier:
         sem = asyncio.Semaphore(self.parallelism)
         groups = list(plan.groups())
         for gi, group in enumerate(groups):
+            if self.stop.reason is not None:
+                result.stopped = self.stop.reason
+                for rest in groups[gi:]:
+                    result.skipped.extend(rest)
+                break
             outcomes = await asyncio.gather(*(self._guarded(sem, a) for a in group))
             for action, (ok, detail) in zip(group, outcomes, strict=True):
                 key = (action.kind, action.key)
+                if ok is None:  # not started: a stop came first
+                    result.skipped.append(action)
+                    continue
                 if ok and action.op != "delete" and detail:
                     self._claimed.add((action.kind, detail))
                 if ok:
@@ -102,14 +135,18 @@ class Applier:
                 else:
                     result.failed.append((action, detail))
             await self.backend.write_managed(ManagedRecord(managed, notes))
-            if result.failed:
+            if result.failed or self.stop.reason is not None:
+                result.stopped = self.stop.reason
                 for rest in groups[gi + 1 :]:
                     result.skipped.extend(rest)
                 break
         return result
 
-    async def _guarded(self, sem: asyncio.Semaphore, action: Action) -> tuple[bool, str]:
+    async def _guarded(self, sem: asyncio.Semaphore, action: Action) -> tuple[bool | None, str]:
+        """(True, live id) done, (False, message) failed, (None, "") not started."""
         async with sem:
+            if self.stop.reason is not None:
+                return None, ""
             if self.progress:
                 self.progress("start", action, "")
             try:
@@ -184,3 +221,71 @@ class Applier:
                         await self.backend.update(found, attrs)
                         return found.id
                 await self.sleep(self.retry.delay(attempt, exc))
+
+
+@contextlib.asynccontextmanager
+async def holding_lock(
+    backend: Backend,
+    holder: str,
+    ttl_seconds: float,
+    stop: Stop,
+    *,
+    clock: Callable[[], float] = time.time,
+    sleep: Sleep = asyncio.sleep,
+) -> AsyncIterator[LockInfo]:
+    """The apply lock for the block: taken (or LockError), its lease renewed every third of
+    its length while the block runs, released at the end. When a renewal finds the lock gone
+    or taken by another, or cannot renew it before the lease runs out, ``stop`` is requested
+    with the reason: the run then starts nothing more."""
+    info = await backend.acquire_lock(holder, ttl_seconds)
+    keeper = asyncio.create_task(
+        _keep_lease(backend, holder, ttl_seconds, info.expires_at, stop, clock, sleep)
+    )
+    try:
+        yield info
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+        await backend.release_lock(holder)
+
+
+async def _keep_lease(
+    backend: Backend,
+    holder: str,
+    ttl_seconds: float,
+    expires_at: float,
+    stop: Stop,
+    clock: Callable[[], float],
+    sleep: Sleep,
+) -> None:
+    every = ttl_seconds / 3
+    while True:
+        await sleep(every)
+        try:
+            expires_at = (await backend.renew_lock(holder, ttl_seconds)).expires_at
+        except LockError as exc:
+            stop.request(f"{exc}; stopping: another apply may be running")
+            return
+        except PortalGitopsError as exc:
+            if clock() + every >= expires_at:
+                stop.request(
+                    f"could not renew the apply lock before its lease runs out ({exc}); "
+                    "stopping: another apply could take it"
+                )
+                return
+            log.warning("could not renew the apply lock (%s); trying again", exc)
+
+
+async def force_unlock(
+    backend: Backend, confirm: Callable[[LockInfo], bool]
+) -> tuple[LockInfo | None, bool]:
+    """Remove the apply lock whoever holds it, once ``confirm`` (shown the lock) agreed:
+    (the lock found, or None; whether it was removed). Closes the backend."""
+    try:
+        held = await backend.lock_info()
+        if held is None or not confirm(held):
+            return held, False
+        return (await backend.force_unlock()) or held, True
+    finally:
+        await backend.aclose()

@@ -20,8 +20,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from portal_gitops import plan as planmod
-from portal_gitops.apply import Applier, ApplyResult, Progress
-from portal_gitops.backends.base import Backend
+from portal_gitops.apply import Applier, ApplyResult, Progress, Stop, force_unlock, holding_lock
+from portal_gitops.backends.base import Backend, LockInfo
 from portal_gitops.credentials import (
     clean_credential,
     read_secret_file,
@@ -51,7 +51,7 @@ from portal_gitops.validate.apis import check_product_apis
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
 APIS_ENV = "PORTAL_GITOPS_APIS"  # what --apis defaults to (paths separated by whitespace)
-LOCK_TTL_SECONDS = 30 * 60
+LOCK_TTL_SECONDS = 30 * 60  # the lease; an apply renews it every third of that while it runs
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,9 @@ async def _apply(
     paths: Sequence[str],
     move_record: bool = False,
     select: Callable[[planmod.Action], bool] | None = None,
+    stop: Stop | None = None,
 ) -> ApplyOutcome:
+    stop = stop or Stop()
     if loaded is None and saved is not None:
         loaded = _saved_plan_inputs(paths, target.environ)
     manifests = loaded.manifests if loaded is not None else []
@@ -329,8 +331,7 @@ async def _apply(
     backend = open_backend(target, paths, manifests)
     holder = lock_holder()
     try:
-        await backend.acquire_lock(holder, LOCK_TTL_SECONDS)
-        try:
+        async with holding_lock(backend, holder, LOCK_TTL_SECONDS, stop):
             moving = await backend.record_move()
             if moving and not move_record:
                 raise PortalGitopsError(
@@ -372,12 +373,21 @@ async def _apply(
                 parallelism=target.parallelism,
                 progress=progress,
                 notes=the_plan.notes,
+                stop=stop,
             )
             return ApplyOutcome(the_plan, await applier.run(the_plan))
-        finally:
-            await backend.release_lock(holder)
     finally:
         await backend.aclose()
+
+
+def unlock(
+    paths: Sequence[str], target: Target, confirm: Callable[[LockInfo], bool]
+) -> tuple[LockInfo | None, bool]:
+    """Remove the apply lock whoever holds it (like ``terraform force-unlock``), once
+    ``confirm`` agreed: (the lock found, or None; whether it was removed)."""
+    paths = tuple(paths) or (".",)
+    manifests = [m for m, _ in load_and_validate(list(paths)).manifests]  # the Dashboards
+    return asyncio.run(force_unlock(open_backend(target, paths, manifests), confirm))
 
 
 def _paths_exist(paths: Sequence[str]) -> bool:
@@ -441,8 +451,10 @@ def apply(
     progress: Progress | None = None,
     today: dt.date | None = None,
     select: Callable[[planmod.Action], bool] | None = None,
+    stop: Stop | None = None,
 ) -> ApplyOutcome:
-    """Apply the manifests; ``select`` keeps only the actions it accepts (the rest wait)."""
+    """Apply the manifests; ``select`` keeps only the actions it accepts (the rest wait);
+    ``stop`` ends the run in order when requested (SIGTERM)."""
     with collector_paused():
         loaded = load(paths, target.environ, today=today)
     if target.portal_url:
@@ -460,6 +472,7 @@ def apply(
             paths=loaded.paths,
             move_record=move_record,
             select=select,
+            stop=stop,
         )
     )
 
@@ -473,6 +486,7 @@ def apply_saved(
     move_record: bool = False,
     confirm: Confirm = lambda _plan: True,
     progress: Progress | None = None,
+    stop: Stop | None = None,
 ) -> ApplyOutcome:
     try:
         text = Path(plan_file).read_text(encoding="utf-8")
@@ -491,6 +505,7 @@ def apply_saved(
             saved=saved,
             paths=saved.paths,
             move_record=move_record,
+            stop=stop,
         )
     )
 
@@ -500,13 +515,6 @@ def validate(paths: Sequence[str]) -> ValidationResult:
 
 
 # --- access requests: pull and CODEOWNERS ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PullResult:
-    written: list[Path]
-    already: list[str]  # live ids already in the repository
-    deferred: list[str] = field(default_factory=list)  # what the caps held back, said plainly
 
 
 def schema_comment(dest: Path) -> str:
@@ -527,7 +535,7 @@ def write_manifest(out: Path, relpath: PurePosixPath, body: str) -> Path:
     return write_inside(out, relpath, schema_comment(dest) + body)
 
 
-async def _read_live(
+async def read_live(
     target: Target, paths: Sequence[str], manifests: Sequence[Manifest]
 ) -> LiveState:
     backend = open_backend(target, paths, manifests)
@@ -536,75 +544,6 @@ async def _read_live(
             return await backend.read()
     finally:
         await backend.aclose()
-
-
-MAX_PULL_PER_RUN = 50
-MAX_PULL_PER_CONSUMER = 3
-
-
-def requests_pull(
-    paths: Sequence[str],
-    out: str,
-    target: Target,
-    *,
-    max_requests: int = MAX_PULL_PER_RUN,
-    max_per_consumer: int = MAX_PULL_PER_CONSUMER,
-) -> PullResult:
-    """Write a manifest for every pending Live Portal request not yet in the repository,
-    oldest first, at most ``max_requests`` a run and never more than ``max_per_consumer``
-    pending per consumer (those already in the repository count): a consumer filing a burst
-    cannot flood the repository or its pull requests. The rest wait for a later run."""
-    import yaml
-
-    from portal_gitops.requests import (
-        known_request_ids,
-        pending_requests,
-        request_manifest,
-    )
-
-    out_dir = Path(out)
-    scan = [p for p in (*paths, out) if Path(p).exists()]
-    result = load_and_validate(scan) if scan else None
-    manifests = [m for m, _ in result.manifests] if result else []
-    known = known_request_ids(manifests)
-    live = asyncio.run(_read_live(target, tuple(paths), manifests))
-    written: list[Path] = []
-    already: list[str] = []
-    pending = pending_requests(live)
-    per_consumer: dict[str, int] = {}
-    for obj in pending:
-        if obj.id in known:
-            consumer = str(obj.attrs.get("consumer", ""))
-            per_consumer[consumer] = per_consumer.get(consumer, 0) + 1
-    over_consumer: dict[str, int] = {}
-    over_run = 0
-    for obj in pending:
-        if obj.id in known:
-            already.append(obj.id)
-            continue
-        consumer = str(obj.attrs.get("consumer", ""))
-        if per_consumer.get(consumer, 0) >= max_per_consumer:
-            over_consumer[consumer] = over_consumer.get(consumer, 0) + 1
-            continue
-        if len(written) >= max_requests:
-            over_run += 1
-            continue
-        per_consumer[consumer] = per_consumer.get(consumer, 0) + 1
-        pulled = request_manifest(obj, live)
-        body = yaml.safe_dump(pulled.document, sort_keys=False)
-        written.append(write_manifest(out_dir, pulled.relpath, body))
-    deferred = [
-        f"{n} request(s) not pulled this run: {consumer} has {per_consumer[consumer]} pending "
-        f"in the repository or this run (at most {max_per_consumer} per consumer); they are "
-        "pulled once those are decided"
-        for consumer, n in sorted(over_consumer.items())
-    ]
-    if over_run:
-        deferred.append(
-            f"{over_run} request(s) not pulled this run (at most {max_requests} per run); "
-            "the next run pulls them"
-        )
-    return PullResult(written, already, deferred)
 
 
 def codeowners(
@@ -655,7 +594,7 @@ def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> Import
         result = load_and_validate(list(paths))
         manifests = [m for m, _ in result.manifests]
     store_paths = tuple(paths)
-    live = asyncio.run(_read_live(target, store_paths, manifests))
+    live = asyncio.run(read_live(target, store_paths, manifests))
     imported = import_state(live)
     written = []
     count = 0

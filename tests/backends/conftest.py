@@ -7,6 +7,7 @@ required. Every behavioural test runs on both, so they cannot drift apart.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -35,6 +36,12 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until the clock has been moved ``seconds`` forward (by ``advance``)."""
+        until = self.now + seconds
+        while self.now < until:
+            await asyncio.sleep(0.001)
 
 
 class Target:

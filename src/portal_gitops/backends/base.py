@@ -31,6 +31,7 @@ class ManagedRecord:
 class LockInfo:
     holder: str
     expires_at: float  # epoch seconds
+    acquired_at: float | None = None  # epoch seconds; None when the lock does not say
 
 
 class Backend(Protocol):
@@ -68,6 +69,19 @@ class Backend(Protocol):
         ...
 
     async def release_lock(self, holder: str) -> None: ...
+
+    async def renew_lock(self, holder: str, ttl_seconds: float) -> LockInfo:
+        """Extend the lease of the lock ``holder`` holds, or raise LockError when it no
+        longer holds it."""
+        ...
+
+    async def lock_info(self) -> LockInfo | None:
+        """Who holds the apply lock (None: nobody)."""
+        ...
+
+    async def force_unlock(self) -> LockInfo | None:
+        """Remove the apply lock whoever holds it; returns what it was (None: none)."""
+        ...
 
     async def record_move(self) -> str:
         """What would move the managed record and lock to another Dashboard ("" = nothing);

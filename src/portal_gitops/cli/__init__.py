@@ -2,7 +2,7 @@
 
 Exit codes: 0 success / no changes; 1 error (invalid input, failed apply, stale plan, and
 usage errors: a mistyped option must never read as "changes"); 2 changes present
-(plan --detailed-exitcode, drift).
+(plan --detailed-exitcode, drift); 143 an apply stopped in order by SIGTERM.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import click
 
-from portal_gitops import __version__
+from portal_gitops import __version__, pulling
 from portal_gitops import commands as cmd
-from portal_gitops.apply import ApplyResult
+from portal_gitops.apply import ApplyResult, Progress, Stop
 from portal_gitops.cli.common import (
     APIS_OPTION,
     EXIT_CHANGES,
@@ -31,6 +31,7 @@ from portal_gitops.cli.common import (
     safe_lines,
 )
 from portal_gitops.cli.github_steps import github
+from portal_gitops.cli.lock import EXIT_SIGTERM, SIGTERM_STOP, force_unlock, stop_on_sigterm
 from portal_gitops.files import write_file
 from portal_gitops.plan import Action, Plan, dumps, replace
 from portal_gitops.render import render
@@ -187,8 +188,11 @@ def _show(p: Plan, fmt: str, ctx: Context) -> None:
 def _report(result: ApplyResult) -> None:
     for action, message in result.failed:
         echo(f"failed: {action.op} {action.address}: {message}", err=True)
+    if result.stopped:
+        echo(f"error: {result.stopped}", err=True)
     if result.skipped:
-        echo(f"skipped after the failure ({len(result.skipped)}):", err=True)
+        why = "the failure" if result.failed else "the stop"
+        echo(f"skipped after {why} ({len(result.skipped)}):", err=True)
         for action in result.skipped[:50]:
             echo(f"  {action.op} {action.address}", err=True)
         if len(result.skipped) > 50:
@@ -237,7 +241,11 @@ def apply(
     """Apply the manifests to the portal, or apply a plan saved with `plan --out FILE`.
 
     Asks for confirmation unless --auto-approve; a saved plan is applied as it was reviewed,
-    after checking that neither the manifests nor the portal changed since."""
+    after checking that neither the manifests nor the portal changed since.
+
+    The apply lock's lease is renewed while the apply runs. On SIGTERM (a cancelled CI job)
+    the apply stops in order: the actions under way finish, no other starts, the summary is
+    printed, the lock is released, and it exits 143."""
     target = ctx.target(parallelism)
 
     saved_plan = len(paths) == 1 and cmd.is_saved_plan(paths[0])
@@ -266,8 +274,26 @@ def apply(
             printer = ProgressPrinter(len(p.actions), ctx.verbose > 0)
             return ok
 
+        with stop_on_sigterm() as stop:
+            outcome = _run_apply(stop, confirm_and_track, progress)
+        if outcome.result is None:
+            if outcome.plan.has_changes:
+                echo("Apply cancelled; nothing was changed.")
+            else:
+                echo(render(outcome.plan, "text", color=ctx.color), nl=False)
+        else:
+            _report(outcome.result)
+        if stop.reason == SIGTERM_STOP:
+            if outcome.result is None:
+                echo(f"error: {SIGTERM_STOP}", err=True)
+            return EXIT_SIGTERM
+        return EXIT_OK if outcome.result is None or outcome.result.ok else EXIT_ERROR
+
+    def _run_apply(
+        stop: Stop, confirm_and_track: cmd.Confirm, progress: Progress
+    ) -> cmd.ApplyOutcome:
         if saved_plan:
-            outcome = cmd.apply_saved(
+            return cmd.apply_saved(
                 paths[0],
                 target,
                 max_deletes=max_deletes,
@@ -275,27 +301,20 @@ def apply(
                 move_record=move_record,
                 confirm=confirm_and_track,
                 progress=progress,
+                stop=stop,
             )
-        else:
-            outcome = cmd.apply(
-                paths or (".",),
-                target,
-                prune=prune,
-                max_deletes=max_deletes,
-                force=force,
-                move_record=move_record,
-                confirm=confirm_and_track,
-                progress=progress,
-                select=(lambda a: a.reason == "expired") if only_expiries else None,
-            )
-        if outcome.result is None:
-            if outcome.plan.has_changes:
-                echo("Apply cancelled; nothing was changed.")
-            else:
-                echo(render(outcome.plan, "text", color=ctx.color), nl=False)
-            return EXIT_OK
-        _report(outcome.result)
-        return EXIT_OK if outcome.result.ok else EXIT_ERROR
+        return cmd.apply(
+            paths or (".",),
+            target,
+            prune=prune,
+            max_deletes=max_deletes,
+            force=force,
+            move_record=move_record,
+            confirm=confirm_and_track,
+            progress=progress,
+            select=(lambda a: a.reason == "expired") if only_expiries else None,
+            stop=stop,
+        )
 
     run(go, ctx.debug)
 
@@ -352,14 +371,14 @@ def requests() -> None:
 @click.option(
     "--max-requests",
     type=click.IntRange(min=1),
-    default=cmd.MAX_PULL_PER_RUN,
+    default=pulling.MAX_PULL_PER_RUN,
     show_default=True,
     help="At most this many requests written per run; the rest wait for the next.",
 )
 @click.option(
     "--max-per-consumer",
     type=click.IntRange(min=1),
-    default=cmd.MAX_PULL_PER_CONSUMER,
+    default=pulling.MAX_PULL_PER_CONSUMER,
     show_default=True,
     help="At most this many pending requests per consumer in the repository.",
 )
@@ -378,7 +397,7 @@ def requests_pull(
     one consumer is capped (--max-per-consumer), and so is a run (--max-requests)."""
 
     def go() -> int:
-        result = cmd.requests_pull(
+        result = pulling.requests_pull(
             paths,
             out,
             ctx.target(),
@@ -518,3 +537,4 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 main.add_command(github)
+main.add_command(force_unlock)

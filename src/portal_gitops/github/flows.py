@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portal_gitops import commands as cmd
+from portal_gitops import pulling
 from portal_gitops.errors import PortalGitopsError, StalePlanError, UnsafePlanError
 from portal_gitops.github import comment as gc
 from portal_gitops.github.api import GitHubApi
@@ -305,7 +306,7 @@ def open_request_prs(paths: Sequence[str], out: str, target: cmd.Target, run: Ru
         _git(
             "fetch", "--quiet", "origin", f"+refs/heads/{base}:refs/remotes/origin/{base}", env=env
         )
-        pulled = cmd.requests_pull(paths, out, target)
+        pulled = pulling.requests_pull(paths, out, target)
         for line in pulled.deferred:  # a burst held back by the caps: said, not dropped
             result.lines.append(gc.warning(line))
             run.summary(f"- {line}")

@@ -124,6 +124,15 @@ class PortalBackend:
     async def release_lock(self, holder: str) -> None:
         await self.records.release_lock(holder)
 
+    async def renew_lock(self, holder: str, ttl_seconds: float) -> LockInfo:
+        return await self.records.renew_lock(holder, ttl_seconds)
+
+    async def lock_info(self) -> LockInfo | None:
+        return await self.records.lock_info()
+
+    async def force_unlock(self) -> LockInfo | None:
+        return await self.records.force_unlock()
+
     async def record_move(self) -> str:
         """What would move the managed record and lock to another Dashboard, in words; ""
         when they stay where they are (see records.Records.home)."""

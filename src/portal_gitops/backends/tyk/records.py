@@ -213,6 +213,26 @@ def _process() -> dict[str, Any]:
     }
 
 
+def _lock_body(holder: str, acquired_at: float, expires_at: float) -> Json:
+    meta = {
+        "holder": holder,
+        "acquired_at": _utc(acquired_at),
+        "expires_at": _utc(expires_at),
+        **_process(),
+    }
+    return _bookkeeping_policy(LOCK_POLICY, meta)
+
+
+def _lock_info(policy: Mapping[str, Any]) -> LockInfo:
+    meta = policy.get("meta_data") or {}
+    since = _parse_epoch(meta.get("acquired_at"))
+    return LockInfo(
+        text(meta.get("holder")) or "an unknown holder",
+        _parse_epoch(meta.get("expires_at")),
+        since or None,
+    )
+
+
 def _holder_is_dead(meta: Mapping[str, Any]) -> bool:
     """True only when the lock was taken on this host, in this PID namespace, by a process
     that no longer runs (gone, a zombie, or its PID reused by a process started later).
@@ -410,13 +430,12 @@ class Records:
         retry = self.api.retry
         attempts = max(3, retry.attempts)
         for attempt in range(attempts):
-            expires_at = self.clock() + ttl_seconds
-            body = _bookkeeping_policy(
-                LOCK_POLICY, {"holder": holder, "expires_at": _utc(expires_at), **_process()}
-            )
+            now = self.clock()
+            expires_at = now + ttl_seconds
+            body = _lock_body(holder, now, expires_at)
             try:
                 await dash.create_policy(body, what=what)
-                return LockInfo(holder, expires_at)
+                return LockInfo(holder, expires_at, now)
             except ConflictError:
                 pass
             except (TransportError, ServerError, RateLimitedError) as exc:
@@ -433,7 +452,7 @@ class Records:
             if owner == holder and until > self.clock():
                 # ours already (a re-run in the same process): extend the lease
                 await dash.update_policy(text(current.get("_id")), body, what=what)
-                return LockInfo(holder, expires_at)
+                return LockInfo(holder, expires_at, now)
             if until > self.clock() and not _holder_is_dead(meta):
                 raise LockError(
                     f"the apply lock on {self.target} is held by {owner} until {_utc(until)}; "
@@ -458,3 +477,38 @@ class Records:
             await dash.delete_policy(
                 text(current.get("_id")), what=f"apply lock ({LOCK_POLICY} policy)"
             )
+
+    async def renew_lock(self, holder: str, ttl_seconds: float) -> LockInfo:
+        """Extend the lease of a lock ``holder`` holds; LockError when it no longer holds it
+        (removed by force-unlock, or taken over after its lease ran out)."""
+        dash = self._lock_dash or await self.dashboard()
+        what = f"apply lock ({LOCK_POLICY} policy)"
+        current = await self.find_policy(dash, LOCK_POLICY)
+        if current is not None and _lock_info(current).holder == holder:
+            held = _lock_info(current)
+            now = self.clock()
+            body = _lock_body(holder, held.acquired_at or now, now + ttl_seconds)
+            try:
+                await dash.update_policy(text(current.get("_id")), body, what=what)
+                return LockInfo(holder, now + ttl_seconds, held.acquired_at)
+            except NotFoundError:
+                current = None
+        how = "was removed" if current is None else f"was taken by {_lock_info(current).holder}"
+        raise LockError(f"the apply lock on {self.target} {how}: {holder} no longer holds it")
+
+    async def lock_info(self) -> LockInfo | None:
+        """Who holds the apply lock, since when and until when (None: nobody)."""
+        current = await self.find_policy(await self.dashboard(), LOCK_POLICY)
+        return None if current is None else _lock_info(current)
+
+    async def force_unlock(self) -> LockInfo | None:
+        """Remove the apply lock whoever holds it; what it was (None: there was none)."""
+        dash = await self.dashboard()
+        current = await self.find_policy(dash, LOCK_POLICY)
+        if current is None:
+            return None
+        with contextlib.suppress(NotFoundError):
+            await dash.delete_policy(
+                text(current.get("_id")), what=f"apply lock ({LOCK_POLICY} policy)"
+            )
+        return _lock_info(current)

@@ -1,0 +1,101 @@
+"""The apply lock on the command line: SIGTERM turned into an orderly stop of an apply, and
+`force-unlock` for a lock whose apply is gone."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from types import FrameType
+
+import click
+
+from portal_gitops import commands as cmd
+from portal_gitops.apply import Stop
+from portal_gitops.backends.base import LockInfo
+from portal_gitops.cli.common import EXIT_ERROR, EXIT_OK, Context, common_options, echo, fail, run
+
+EXIT_SIGTERM = 128 + signal.SIGTERM  # 143: the apply stopped in order on SIGTERM
+SIGTERM_STOP = (
+    "stopped by SIGTERM: the actions under way finished, no other was started, and the "
+    "apply lock was released; run apply again to converge"
+)
+
+
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[Stop]:
+    """A Stop that SIGTERM requests (CI cancels a job with SIGTERM): the apply then starts no
+    further action, records what ran, and releases its lock. A second SIGTERM ends the
+    process at once, as SIGTERM does by default."""
+    stop = Stop()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.reason == SIGTERM_STOP:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+        stop.request(SIGTERM_STOP)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handle)
+    except ValueError:  # not the main thread (an embedding program): signals are its own
+        yield stop
+        return
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _utc(epoch: float | None) -> str:
+    if not epoch:
+        return "an unknown time"
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _describe(held: LockInfo) -> str:
+    return (
+        f"held by {held.holder} since {_utc(held.acquired_at)} "
+        f"(lease until {_utc(held.expires_at)})"
+    )
+
+
+@click.command("force-unlock")
+@click.argument("paths", nargs=-1)
+@click.option("--yes", is_flag=True, help="Remove the lock without asking for confirmation.")
+@common_options
+def force_unlock(paths: tuple[str, ...], yes: bool, ctx: Context) -> None:
+    """Remove the apply lock left by an apply that no longer runs (like terraform
+    force-unlock).
+
+    Shows who holds the lock and since when, then asks; without a terminal, only --yes
+    removes it. Removing the lock of an apply that still runs lets a second apply run
+    alongside it: check first that the holder is gone."""
+    target = ctx.target()
+    where = target.describe(paths or (".",))
+
+    def confirm(held: LockInfo) -> bool:
+        echo(f"The apply lock on {where} is {_describe(held)}.")
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            fail(
+                "refusing to remove the apply lock without confirmation: standard input is "
+                "not a terminal; pass --yes"
+            )
+        return click.confirm("Remove it? Only do this if that apply no longer runs", default=False)
+
+    def go() -> int:
+        held, removed = cmd.unlock(paths or (".",), target, confirm)
+        if held is None:
+            echo(f"No apply lock is held on {where}; nothing to do.")
+            return EXIT_OK
+        if not removed:
+            echo("The apply lock was left in place.")
+            return EXIT_ERROR
+        echo(f"Removed the apply lock of {held.holder} on {where}.")
+        return EXIT_OK
+
+    run(go, ctx.debug)

@@ -79,7 +79,9 @@ async def _huge_streamed(writer: Writer, path: str, page: int) -> None:
 
 async def _trickle(writer: Writer, path: str, page: int) -> None:
     body = b"[]" + b" " * 998
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
     for byte in body:
         writer.write(bytes([byte]))
         await writer.drain()
@@ -152,7 +154,7 @@ def hostile() -> Iterator[Callable[..., HostilePeer]]:
     loop.close()
 
 
-def _run(manifests: Path, command: str, portal: str, dashboard: str) -> tuple[str, float, float]:
+def _run(manifests: Path, command: str, portal: str, dashboard: str) -> str:
     env = child_env(
         {
             "TYK_PORTAL_URL": portal,
@@ -169,45 +171,43 @@ def _run(manifests: Path, command: str, portal: str, dashboard: str) -> tuple[st
     assert len(errors) == 1, run.stderr
     assert run.seconds < MAX_SECONDS, run.seconds
     assert run.peak_rss_mb < MAX_RSS_MB, run.peak_rss_mb
-    return errors[0], run.seconds, run.peak_rss_mb
+    return errors[0]
 
 
+HOST = r"127\.0\.0\.1:\d+"
+TOO_LARGE = (
+    rf"error: list [\w ]+: (?:{HOST} sent a reply of more than 64 MiB, over the limit of one "
+    rf"reply|the replies being received at once reached 128 MiB, their limit together \(this "
+    rf"one from {HOST}\)); stopped reading"
+)
 PLAN_CASES: dict[str, tuple[Attack, Attack, str]] = {
     # portal attack, Dashboard attack, the message
     "billion-pages": (
         lambda w, p, n: _json(w, b"[]"),
         _billion_pages,
-        r"error: search Dashboard policies for .*: http://127\.0\.0\.1:\d+ says the list has "
-        r"1000000000 pages, over the limit of 10000 pages",
+        rf'error: search Dashboard policies for "portal-gitops-state": {HOST} says the list '
+        r"has 1000000000 pages, over the limit of 10000 pages",
     ),
     "endless-pages": (
         _endless,
         _quiet_dashboard,
-        r"error: list \w+: http://127\.0\.0\.1:\d+ sent more than 200000 objects in one list, "
-        r"over the limit",
+        rf"error: list [\w ]+: (?:{HOST} sent more than 200000 objects in one list, over the "
+        r"limit \(\d+ pages read\)|the lists being read at once hold more than 300000 objects, "
+        rf"their limit together \(this one from {HOST}\)); is (?:its|a server's) pagination "
+        r"broken\?",
     ),
-    "huge-reply-declared": (
-        _huge_declared,
-        _quiet_dashboard,
-        r"error: list \w+: http://127\.0\.0\.1:\d+ sent a reply of more than 64 MiB, over the "
-        r"limit of one reply",
-    ),
-    "huge-reply-streamed": (
-        _huge_streamed,
-        _quiet_dashboard,
-        r"error: list \w+: http://127\.0\.0\.1:\d+ sent a reply of more than 64 MiB, over the "
-        r"limit of one reply",
-    ),
+    "huge-reply-declared": (_huge_declared, _quiet_dashboard, TOO_LARGE),
+    "huge-reply-streamed": (_huge_streamed, _quiet_dashboard, TOO_LARGE),
     "trickled-body": (
         _trickle,
         _quiet_dashboard,
-        r"error: list \w+: http://127\.0\.0\.1:\d+ was still sending its reply after 30 s, the "
-        r"limit of one request",
+        rf"error: list [\w ]+: {HOST} was still sending its reply after 30 s, the limit of one "
+        r"request",
     ),
     "nested-100000-deep": (
         _deep,
         _quiet_dashboard,
-        r"error: list \w+: http://127\.0\.0\.1:\d+ sent JSON nested too deeply to decode",
+        rf"error: list [\w ]+: {HOST} sent JSON nested too deeply to decode",
     ),
 }
 
@@ -218,8 +218,8 @@ def test_a_hostile_server_ends_plan_quickly_in_bounded_memory(
 ) -> None:
     portal_attack, dashboard_attack, message = PLAN_CASES[case]
     peer = hostile(portal_attack, dashboard_attack)
-    error, seconds, rss = _run(copy_examples(tmp_path), "plan", peer.url, peer.url)
-    assert re.fullmatch(message, error.replace("\\", "")), error
+    error = _run(copy_examples(tmp_path), "plan", peer.url, peer.url)
+    assert re.fullmatch(message, error), error
     assert all(r.startswith("GET ") for r in peer.requests), peer.requests
 
 
@@ -239,7 +239,7 @@ def test_a_hostile_portal_ends_apply_with_the_lock_released_and_nothing_written(
             before = store.handle(
                 "GET", "/api/portal/policies", {"p": "-2"}, {"authorization": DASHBOARD_SECRET}, b""
             ).body
-            error, _, _ = _run(copy_examples(tmp_path), "apply", peer.url, dashboard)
+            error = _run(copy_examples(tmp_path), "apply", peer.url, dashboard)
             after = store.handle(
                 "GET", "/api/portal/policies", {"p": "-2"}, {"authorization": DASHBOARD_SECRET}, b""
             ).body

@@ -63,8 +63,12 @@ class HttpWire:
         )
         if self.proxied:
             return await read_capped(self.send(request), self.cap, deadline)
-        response = await self.send(request)  # our transport: read whole, within the bounds
-        return response.status_code, response.headers.get("Retry-After"), response.content
+        response = await self.send(request)  # our transport has read it, within the bounds
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        return response.status_code, response.headers.get("Retry-After"), content
 
 
 class StoreWire:

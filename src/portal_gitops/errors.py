@@ -140,6 +140,10 @@ class TransportError(BackendError):
         super().__init__(message, operation=operation)
 
 
+class LimitError(BackendError):
+    """A server's reply or pagination went past one of the client's bounds (never retried)."""
+
+
 RETRYABLE = (RateLimitedError, ServerError, TransportError)
 """Errors worth retrying for an idempotent request (reads, PUT, DELETE)."""
 

@@ -20,13 +20,26 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
 
 from portal_gitops.backends.tyk.dashboards import DashboardConn
+from portal_gitops.backends.tyk.limits import (
+    Budget,
+    Limits,
+    ReplyTooLarge,
+    ReplyTooSlow,
+    RunClock,
+    decode_json,
+    too_large,
+    too_many_listed,
+    too_many_objects,
+    too_many_pages,
+    too_slow,
+)
 from portal_gitops.backends.tyk.quirks import as_int, as_list, parse_retry_after
 from portal_gitops.backends.tyk.transport import InProcessTransport, default_transport
+from portal_gitops.backends.tyk.wires import _NO_BODY, HttpWire, StoreWire
 from portal_gitops.errors import (
     AuthError,
     BackendError,
@@ -47,9 +60,6 @@ POLICIES_PATH = "/api/portal/policies"
 APIS_PATH = "/api/apis"
 SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 """Methods that may be retried blindly. POST never is: the caller looks the object up instead."""
-
-_NO_BODY: Any = object()
-
 
 # --------------------------------------------------------------------------------------------
 # configuration
@@ -92,7 +102,7 @@ def error_detail(body: bytes, limit: int = 300, scrub: Callable[[str], str] = la
     text = body.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text) if text else None
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     detail = ""
     if isinstance(data, Mapping):
@@ -169,71 +179,6 @@ def _short(exc: BaseException) -> str:
 # one authenticated HTTP client
 
 
-class _HttpWire:
-    """Over httpx: the request ``AsyncClient.request`` would build (same URL, headers, JSON
-    body), built here and handed to our transport, or to httpx's client where it routes (a
-    proxy). Building it here skips the client's request building, auth, cookie and redirect
-    machinery: 70 us of a request's 360 us of CPU that do nothing for us."""
-
-    __slots__ = ("base_url", "headers", "send", "timeout")
-
-    def __init__(
-        self,
-        base_url: str,
-        headers: httpx.Headers,
-        timeout: dict[str, float | None],
-        send: Callable[[httpx.Request], Awaitable[httpx.Response]],
-    ) -> None:
-        self.base_url = base_url
-        self.headers = headers
-        self.timeout = timeout
-        self.send = send
-
-    async def exchange(
-        self, method: str, path: str, query: Mapping[str, str], body: Any
-    ) -> tuple[int, str | None, bytes]:
-        url = self.base_url + path
-        if query:
-            url += "?" + urlencode(query)
-        request = httpx.Request(
-            method,
-            url,
-            headers=self.headers,
-            json=None if body is _NO_BODY else body,
-            extensions={"timeout": self.timeout},
-        )
-        response = await self.send(request)
-        try:
-            content = await response.aread()
-        finally:
-            await response.aclose()
-        return response.status_code, response.headers.get("Retry-After"), content
-
-
-class _StoreWire:
-    """In-process (the embedded store): straight to the store, same bytes in and out, without
-    building httpx request/response objects."""
-
-    __slots__ = ("headers", "prefix", "store")
-
-    def __init__(self, store: InProcessTransport, headers: dict[str, str], prefix: str) -> None:
-        self.store = store
-        self.headers = headers
-        self.prefix = prefix
-
-    async def exchange(
-        self, method: str, path: str, query: Mapping[str, str], body: Any
-    ) -> tuple[int, str | None, bytes]:
-        status, headers, content = self.store.call(
-            method,
-            self.prefix + path,
-            query,
-            self.headers,
-            json.dumps(body).encode() if body is not _NO_BODY else b"",
-        )
-        return status, headers.get("retry-after"), content
-
-
 class _Client:
     """One base URL + one raw token; every request takes the one path: ``request`` (retries
     of what is safe) -> ``_once`` (concurrency bound, the error table, JSON decoding) -> the
@@ -251,6 +196,9 @@ class _Client:
         semaphore: asyncio.Semaphore,
         retry: RetryPolicy,
         secrets: set[str],
+        limits: Limits,
+        run: RunClock,
+        budgets: tuple[Budget, Budget],
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": "portal-gitops"}
         if token:
@@ -260,6 +208,9 @@ class _Client:
         self._semaphore = semaphore
         self._retry = retry
         self._secrets = secrets
+        self.limits = limits
+        self._run = run
+        self._listed = budgets[1]  # objects held by the lists being read, together
         if token:
             secrets.add(token)
         own = transport or default_transport(verify)
@@ -272,17 +223,22 @@ class _Client:
             follow_redirects=False,
         )
         send: Callable[[httpx.Request], Awaitable[httpx.Response]] = (
-            own.handle_async_request if own is not None else self._http.send
+            own.handle_async_request
+            if own is not None
+            else lambda request: self._http.send(request, stream=True)
         )
-        wire: _HttpWire | _StoreWire = _HttpWire(
+        wire: HttpWire | StoreWire = HttpWire(
             self.base_url,
             httpx.Headers(self._http.headers),  # what the client would send
             timeouts.to_httpx().as_dict(),
             send,
+            limits.reply_bytes,
+            budgets[0],
+            proxied=own is None,
         )
         if isinstance(transport, InProcessTransport):
             prefix = httpx.URL(self.base_url).path.rstrip("/")
-            wire = _StoreWire(transport, {k.lower(): v for k, v in headers.items()}, prefix)
+            wire = StoreWire(transport, {k.lower(): v for k, v in headers.items()}, prefix)
         # the wire's method (not one of ours: a client that refers to itself lives on until
         # the cycle collector runs, and with it the store behind an in-process transport)
         self._exchange = wire.exchange
@@ -298,6 +254,12 @@ class _Client:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def _held(self, count: int, operation: str) -> None:
+        """``count`` more objects held by the lists being read (released by the caller)."""
+        self._listed.used += count
+        if self._listed.used > self._listed.limit:
+            raise too_many_listed(self._host, operation, self._listed.limit)
 
     async def request(
         self,
@@ -344,10 +306,17 @@ class _Client:
     ) -> Any:
         query = {k: str(v) for k, v in params.items()} if params else {}
         async with self._semaphore:
+            deadline = self._run.deadline(self._host, operation)
             try:
-                status, retry_after, content = await self._exchange(method, path, query, body)
+                status, retry_after, content = await self._exchange(
+                    method, path, query, body, deadline
+                )
             except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as exc:
                 raise error_for_transport(exc, operation=operation, host=self._host) from exc
+            except ReplyTooLarge as exc:
+                raise too_large(self._host, operation, exc) from None
+            except ReplyTooSlow:
+                raise too_slow(self._host, operation, self.limits.request_seconds) from None
         log.debug("%s %s -> %s", method, path, status)
         if status >= 400:
             raise error_for_status(
@@ -362,7 +331,7 @@ class _Client:
         if not content.strip():
             return None
         try:
-            return json.loads(content)
+            return decode_json(content, self.limits, host=self._host, operation=operation)
         except ValueError as exc:
             raise ServerError(
                 f"{status}: the reply is not JSON", operation=operation, status=status
@@ -390,20 +359,31 @@ class PortalApi(_Client):
         items: list[dict[str, Any]] = []
         seen_first: set[Any] = set()
         page = 1
-        while True:
-            reply = await self.request(
-                "GET", path, operation=operation, params={"page": page, "per_page": self.per_page}
-            )
-            batch = as_list(reply, operation=operation)
-            if not batch:
-                break
-            # a server that ignores ``page`` would return page 1 forever: stop on a repeat
-            marker = batch[0].get("ID", json.dumps(batch[0], sort_keys=True, default=str))
-            if marker in seen_first:
-                break
-            seen_first.add(marker)
-            items.extend(batch)
-            page += 1
+        try:
+            while True:
+                reply = await self.request(
+                    "GET",
+                    path,
+                    operation=operation,
+                    params={"page": page, "per_page": self.per_page},
+                )
+                batch = as_list(reply, operation=operation)
+                if not batch:
+                    break
+                # a server that ignores ``page`` would return page 1 forever: stop on a repeat
+                marker = batch[0].get("ID", json.dumps(batch[0], sort_keys=True, default=str))
+                if marker in seen_first:
+                    break
+                seen_first.add(marker)
+                items.extend(batch)
+                self._held(len(batch), operation)
+                if len(items) > self.limits.list_objects:
+                    raise too_many_objects(self._host, operation, self.limits.list_objects, page)
+                if page >= self.limits.pages:
+                    raise too_many_pages(self._host, operation, page + 1, self.limits.pages)
+                page += 1
+        finally:
+            self._listed.used -= len(items)
         return items
 
     async def get(self, path: str, *, what: str) -> dict[str, Any]:
@@ -532,6 +512,8 @@ class DashboardApi(_Client):
         first = await self.request("GET", path, operation=operation, params=params)
         policies = as_list(first, operation=operation)
         pages = as_int(first.get("Pages")) if isinstance(first, Mapping) else None
+        if pages and pages > self.limits.pages and not at_once:
+            raise too_many_pages(self._host, operation, pages, self.limits.pages)
         if pages and pages > 1 and not at_once:
             rest = await asyncio.gather(
                 *(
@@ -541,6 +523,8 @@ class DashboardApi(_Client):
             )
             for reply in rest:
                 policies.extend(as_list(reply, operation=operation))
+        if len(policies) > self.limits.list_objects:
+            raise too_many_objects(self._host, operation, self.limits.list_objects, pages or 1)
         unique: dict[str, dict[str, Any]] = {}
         for policy in policies:  # pages may shift under concurrent writes: de-duplicate by _id
             key = str(policy.get("_id") or policy.get("id") or json.dumps(policy, sort_keys=True))
@@ -612,8 +596,12 @@ class TykApi:
         retry: RetryPolicy | None = None,
         insecure: bool = False,
         per_page: int = 100,
+        limits: Limits | None = None,
     ) -> None:
         self._transport = transport
+        self.limits = limits or Limits()
+        self.run = RunClock(self.limits)
+        self._budgets = (Budget(self.limits.replies_bytes), Budget(self.limits.listed))
         self._timeouts = timeouts or Timeouts()
         self.retry = self._retry = retry or RetryPolicy()
         self._semaphore = asyncio.Semaphore(max(1, parallelism))
@@ -629,6 +617,9 @@ class TykApi:
             semaphore=self._semaphore,
             retry=self._retry,
             secrets=self._secrets,
+            limits=self.limits,
+            run=self.run,
+            budgets=self._budgets,
             per_page=per_page,
         )
 
@@ -653,6 +644,9 @@ class TykApi:
                 semaphore=self._semaphore,
                 retry=self._retry,
                 secrets=self._secrets,
+                limits=self.limits,
+                run=self.run,
+                budgets=self._budgets,
             )
             self._dashboards[key] = api
         return api

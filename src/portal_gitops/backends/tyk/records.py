@@ -466,6 +466,7 @@ class Records:
         )
 
     async def release_lock(self, holder: str) -> None:
+        self.api.run.grant_cleanup()  # past the run's time limit, still time to release
         dash = self._lock_dash or await self.dashboard()
         current = await self.find_policy(dash, LOCK_POLICY)
         if current is None:

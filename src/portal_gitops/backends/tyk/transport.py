@@ -14,12 +14,16 @@ import json
 import logging
 import os
 import ssl
-from collections.abc import Mapping
+import time
+import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import h11
 import httpx
+
+from portal_gitops.backends.tyk.limits import ReplyBudget, ReplyTooLarge, ReplyTooSlow
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +123,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     httpx's default transport (httpcore over anyio) costs about 2.5 ms of CPU per request
     here, more than the whole budget of a request when eight overlap at 10 ms each; this one
-    costs under 1 ms (benchmarks/bench_read.py). Bodies are read whole (replies are JSON).
+    costs under 1 ms (benchmarks/bench_read.py). Bodies are read whole (replies are JSON),
+    up to the request's ``max_reply_bytes`` extension (compressed or not: ``ReplyTooLarge``)
+    and by its ``deadline`` extension (``time.monotonic``: a reply still arriving then raises
+    ``ReplyTooSlow``; one that has not started is a read timeout).
     Failures are raised as httpx's exceptions, as httpx's own transport raises them, so the
     client's error table applies unchanged. Concurrency is bounded by the caller (``TykApi``'s
     semaphore); idle connections are kept per (scheme, host, port) and dropped once the
@@ -166,11 +173,16 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 candidate.close()
         if conn is None:
             conn = await self._connect(request, timeouts.get("connect"))
+        budget: ReplyBudget | None = request.extensions.get("reply_budget")
+        held = [0]  # bytes of this reply counted in the budget shared by concurrent replies
         try:
-            response = await self._exchange(conn, request, timeouts)
+            response = await self._exchange(conn, request, timeouts, budget, held)
         except BaseException:
             conn.close()  # a half-done exchange leaves the connection unusable
             raise
+        finally:
+            if budget is not None:
+                budget.used -= held[0]
         if conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE:
             conn.h11.start_next_cycle()
             idle.append(conn)
@@ -179,7 +191,12 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         return response
 
     async def _exchange(
-        self, conn: _Connection, request: httpx.Request, timeouts: Mapping[str, Any]
+        self,
+        conn: _Connection,
+        request: httpx.Request,
+        timeouts: Mapping[str, Any],
+        budget: ReplyBudget | None,
+        held: list[int],
     ) -> httpx.Response:
         body = await request.aread()
         headers = list(request.headers.raw)
@@ -206,17 +223,27 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
         head: h11.Response | None = None
         chunks: list[bytes] = []
+        size = 0
+        received_any = False
         read_timeout = timeouts.get("read")
+        cap: int | None = request.extensions.get("max_reply_bytes")
+        deadline: float | None = request.extensions.get("deadline")
         while True:
             try:
                 event = conn.h11.next_event()
             except h11.RemoteProtocolError as exc:
                 raise httpx.RemoteProtocolError(str(exc), request=request) from exc
             if event is h11.NEED_DATA:
+                wait = read_timeout
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    wait = left if wait is None else min(wait, left)
                 try:
-                    async with asyncio.timeout(read_timeout):
+                    async with asyncio.timeout(wait):
                         received = await conn.reader.read(65536)
                 except TimeoutError as exc:
+                    if received_any and deadline is not None and time.monotonic() >= deadline:
+                        raise ReplyTooSlow from None
                     raise httpx.ReadTimeout("timed out reading", request=request) from exc
                 except OSError as exc:
                     raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
@@ -224,21 +251,68 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                     raise httpx.RemoteProtocolError(
                         "Server disconnected without sending a response.", request=request
                     )
+                received_any = True
                 conn.h11.receive_data(received)
             elif isinstance(event, h11.Response):
                 head = event
+                if cap is not None and _declared_length(event.headers) > cap:
+                    raise ReplyTooLarge(cap)
             elif isinstance(event, h11.Data):
+                size += len(event.data)
+                if cap is not None and size > cap:
+                    raise ReplyTooLarge(cap)
+                if budget is not None:
+                    budget.used += len(event.data)
+                    held[0] += len(event.data)
+                    if budget.used > budget.limit:
+                        raise ReplyTooLarge(budget.limit, together=True)
                 chunks.append(bytes(event.data))
             elif isinstance(event, (h11.EndOfMessage, h11.ConnectionClosed)):
                 break
         assert head is not None
+        headers = list(head.headers)
+        content = b"".join(chunks)
+        if cap is not None:
+            headers, content = _decoded(headers, content, cap)
         return httpx.Response(
             head.status_code,
-            headers=list(head.headers),
-            content=b"".join(chunks),
+            headers=headers,
+            content=content,
             request=request,
             extensions={"http_version": b"HTTP/" + head.http_version},
         )
+
+
+def _declared_length(headers: Iterable[tuple[bytes, bytes]]) -> int:
+    for name, value in headers:
+        if name == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+_DECODERS = {b"gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}
+
+
+def _decoded(
+    headers: list[tuple[bytes, bytes]], content: bytes, cap: int
+) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """A compressed body decompressed here, to at most ``cap`` bytes (httpx would decompress
+    it without a bound: 64 MB of gzip can hold 64 GB); the headers then say it is plain."""
+    encoding = next((v.lower() for n, v in headers if n == b"content-encoding"), b"identity")
+    if encoding == b"identity" or not content:
+        return headers, content
+    wbits = _DECODERS.get(encoding)
+    if wbits is None:
+        raise httpx.DecodingError(f"unsupported content encoding {encoding.decode('latin-1')}")
+    try:
+        decoder = zlib.decompressobj(wbits)
+        plain = decoder.decompress(content, cap + 1)
+    except zlib.error as exc:
+        raise httpx.DecodingError(f"cannot decompress the reply: {exc}") from exc
+    if len(plain) > cap:
+        raise ReplyTooLarge(cap)
+    kept = [(n, v) for n, v in headers if n not in (b"content-encoding", b"content-length")]
+    return kept, plain
 
 
 def default_transport(verify: bool) -> httpx.AsyncBaseTransport | None:

@@ -64,6 +64,9 @@ class Ids:
         self.request_keys: dict[str, str] = {}
         self.session_requests: dict[str, str] = {}
         self._tag_lock = asyncio.Lock()
+        # organisation -> the listing of its teams under way: users resolved concurrently
+        # share one listing instead of each listing the teams again
+        self._team_listings: dict[str, asyncio.Future[int]] = {}
 
     def request_key(self, request_id: str) -> str | None:
         return self.request_keys.get(request_id) or self.session_requests.get(request_id)
@@ -114,6 +117,20 @@ class Ids:
         return self.ix.orgs[name]
 
     async def refresh_teams(self, org: str) -> int:
+        """List an organisation's teams into the index (one listing at a time per
+        organisation: concurrent callers wait for the one under way)."""
+        under_way = self._team_listings.get(org)
+        if under_way is not None:
+            return await asyncio.shield(under_way)
+        listing = asyncio.ensure_future(self._list_teams(org))
+        self._team_listings[org] = listing
+        try:
+            return await asyncio.shield(listing)
+        finally:
+            if self._team_listings.get(org) is listing and listing.done():
+                del self._team_listings[org]
+
+    async def _list_teams(self, org: str) -> int:
         org_id = await self.org_id(org)
         for team in await self.api.portal.list_teams(org_id, org):
             self.ix.teams[(org, name_of(team))] = int(team["ID"])

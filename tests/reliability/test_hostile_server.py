@@ -163,8 +163,13 @@ def _run(manifests: Path, command: str, portal: str, dashboard: str) -> str:
             "TYK_DASHBOARD_SECRET": DASHBOARD_SECRET,
         }
     )
-    argv = cli(command, str(manifests)) + (["--auto-approve"] if command == "apply" else [])
+    # -v and --debug too: the channels with the most detail must not carry a secret either
+    argv = cli(command, str(manifests), "-v", "--debug") + (
+        ["--auto-approve"] if command == "apply" else []
+    )
     run = run_measured(argv, env, timeout=MAX_SECONDS + 30)
+    for secret in (PORTAL_TOKEN, DASHBOARD_SECRET):
+        assert secret not in run.stdout + run.stderr
     assert run.returncode == 1, (run.returncode, run.stdout[-2000:], run.stderr[-2000:])
     assert "Traceback" not in run.stderr and "this is a bug" not in run.stderr, run.stderr
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]

@@ -511,6 +511,7 @@ def _command_section(command: click.Command, ctx: click.Context, level: int) -> 
 def cli_reference() -> str:
     """Markdown documenting every command and subcommand of ``portal-gitops``."""
     from portal_gitops import cli
+    from portal_gitops.cli import common as cli_common
 
     root = click.Context(cli.main, info_name="portal-gitops")
     commands = list(_walk(cli.main, root))
@@ -530,10 +531,10 @@ def cli_reference() -> str:
         "",
         "| code | meaning |",
         "|---|---|",
-        f"| {cli.EXIT_OK} | Success, or no changes. |",
-        f"| {cli.EXIT_ERROR} | An error: invalid manifests, a failed apply, a stale plan, "
+        f"| {cli_common.EXIT_OK} | Success, or no changes. |",
+        f"| {cli_common.EXIT_ERROR} | An error: invalid manifests, a failed apply, a stale plan, "
         "an unreachable portal. |",
-        f"| {cli.EXIT_CHANGES} | Changes present (`plan --detailed-exitcode`) or drift "
+        f"| {cli_common.EXIT_CHANGES} | Changes present (`plan --detailed-exitcode`) or drift "
         "(`drift`). |",
         "",
         "Errors are printed to standard error as `error: ...`, one clear message per "

@@ -38,11 +38,18 @@ def write_file(path: Path, text: str) -> Path:
 
 
 def write_inside(out: Path, relpath: PurePosixPath, text: str) -> Path:
-    """Write ``text`` to ``out/relpath``, refusing anything that would land outside ``out``."""
+    """Write ``text`` to ``out/relpath``, refusing anything that would land outside ``out``
+    and any symbolic link on the way below it (a link planted in the output folder is never
+    written through, wherever it points)."""
     root = out.resolve()
     dest = (out / Path(*relpath.parts)).resolve()
     if not dest.is_relative_to(root) or any(part in ("..", "") for part in relpath.parts):
         raise PortalGitopsError(f"refusing to write {relpath}: it would leave {out}")
+    step = root
+    for part in relpath.parts:
+        step = step / part
+        if step.is_symlink():
+            raise PortalGitopsError(f"refusing to write {relpath}: {step} is a symbolic link")
     dest.parent.mkdir(parents=True, exist_ok=True)
     write_file(dest, text)
     return dest

@@ -6,7 +6,8 @@ objects that differ get a field-level diff from deepdiff, reported as (path, old
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +78,36 @@ def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Fi
     yield from sorted(rows, key=lambda r: r.path)
 
 
+def _without_mirrors(
+    implied: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None,
+    live: Mapping[str, Any],
+    fields: tuple[FieldChange, ...],
+) -> tuple[FieldChange, ...]:
+    """The field changes less those of implied attrs that merely follow the others (a plan's
+    ``policy.rate`` when its ``rateLimit.requests`` changes): an implied attr is listed only
+    where the live object drifted from what its own other attrs imply (a policy edited in the
+    Dashboard). Kept whole when nothing else is listed, so a change never shows no field."""
+    if implied is None:
+        return fields
+    expected = implied(live)
+    names = set(expected)
+    drift = [f.path for f in field_changes({k: live.get(k) for k in names}, expected)]
+
+    def mirror(f: FieldChange) -> bool:
+        top = re.split(r"[.\[]", f.path, maxsplit=1)[0]
+        if top not in names:
+            return False
+        return not any(
+            d == f.path
+            or d.startswith((f.path + ".", f.path + "["))
+            or f.path.startswith((d + ".", d + "["))
+            for d in drift
+        )
+
+    kept = tuple(f for f in fields if not mirror(f))
+    return kept or fields
+
+
 def _plain(value: Any) -> Any:
     # deepdiff marks the absent side of an addition or removal with a sentinel
     return None if isinstance(value, NotPresent) else value
@@ -116,8 +147,9 @@ def diff(
             if not obj.managed and not obj.builtin:
                 changes.append(Change("adopt", res.kind, res.key, after=res.attrs, live=obj))
             continue
-        op, reason = "update", ""
         kind = BY_NAME[res.kind]
+        fields = _without_mirrors(kind.implied, obj.attrs, fields)
+        op, reason = "update", ""
         if kind.replace_on_change and not _in_place(obj, fields):
             op = "replace"
         moved = kind.replace_on_field

@@ -152,6 +152,10 @@ class Kind:
     partitions: Mapping[str, bool] | None = field(default=None)
     # attrs sent to the portal but never read back (a user's password): not compared
     write_only: frozenset[str] = frozenset()
+    # the attrs its other attrs imply (a plan's backing policy from its limits): a change of
+    # one of them that only follows the others is not listed (a mirror); one that differs
+    # from what the live object's other attrs imply is drift, and is listed
+    implied: Callable[[Attrs], Attrs] | None = None
 
     @property
     def policy_backed(self) -> bool:

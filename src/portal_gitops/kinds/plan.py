@@ -19,6 +19,7 @@ from typing import Any
 
 from portal_gitops.kinds.base import (
     ACTIVE,
+    Attrs,
     Building,
     Importing,
     Kind,
@@ -38,24 +39,32 @@ def plan_attrs(spec: Any) -> dict[str, Any]:
     """A plan spec (manifest) -> its canonical attrs."""
     rate = spec.rateLimit
     quota = spec.quota
-    expires = spec.keyExpiresIn or 0
-    return {
+    attrs: dict[str, Any] = {
         "provider": spec.provider,
         "displayName": spec.displayName,
         "description": spec.description,
         "autoApprove": spec.autoApprove,
-        "keyExpiresIn": expires,
+        "keyExpiresIn": spec.keyExpiresIn or 0,
         "rateLimit": {"requests": rate.requests, "per": rate.per} if rate else None,
         "quota": {"requests": quota.requests, "renewal": quota.renewal} if quota else None,
+    }
+    return {**attrs, **implied(attrs)}
+
+
+def implied(attrs: Attrs) -> dict[str, Any]:
+    """The backing policy a plan's limits imply: the same limits, -1 for "unlimited"."""
+    rate = attrs.get("rateLimit") or {}
+    quota = attrs.get("quota") or {}
+    return {
         "policy": {
             "partitions": dict(PARTITIONS),
             **ACTIVE,
-            "rate": rate.requests if rate else -1,
-            "per": rate.per if rate else -1,
-            "quotaMax": quota.requests if quota else -1,
-            "quotaRenewalRate": quota.renewal if quota else -1,
-            "keyExpiresIn": expires,
-        },
+            "rate": rate.get("requests", -1),
+            "per": rate.get("per", -1),
+            "quotaMax": quota.get("requests", -1),
+            "quotaRenewalRate": quota.get("renewal", -1),
+            "keyExpiresIn": attrs.get("keyExpiresIn") or 0,
+        }
     }
 
 
@@ -98,4 +107,5 @@ KIND = Kind(
     # the portal cannot move a plan to another provider: it is deleted and created again
     replace_on_field="provider",
     partitions=PARTITIONS,
+    implied=implied,
 )

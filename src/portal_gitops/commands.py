@@ -43,7 +43,7 @@ from portal_gitops.load import load_manifests
 from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
-from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
+from portal_gitops.scaffold import LOCK_PATH, SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
 from portal_gitops.urls import display_url
 from portal_gitops.validate import ValidationResult, format_issues, validate_loaded
@@ -608,8 +608,9 @@ def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> Import
 # --- init -----------------------------------------------------------------------------------
 
 
-def init_repository(directory: str, *, force: bool = False) -> list[Path]:
-    """Lay out a new manifests repository in ``directory``; refuses to overwrite files."""
+def init_repository(directory: str, *, force: bool = False, lock: str | None = None) -> list[Path]:
+    """Lay out a new manifests repository in ``directory``; refuses to overwrite files.
+    ``lock`` is the workflows' hash-pinned install (`pins.resolve_lock`), if resolved."""
     from portal_gitops.load import parse_text
     from portal_gitops.models import KINDS
     from portal_gitops.requests import codeowners_lines
@@ -627,6 +628,8 @@ def init_repository(directory: str, *, force: bool = False) -> list[Path]:
     files = repository_files("\n".join(lines) + "\n")
     for name, schema in json_schemas().items():
         files[PurePosixPath("schemas") / name] = json.dumps(schema, indent=2) + "\n"
+    if lock is not None:
+        files[PurePosixPath(LOCK_PATH)] = lock
     existing = [rel for rel in files if (root / Path(*rel.parts)).exists()]
     if existing and not force:
         shown = ", ".join(str(r) for r in sorted(existing)[:5])

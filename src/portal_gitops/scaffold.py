@@ -9,12 +9,16 @@ from typing import Any
 
 import yaml
 
-from portal_gitops import __version__
 from portal_gitops.models import API_VERSION
 
 WORKFLOWS = ("portal-plan", "portal-apply", "portal-drift", "portal-requests-pull")
-# the version that wrote the workflows, pinned: plan and apply always run the same code
-INSTALL = f"portal-gitops=={__version__}"
+# The workflows install portal-gitops from a lock beside them (`portal-gitops lock` writes it):
+# the version that wrote them and every dependency, each pinned by the sha256 of its file, so
+# plan and apply always run the same code. The path is relative to the repository root.
+LOCK_PATH = ".github/portal-gitops-requirements.txt"
+INSTALL = f"--require-hashes --no-deps -r {LOCK_PATH}"
+# the CPython the workflows set up (actions/setup-python) on ubuntu-latest
+RUNNER_PYTHON = "3.12"
 SCHEMA_COMMENT = "# yaml-language-server: $schema={schema}\n"
 
 
@@ -179,6 +183,8 @@ This repository describes our Tyk Developer Portal. Changes are made by pull req
   Dashboard (`GET /api/apis/{id}`): the embedded store's Dashboard holds them for a plan with
   no Tyk (`--apis apis`). Against a real portal the products' APIs are checked against the
   provider's Dashboard itself.
+- `.github/portal-gitops-requirements.txt` is what the workflows install: portal-gitops and
+  its dependencies pinned by sha256. Upgrade with `portal-gitops lock` in a pull request.
 
 Secrets live in GitHub environments, never in the repository's secrets: `portal-plan`
 (read credentials), `portal` (admin, required reviewers, main only) and `portal-automation`

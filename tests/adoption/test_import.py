@@ -139,7 +139,7 @@ def test_init_then_validate_then_plan(tmp_path: Path) -> None:
 
     runner = CliRunner()
     repo = tmp_path / "portal-config"
-    init = runner.invoke(main, ["init", str(repo)])
+    init = runner.invoke(main, ["init", str(repo), "--no-lock"])
     assert init.exit_code == 0, init.output
     for rel in (
         ".github/workflows/portal-plan.yml",
@@ -159,7 +159,7 @@ def test_init_then_validate_then_plan(tmp_path: Path) -> None:
     )
     assert plan.exit_code == 2, plan.output
     assert "Plan: 8 to create, 0 to update, 0 to delete." in plan.stdout
-    again = runner.invoke(main, ["init", str(repo)])
+    again = runner.invoke(main, ["init", str(repo), "--no-lock"])
     assert again.exit_code == 1
     assert "already has" in again.stderr and "pass --force to overwrite" in again.stderr
     codeowners = (repo / ".github" / "CODEOWNERS").read_text()

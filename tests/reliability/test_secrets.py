@@ -104,7 +104,7 @@ def test_no_secret_in_any_output_or_file(cli_target: CliTarget, tmp_path: Path) 
     run("codeowners", m)
     run("schema")
     run("schema", "--out", str(tmp_path / "schemas"))
-    run("init", str(tmp_path / "new-repo"))
+    run("init", str(tmp_path / "new-repo"), "--no-lock")
 
     # revoke (prune the request): the portal drops its credential, the plan says so
     for path in (manifests / "requests").rglob("*.yaml"):

@@ -33,8 +33,10 @@ from portal_gitops.cli.common import (
 from portal_gitops.cli.github_steps import github
 from portal_gitops.cli.lock import EXIT_SIGTERM, SIGTERM_STOP, force_unlock, stop_on_sigterm
 from portal_gitops.files import write_file
+from portal_gitops.pins import resolve_lock
 from portal_gitops.plan import Action, Plan, dumps, replace
 from portal_gitops.render import render
+from portal_gitops.scaffold import LOCK_PATH, RUNNER_PYTHON
 from portal_gitops.validate import format_issues
 
 
@@ -444,17 +446,57 @@ def codeowners(paths: tuple[str, ...], requests_dir: str | None) -> None:
 @main.command()
 @click.argument("directory", default=".")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-def init(directory: str, force: bool) -> None:
+@click.option(
+    "--lock/--no-lock",
+    default=True,
+    show_default=True,
+    help=f"Write {LOCK_PATH}, the workflows' install of this version pinned by hash (asks "
+    "pip, so the version must be published; with --no-lock run `portal-gitops lock` later).",
+)
+def init(directory: str, force: bool, lock: bool) -> None:
     """Start a manifests repository: starter manifests, workflows, CODEOWNERS, schemas."""
 
     def go() -> int:
-        for path in cmd.init_repository(directory, force=force):
+        pinned = resolve_lock() if lock else None
+        for path in cmd.init_repository(directory, force=force, lock=pinned):
             echo(str(path))
         echo(
             f"Next: portal-gitops validate {directory}/manifests && "
             f"portal-gitops plan {directory}/manifests",
             err=True,
         )
+        return EXIT_OK
+
+    run(go)
+
+
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=LOCK_PATH,
+    show_default=True,
+    help="Where to write the lock ('-' prints it).",
+)
+@click.option(
+    "--version", "version", default=__version__, show_default=True, help="portal-gitops version."
+)
+@click.option(
+    "--python", default=RUNNER_PYTHON, show_default=True, help="CPython of the workflows."
+)
+def lock(out: str, version: str, python: str) -> None:
+    """Pin the workflows' install of portal-gitops and its dependencies by sha256.
+
+    pip resolves the version for GitHub's ubuntu-latest runner; the workflows install the
+    lock with `pip install --require-hashes --no-deps -r`. Run it again to upgrade."""
+
+    def go() -> int:
+        text = resolve_lock(version, python)
+        if out == "-":
+            echo(text, nl=False)
+        else:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            echo(str(write_file(Path(out), text)))
         return EXIT_OK
 
     run(go)

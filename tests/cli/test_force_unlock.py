@@ -56,13 +56,15 @@ def test_force_unlock_shows_the_holder_and_refuses_without_confirmation(
     assert len(_lock_policies(cli_target)) == 1
 
     monkeypatch.setattr("portal_gitops.cli.lock.sys", _Terminal())
-    declined = cli_target.invoke("force-unlock", str(manifests), input="n\n")
-    assert declined.exit_code == 1
-    assert declined.stdout.endswith(
-        "Remove it? Only do this if that apply no longer runs [y/N]: n\n"
-        "The apply lock was left in place.\n"
-    )
-    assert len(_lock_policies(cli_target)) == 1
+    for answer in ("n\n", "y\n"):  # only "yes" approves
+        declined = cli_target.invoke("force-unlock", str(manifests), input=answer)
+        assert declined.exit_code == 1
+        assert declined.stdout.endswith(
+            "Remove it? Only do this if that apply no longer runs.\n"
+            "  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+            f"{answer}The apply lock was left in place.\n"
+        )
+        assert len(_lock_policies(cli_target)) == 1
 
     removed = cli_target.invoke("force-unlock", str(manifests), "--yes")
     assert removed.exit_code == 0, removed.output

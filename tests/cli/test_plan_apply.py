@@ -86,14 +86,18 @@ def test_apply_asks_for_confirmation_refuses_without_a_terminal_and_shows_progre
     assert cli_target.invoke("plan", str(manifests), "--detailed-exitcode").exit_code == 2
 
     monkeypatch.setattr("portal_gitops.cli.sys", _Terminal())
-    declined = cli_target.invoke("apply", str(manifests), input="n\n")
-    assert declined.exit_code == 0, declined.output
-    assert declined.stdout.endswith(
-        f"{PLAN_LINE}\nApply these changes? [y/N]: n\nApply cancelled; nothing was changed.\n"
-    )
-    assert cli_target.invoke("plan", str(manifests), "--detailed-exitcode").exit_code == 2
+    # as Terraform: only the word "yes" approves, and declining exits 1
+    for answer in ("n\n", "y\n", "YES please\n", "\n", ""):
+        declined = cli_target.invoke("apply", str(manifests), input=answer)
+        assert declined.exit_code == 1, (answer, declined.output)
+        assert (
+            f"{PLAN_LINE}\nDo you want to apply these changes?\n"
+            "  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+        ) in declined.stdout
+        assert declined.stdout.endswith("Apply cancelled. Nothing was changed.\n")
+        assert cli_target.invoke("plan", str(manifests), "--detailed-exitcode").exit_code == 2
 
-    accepted = cli_target.invoke("apply", str(manifests), input="y\n")
+    accepted = cli_target.invoke("apply", str(manifests), input="yes\n")
     assert accepted.exit_code == 0, accepted.output
     assert accepted.stdout.endswith(f"Apply: {TOTAL} done, 0 failed, 0 skipped.\n")
     # more than 20 changes: one progress line per finished action, counted in order

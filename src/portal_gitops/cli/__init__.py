@@ -24,6 +24,7 @@ from portal_gitops.cli.common import (
     EXIT_OK,
     Cli,
     Context,
+    approve,
     common_options,
     echo,
     fail,
@@ -261,7 +262,7 @@ def apply(
                 "refusing to apply without confirmation: standard input is not a terminal; "
                 "pass --auto-approve"
             )
-        return click.confirm("Apply these changes?", default=False)
+        return approve("Do you want to apply these changes?")
 
     def go() -> int:
         printer: ProgressPrinter | None = None
@@ -280,7 +281,8 @@ def apply(
             outcome = _run_apply(stop, confirm_and_track, progress)
         if outcome.result is None:
             if outcome.plan.has_changes:
-                echo("Apply cancelled; nothing was changed.")
+                echo("Apply cancelled. Nothing was changed.")
+                return EXIT_ERROR  # as Terraform: declining is not a success
             else:
                 echo(render(outcome.plan, "text", color=ctx.color), nl=False)
         else:

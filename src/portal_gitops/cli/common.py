@@ -124,6 +124,21 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
+def approve(question: str) -> bool:
+    """Ask on the terminal, as Terraform does: only the word ``yes`` approves; anything else
+    (``y``, an empty line, end of input) declines."""
+    try:
+        answer = click.prompt(
+            f"{question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value",
+            default="",
+            show_default=False,
+        )
+    except click.exceptions.Abort:  # end of input or Ctrl-C at the prompt: not a yes
+        echo(err=True)
+        return False
+    return str(answer).strip() == "yes"
+
+
 def run(fn: Callable[[], int], debug: bool = False) -> NoReturn:
     """One handler for every command: expected failures exit 1 with a message, bugs too,
     but say they are bugs."""

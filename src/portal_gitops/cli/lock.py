@@ -16,7 +16,16 @@ import click
 from portal_gitops import commands as cmd
 from portal_gitops.apply import Stop
 from portal_gitops.backends.base import LockInfo
-from portal_gitops.cli.common import EXIT_ERROR, EXIT_OK, Context, common_options, echo, fail, run
+from portal_gitops.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    Context,
+    approve,
+    common_options,
+    echo,
+    fail,
+    run,
+)
 
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143: the apply stopped in order on SIGTERM
 SIGTERM_STOP = (
@@ -85,7 +94,7 @@ def force_unlock(paths: tuple[str, ...], yes: bool, ctx: Context) -> None:
                 "refusing to remove the apply lock without confirmation: standard input is "
                 "not a terminal; pass --yes"
             )
-        return click.confirm("Remove it? Only do this if that apply no longer runs", default=False)
+        return approve("Remove it? Only do this if that apply no longer runs.")
 
     def go() -> int:
         held, removed = cmd.unlock(paths or (".",), target, confirm)

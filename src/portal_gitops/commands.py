@@ -15,7 +15,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -97,6 +97,23 @@ class Loaded:
         return list(self.validation.warnings)
 
 
+NO_DOCUMENTS = (
+    "no manifests found (no YAML document in the .yaml or .yml files there): a run with "
+    "nothing desired would plan to delete every managed object with --prune; check the "
+    "path, or pass --allow-empty if an empty estate is meant"
+)
+
+
+def refuse_empty(result: ValidationResult, paths: Sequence[str]) -> ValidationResult:
+    """A valid run that found no document is refused, as an error naming the paths: an empty
+    or mistyped folder must not read as "delete everything"."""
+    if result.errors or result.manifests:
+        return result
+    where = ", ".join(paths)
+    issue = Issue(file=where, line=0, message=NO_DOCUMENTS)
+    return replace(result, errors=[issue])
+
+
 @collector_paused()
 def load_and_validate(paths: Iterable[str]) -> ValidationResult:
     """Read the manifests under PATHS, then validate them: the loader's problems come first
@@ -109,10 +126,14 @@ def load(
     environ: Mapping[str, str] | None = None,
     *,
     today: dt.date | None = None,
+    allow_empty: bool = False,
 ) -> Loaded:
-    """Load and validate manifests; raises ManifestError carrying every problem."""
+    """Load and validate manifests; raises ManifestError carrying every problem (and refuses
+    to find no document at all unless ``allow_empty``)."""
     paths = tuple(paths) or (".",)
     result = load_and_validate(list(paths))
+    if not allow_empty:
+        result = refuse_empty(result, paths)
     if result.errors:
         raise ManifestError(list(result.errors))
     desired = build_desired(
@@ -258,11 +279,12 @@ def plan(
     prune: bool = False,
     today: dt.date | None = None,
     max_deletes: int | None = None,
+    allow_empty: bool = False,
 ) -> Plan:
     """The plan; with ``max_deletes``, one more warning when apply would refuse it."""
     # manifests, live state and plan all live until the command ends (see heap.py)
     with collector_paused():
-        loaded = load(paths, target.environ, today=today)
+        loaded = load(paths, target.environ, today=today, allow_empty=allow_empty)
         if target.portal_url:
             require_secrets(loaded)
         p = asyncio.run(_plan(loaded, target, prune=prune))
@@ -399,7 +421,7 @@ def _saved_plan_inputs(paths: Sequence[str], environ: Mapping[str, str]) -> Load
     connections, the hash tells whether they changed. None when the paths are gone."""
     if not _paths_exist(paths):
         return None
-    return load(paths, environ)
+    return load(paths, environ, allow_empty=True)  # the plan was checked when it was made
 
 
 def _check_reproduced(
@@ -452,11 +474,12 @@ def apply(
     today: dt.date | None = None,
     select: Callable[[planmod.Action], bool] | None = None,
     stop: Stop | None = None,
+    allow_empty: bool = False,
 ) -> ApplyOutcome:
     """Apply the manifests; ``select`` keeps only the actions it accepts (the rest wait);
     ``stop`` ends the run in order when requested (SIGTERM)."""
     with collector_paused():
-        loaded = load(paths, target.environ, today=today)
+        loaded = load(paths, target.environ, today=today, allow_empty=allow_empty)
     if target.portal_url:
         require_secrets(loaded)
     return asyncio.run(
@@ -510,8 +533,10 @@ def apply_saved(
     )
 
 
-def validate(paths: Sequence[str]) -> ValidationResult:
-    return load_and_validate(list(paths) or ["."])
+def validate(paths: Sequence[str], *, allow_empty: bool = False) -> ValidationResult:
+    paths = list(paths) or ["."]
+    result = load_and_validate(paths)
+    return result if allow_empty else refuse_empty(result, paths)
 
 
 # --- access requests: pull and CODEOWNERS ----------------------------------------------------

@@ -39,8 +39,13 @@ class Issue:
     field: str = ""
     severity: str = "error"  # "error" | "warning"
 
+    @property
+    def location(self) -> str:
+        """``file:line``, or the file alone for a problem of no one line (line 0)."""
+        return f"{self.file}:{self.line}" if self.line > 0 else self.file
+
     def __str__(self) -> str:
-        parts = [f"{self.file}:{self.line}"]
+        parts = [self.location]
         if self.kind:
             parts.append(f"{self.kind}/{self.name}" if self.name else self.kind)
         if self.field:

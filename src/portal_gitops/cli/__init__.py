@@ -18,6 +18,7 @@ from portal_gitops import __version__, pulling
 from portal_gitops import commands as cmd
 from portal_gitops.apply import ApplyResult, Progress, Stop
 from portal_gitops.cli.common import (
+    ALLOW_EMPTY_OPTION,
     APIS_OPTION,
     EXIT_CHANGES,
     EXIT_ERROR,
@@ -54,11 +55,12 @@ def main() -> None:
 @click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
 @click.option("--no-color", is_flag=True, default=False)
-def validate(paths: tuple[str, ...], fmt: str, no_color: bool) -> None:
+@ALLOW_EMPTY_OPTION
+def validate(paths: tuple[str, ...], fmt: str, no_color: bool, allow_empty: bool) -> None:
     """Validate manifests (default: the current directory). Needs no network and no secrets."""
 
     def go() -> int:
-        result = cmd.validate(paths or (".",))
+        result = cmd.validate(paths or (".",), allow_empty=allow_empty)
         if fmt == "json":
             echo(
                 json.dumps(
@@ -101,6 +103,7 @@ def validate(paths: tuple[str, ...], fmt: str, no_color: bool) -> None:
     default=None,
     help="Warn when the plan deletes more objects than apply's --max-deletes would allow.",
 )
+@ALLOW_EMPTY_OPTION
 @common_options
 def plan(
     paths: tuple[str, ...],
@@ -109,12 +112,19 @@ def plan(
     detailed_exitcode: bool,
     prune: bool,
     max_deletes: int | None,
+    allow_empty: bool,
     ctx: Context,
 ) -> None:
     """Show what apply would change in the portal."""
 
     def go() -> int:
-        p = cmd.plan(paths or (".",), ctx.target(), prune=prune, max_deletes=max_deletes)
+        p = cmd.plan(
+            paths or (".",),
+            ctx.target(),
+            prune=prune,
+            max_deletes=max_deletes,
+            allow_empty=allow_empty,
+        )
         _show(p, fmt, ctx)
         if out:
             write_file(Path(out), dumps(p))
@@ -127,16 +137,18 @@ def plan(
 @main.command()
 @click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@ALLOW_EMPTY_OPTION
 @common_options
 def drift(
     paths: tuple[str, ...],
     fmt: str,
+    allow_empty: bool,
     ctx: Context,
 ) -> None:
     """Report drift between the manifests and the portal; exit 2 when they differ."""
 
     def go() -> int:
-        p = cmd.plan(paths or (".",), ctx.target(), prune=False)
+        p = cmd.plan(paths or (".",), ctx.target(), prune=False, allow_empty=allow_empty)
         # a passed `expires` is a change the manifests ask for, not a hand edit: not drift
         expiring = [a for a in p.actions if a.reason == "expired"]
         if expiring:
@@ -229,6 +241,7 @@ def _report(result: ApplyResult) -> None:
     help="Apply only the revocations of access requests past their `expires` date.",
 )
 @click.option("--parallelism", type=click.IntRange(1, 64), default=8, show_default=True)
+@ALLOW_EMPTY_OPTION
 @common_options
 def apply(
     paths: tuple[str, ...],
@@ -239,6 +252,7 @@ def apply(
     move_record: bool,
     only_expiries: bool,
     parallelism: int,
+    allow_empty: bool,
     ctx: Context,
 ) -> None:
     """Apply the manifests to the portal, or apply a plan saved with `plan --out FILE`.
@@ -318,6 +332,7 @@ def apply(
             progress=progress,
             select=(lambda a: a.reason == "expired") if only_expiries else None,
             stop=stop,
+            allow_empty=allow_empty,
         )
 
     run(go, ctx.debug)

@@ -61,6 +61,14 @@ APIS_OPTION = click.option(
 )
 
 
+ALLOW_EMPTY_OPTION = click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Accept manifests paths that hold no document at all (refused otherwise: with "
+    "--prune, nothing desired means deleting every managed object).",
+)
+
+
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The target and output options every portal-facing command shares, handed to the
     command as one ``ctx: Context`` argument."""

@@ -58,7 +58,7 @@ def format_issues(issues: Iterable[Issue]) -> str:
     for issue in issues:
         text = str(issue)
         if issue.severity == WARNING:
-            loc = f"{issue.file}:{issue.line}"
+            loc = issue.location
             text = f"{loc}: warning: {text[len(loc) + 2 :]}"
         lines.append(text)
     return "\n".join(lines)

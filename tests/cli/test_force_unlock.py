@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,8 @@ def test_force_unlock_shows_the_holder_and_refuses_without_confirmation(
     )
     assert len(_lock_policies(cli_target)) == 1
 
-    monkeypatch.setattr("portal_gitops.cli.lock.sys", _Terminal())
+    # the module, not the `lock` command that shadows its name as an attribute of the package
+    monkeypatch.setattr(sys.modules["portal_gitops.cli.lock"], "sys", _Terminal())
     for answer in ("n\n", "y\n"):  # only "yes" approves
         declined = cli_target.invoke("force-unlock", str(manifests), input=answer)
         assert declined.exit_code == 1

@@ -115,10 +115,11 @@ def refuse_empty(result: ValidationResult, paths: Sequence[str]) -> ValidationRe
 
 
 @collector_paused()
-def load_and_validate(paths: Iterable[str]) -> ValidationResult:
+def load_and_validate(paths: Iterable[str], today: dt.date | None = None) -> ValidationResult:
     """Read the manifests under PATHS, then validate them: the loader's problems come first
-    in file order among the errors."""
-    return validate_loaded(load_manifests(paths))
+    in file order among the errors; ``expires`` dates are read against ``today`` (default:
+    the local date)."""
+    return validate_loaded(load_manifests(paths), today or dt.date.today())
 
 
 def load(
@@ -131,14 +132,15 @@ def load(
     """Load and validate manifests; raises ManifestError carrying every problem (and refuses
     to find no document at all unless ``allow_empty``)."""
     paths = tuple(paths) or (".",)
-    result = load_and_validate(list(paths))
+    today = today or dt.date.today()
+    result = load_and_validate(list(paths), today)
     if not allow_empty:
         result = refuse_empty(result, paths)
     if result.errors:
         raise ManifestError(list(result.errors))
     desired = build_desired(
         [m for m, _ in result.manifests],
-        today=today or dt.date.today(),
+        today=today,
         resolve_secret=secret_resolver(environ if environ is not None else os.environ),
     )
     return Loaded(paths, result, desired, planmod.hash_digests(result.digests.items()))

@@ -9,6 +9,7 @@ validate.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -64,10 +65,11 @@ def format_issues(issues: Iterable[Issue]) -> str:
     return "\n".join(lines)
 
 
-def validate_loaded(loaded: LoadResult) -> ValidationResult:
+def validate_loaded(loaded: LoadResult, today: dt.date | None = None) -> ValidationResult:
     """Validate what the loader read; the loader's problems join the errors, first in file
-    order, and the files' digests pass through to the result."""
-    result = validate_documents(loaded.documents)
+    order, and the files' digests pass through to the result. ``today``: see
+    validate_documents."""
+    result = validate_documents(loaded.documents, today)
     return ValidationResult(
         result.manifests,
         _sorted([*loaded.issues, *result.errors]) if loaded.issues else result.errors,
@@ -76,7 +78,9 @@ def validate_loaded(loaded: LoadResult) -> ValidationResult:
     )
 
 
-def validate_documents(docs: Sequence[Document]) -> ValidationResult:
+def validate_documents(docs: Sequence[Document], today: dt.date | None = None) -> ValidationResult:
+    """Both layers of validation; with ``today`` (the caller's clock: the core reads none),
+    an access request whose ``expires`` date has passed is a warning."""
     manifests: list[tuple[Manifest, Document]] = []
     errors: list[Issue] = []
     checked: list[tuple[Manifest, Document]] = []
@@ -93,7 +97,7 @@ def validate_documents(docs: Sequence[Document]) -> ValidationResult:
                 invalid[kind].add(name)
     warnings: list[Issue] = []
     # documents with only a wrong apiVersion still take part, so their names resolve
-    check_semantics(checked, invalid, errors, warnings)
+    check_semantics(checked, invalid, errors, warnings, today)
     return ValidationResult(manifests, _sorted(errors), _sorted(warnings))
 
 

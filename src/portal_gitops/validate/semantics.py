@@ -3,6 +3,7 @@ uniqueness, providers, audiences, memberships, built-ins), each a pass over dict
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,11 +34,13 @@ def check_semantics(
     invalid: dict[str, set[str]],
     errors: list[Issue],
     warnings: list[Issue],
+    today: dt.date | None = None,
 ) -> None:
     """Add to ``errors`` and ``warnings`` what the rules find across ``manifests``; ``invalid``
     holds, per kind, the names of documents that failed layer 1 (references to them are not
-    reported again)."""
+    reported again). With ``today``, a request whose ``expires`` has passed is a warning."""
     estate = _Estate(manifests, invalid, errors, warnings)
+    estate.today = today
     estate.index_names()
     _check_reserved_names(estate)
     _check_teams(estate)
@@ -92,6 +95,7 @@ class _Estate:
         self.plans: dict[str, Plan] = {}
         self.catalogues: dict[str, Catalogue] = {}
         self.members: dict[str, _Membership] = {}  # email -> first membership seen
+        self.today: dt.date | None = None  # the date `expires` is read against (None: not)
 
     def issue(
         self,
@@ -500,6 +504,17 @@ def _check_requests(estate: _Estate) -> None:
                 "that does not auto-approve, or leave the request out",
             )
         _check_consumer(estate, model, doc, catalogue)
+        if estate.today is not None and spec.expires is not None and spec.expires < estate.today:
+            # the same rule as the desired state (kinds/access_request.py): from the day after
+            estate.issue(
+                model,
+                doc,
+                ("spec", "expires"),
+                f"{spec.expires.isoformat()} has passed: this request grants nothing, and "
+                "the next apply revokes any access it granted; remove the file, or set a "
+                "later date to renew the access",
+                warning=True,
+            )
 
 
 def _check_consumer(

@@ -3,7 +3,10 @@ explained (an empty manifests folder, a past expiry, options before the command)
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
+import socket
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -48,3 +51,56 @@ def test_a_folder_with_no_document_is_refused_unless_allowed(
     planned = cli_target.invoke("plan", str(empty), "--prune", "--allow-empty")
     assert planned.exit_code == 0, planned.output
     assert "Plan: 0 to create, 0 to update, 37 to delete." in planned.stdout
+
+
+def test_a_request_past_its_expiry_is_a_warning_naming_file_line_object_and_field(
+    tmp_path: Path,
+) -> None:
+    manifests = copy_examples(tmp_path)
+    request = manifests / "requests" / "weather-api" / "acme-storm-tracker.yaml"
+    past = dt.date.today() - dt.timedelta(days=1)
+    text = request.read_text()
+    line = next(n for n, s in enumerate(text.splitlines(), 1) if s.strip().startswith("expires:"))
+    request.write_text(re.sub(r'expires: "[0-9-]+"', f'expires: "{past}"', text))
+
+    code, out, err = _run("validate", str(manifests))
+    assert code == 0, err  # a warning, not an error
+    assert out == "28 documents valid.\n"
+    assert err == (
+        f"{request}:{line}: warning: AccessRequest/acme-storm-tracker: spec.expires: "
+        f"{past} has passed: this request grants nothing, and the next apply revokes any "
+        "access it granted; remove the file, or set a later date to renew the access\n"
+    )
+    code, out, _ = _run("validate", str(manifests), "--format", "json")
+    (warning,) = json.loads(out)["warnings"]
+    assert (warning["line"], warning["field"], warning["severity"]) == (
+        line,
+        "spec.expires",
+        "warning",
+    )
+
+    # today is the last day: not past yet
+    request.write_text(re.sub(r'expires: "[0-9-]+"', f'expires: "{dt.date.today()}"', text))
+    assert _run("validate", str(manifests))[2] == ""
+
+
+def test_the_emulator_on_a_port_in_use_is_one_clear_error_without_its_banner(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            main,
+            ["emulator", "--port", str(port), "--store", str(tmp_path / "portal.db")],
+            env={"TYK_PORTAL_TOKEN": "t0ken-1", "TYK_DASHBOARD_SECRET": "s3cret-1"},
+            catch_exceptions=False,
+        )
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use; another program "
+        "(perhaps another emulator) is using it: stop it, or pick a free port with --port\n"
+    )
+    assert not (tmp_path / "portal.db").exists()

@@ -580,12 +580,22 @@ def emulator(host: str, port: int, store: str, latency_ms: float, apis: tuple[st
         settings_from_env(os.environ)  # fail early and clearly when tokens are missing
         definitions = cmd.api_definitions(apis)
         os.makedirs(os.path.dirname(os.path.abspath(store)), exist_ok=True)
-        echo(
-            f"emulator: portal http://{host}:{port}/portal-api, dashboard "
-            f"http://{host}:{port}/api (store {store})",
-            err=True,
+
+        def banner() -> None:
+            echo(
+                f"emulator: portal http://{host}:{port}/portal-api, dashboard "
+                f"http://{host}:{port}/api (store {store})",
+                err=True,
+            )
+
+        serve(
+            host,
+            port,
+            store,
+            faults=FaultConfig(latency_ms=latency_ms),
+            apis=definitions,
+            listening=banner,
         )
-        serve(host, port, store, faults=FaultConfig(latency_ms=latency_ms), apis=definitions)
         return EXIT_OK
 
     run(go)

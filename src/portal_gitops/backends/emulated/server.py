@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import random
 import re
 import selectors
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping, Sequence
@@ -270,7 +272,37 @@ def _config(app: ASGIApp, host: str, port: int) -> uvicorn.Config:
     )
 
 
-def _run_server(server: uvicorn.Server, faults: FaultConfig | None) -> None:
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port``, or a PortalGitopsError saying why not (in use, no such
+    address): taken before anything is printed, so a busy port is one clear error."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        raise PortalGitopsError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; check --host"
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = (
+            "another program (perhaps another emulator) is using it: stop it, or pick a free "
+            "port with --port"
+            if exc.errno == errno.EADDRINUSE
+            else "check --host and --port"
+        )
+        raise PortalGitopsError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; {hint}"
+        ) from None
+    return sock
+
+
+def _run_server(
+    server: uvicorn.Server, faults: FaultConfig | None, sockets: list[socket.socket] | None
+) -> None:
     """Run ``server`` until it exits.
 
     With latency injected, on an event loop over select(), whose waits have microsecond
@@ -280,11 +312,11 @@ def _run_server(server: uvicorn.Server, faults: FaultConfig | None) -> None:
     handles the few connections a test or benchmark makes.
     """
     if faults is None or not faults.latency_ms:
-        server.run()
+        server.run(sockets=sockets)
         return
     loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
     try:
-        loop.run_until_complete(server.serve())
+        loop.run_until_complete(server.serve(sockets=sockets))
     finally:
         loop.close()
 
@@ -299,10 +331,13 @@ def serve(
     dashboard_secret: str | None = None,
     environ: Mapping[str, str] | None = None,
     apis: Sequence[Mapping[str, Any]] = (),
+    listening: Callable[[], None] = lambda: None,
 ) -> None:
     """Serve the store at ``store_path`` until interrupted (``portal-gitops emulator``).
 
     ``apis``: API definitions stored in the emulated Dashboard first (``--apis``).
+    ``listening`` is called once the port is bound and the store open (the CLI's banner); a
+    port that cannot be bound raises PortalGitopsError before.
 
     Tokens not given are read with ``settings_from_env`` (``os.environ`` unless ``environ``).
     """
@@ -310,13 +345,19 @@ def serve(
         env_token, env_secret = settings_from_env(os.environ if environ is None else environ)
         portal_token = portal_token or env_token
         dashboard_secret = dashboard_secret or env_secret
-    store = PortalStore(
-        store_path, portal_token=portal_token, dashboard_secret=dashboard_secret, apis=apis
-    )
+    sock = listen(host, port)
     try:
-        _run_server(uvicorn.Server(_config(create_app(store, faults), host, port)), faults)
+        store = PortalStore(
+            store_path, portal_token=portal_token, dashboard_secret=dashboard_secret, apis=apis
+        )
+        try:
+            listening()
+            server = uvicorn.Server(_config(create_app(store, faults), host, port))
+            _run_server(server, faults, [sock])
+        finally:
+            store.close()
     finally:
-        store.close()
+        sock.close()
 
 
 @contextlib.contextmanager
@@ -341,7 +382,7 @@ def running_emulator(
 
     def run() -> None:
         try:
-            _run_server(server, faults)
+            _run_server(server, faults, None)
         except BaseException as exc:  # surfaced to the caller below
             errors.append(exc)
 

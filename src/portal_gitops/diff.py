@@ -1,18 +1,17 @@
 """DesiredState + LiveState -> changes (pure).
 
 Canonical attrs compare with ``==`` first (cheap, and the common case: nothing changed); only
-objects that differ get a field-level diff from deepdiff, reported as (path, old, new).
+objects that differ get a field-level diff, reported as (path, old, new), or as a member added
+to or removed from a set-valued list.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from deepdiff import DeepDiff
-from deepdiff.helper import NotPresent
 
 from portal_gitops.desired import Desired
 from portal_gitops.kinds import BY_NAME
@@ -22,10 +21,14 @@ from portal_gitops.state import Key, LiveObject, LiveState, Resource, Sensitive
 
 @dataclass(frozen=True)
 class FieldChange:
+    """One field's change: ``old`` -> ``new``; or, with ``item`` "added" (in ``new``) or
+    "removed" (in ``old``), a member gained or lost by the set-valued list at ``path``."""
+
     path: str
     old: Any
     new: Any
     sensitive: bool = False
+    item: str = ""
 
 
 @dataclass(frozen=True)
@@ -69,13 +72,57 @@ def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> Iterator[Fi
             yield FieldChange(k, None, None, sensitive=True)
     if old_plain == new_plain:
         return
-    dd = DeepDiff(old_plain, new_plain, view="tree", verbose_level=2)
-    rows: list[FieldChange] = []
-    for levels in dd.values():
-        for level in levels:
-            parts = level.path(output_format="list")
-            rows.append(FieldChange(format_path(tuple(parts)), _plain(level.t1), _plain(level.t2)))
-    yield from sorted(rows, key=lambda r: r.path)
+    rows = list(_walk((), old_plain, new_plain))
+    yield from sorted(rows, key=_row_order)
+
+
+_ITEM_ORDER = {"": 0, "removed": 1, "added": 2}
+# a member of a set-valued list that is a mapping is the same member, changed, when it has the
+# same value under one of these (an API's access rights, a URL's methods); else it is another
+KEYED = ("apiId", "url")
+
+
+def _row_order(row: FieldChange) -> tuple[str, int, str]:
+    shown = row.new if row.item == "added" else row.old
+    return (row.path, _ITEM_ORDER[row.item], json.dumps(shown, sort_keys=True, default=str))
+
+
+def _walk(path: tuple[str | int, ...], old: Any, new: Any) -> Iterator[FieldChange]:
+    """The differences between two canonical values. Every list in the canonical form is a set
+    (kept sorted), so a list's difference is the members it gains and loses, never positions:
+    ``methods: + "DELETE"``, not ``methods[0]: null -> "DELETE"``."""
+    if old == new:
+        return
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for k in sorted(set(old) | set(new), key=str):
+            yield from _walk((*path, k), old.get(k), new.get(k))
+        return
+    if isinstance(old, list) and isinstance(new, list):
+        yield from _walk_set(path, old, new)
+        return
+    yield FieldChange(format_path(path), old, new)
+
+
+def _walk_set(path: tuple[str | int, ...], old: list[Any], new: list[Any]) -> Iterator[FieldChange]:
+    removed = [o for o in old if o not in new]
+    added = [n for n in new if n not in old]
+    for n in list(added):
+        same = next((o for o in removed if _same_member(o, n)), None)
+        if same is not None:  # one member changed inside: its fields, at its place in ``new``
+            removed.remove(same)
+            added.remove(n)
+            yield from _walk((*path, new.index(n)), same, n)
+    where = format_path(path)
+    for o in removed:
+        yield FieldChange(where, o, None, item="removed")
+    for n in added:
+        yield FieldChange(where, None, n, item="added")
+
+
+def _same_member(old: Any, new: Any) -> bool:
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping):
+        return False
+    return any(k in old and old.get(k) == new.get(k) for k in KEYED)
 
 
 def _without_mirrors(
@@ -106,11 +153,6 @@ def _without_mirrors(
 
     kept = tuple(f for f in fields if not mirror(f))
     return kept or fields
-
-
-def _plain(value: Any) -> Any:
-    # deepdiff marks the absent side of an addition or removal with a sentinel
-    return None if isinstance(value, NotPresent) else value
 
 
 def diff(

@@ -19,7 +19,9 @@ from portal_gitops.kinds import BY_NAME, LEVEL
 from portal_gitops.kinds.base import held_name_problem
 from portal_gitops.state import LiveObject, LiveState, Sensitive, to_jsonable
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# the versions ``show`` can still render (1: a set's members added or removed were positions)
+READABLE_VERSIONS = (1, 2)
 OPS = ("create", "update", "replace", "adopt", "delete")
 
 
@@ -386,12 +388,7 @@ def to_dict(plan: Plan) -> dict[str, Any]:
                 "reason": a.reason,
                 "deferred": a.deferred,
                 "attrs": to_jsonable(a.attrs) if a.attrs is not None else None,
-                "fields": [
-                    {"path": f.path, "sensitive": True}
-                    if f.sensitive
-                    else {"path": f.path, "old": to_jsonable(f.old), "new": to_jsonable(f.new)}
-                    for f in a.fields
-                ],
+                "fields": [_field_dict(f) for f in a.fields],
             }
             for a in plan.actions
         ],
@@ -414,6 +411,26 @@ def actions_digest(data: Mapping[str, Any]) -> str:
     signed = {k: data.get(k) for k in ("changes", "notes", "prune")}
     encoded = json.dumps(signed, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def _field_dict(f: FieldChange) -> dict[str, Any]:
+    if f.sensitive:
+        return {"path": f.path, "sensitive": True}
+    if f.item == "added":
+        return {"path": f.path, "added": to_jsonable(f.new)}
+    if f.item == "removed":
+        return {"path": f.path, "removed": to_jsonable(f.old)}
+    return {"path": f.path, "old": to_jsonable(f.old), "new": to_jsonable(f.new)}
+
+
+def _field_of(f: Mapping[str, Any]) -> FieldChange:
+    if f.get("sensitive"):
+        return FieldChange(f["path"], None, None, sensitive=True)
+    if "added" in f:
+        return FieldChange(f["path"], None, f["added"], item="added")
+    if "removed" in f:
+        return FieldChange(f["path"], f["removed"], None, item="removed")
+    return FieldChange(f["path"], f.get("old"), f.get("new"))
 
 
 def _credential_dict(c: CredentialImpact) -> dict[str, Any]:
@@ -441,9 +458,26 @@ def _from_jsonable(value: Any) -> Any:
     return value
 
 
-def from_dict(data: Mapping[str, Any]) -> Plan:
-    if not isinstance(data, Mapping) or data.get("format_version") != FORMAT_VERSION:
+def from_dict(data: Mapping[str, Any], *, versions: Iterable[int] = (FORMAT_VERSION,)) -> Plan:
+    """The plan a JSON plan holds; refused unless its ``format_version`` is one of
+    ``versions`` (apply takes the current one only: ``show`` renders older ones too)."""
+    if not isinstance(data, Mapping) or "format_version" not in data:
         raise PlanError(f"not a portal-gitops plan file (format_version {FORMAT_VERSION} expected)")
+    version = data.get("format_version")
+    if type(version) is not int:
+        raise PlanError(f"not a portal-gitops plan file (format_version {FORMAT_VERSION} expected)")
+    if version not in tuple(versions):
+        newer = version > FORMAT_VERSION
+        raise PlanError(
+            f"the plan file has format_version {version}, written by "
+            f"{'a newer' if newer else 'an older'} portal-gitops; this one reads format_version "
+            f"{FORMAT_VERSION}: "
+            + (
+                "upgrade portal-gitops, or run plan again with this one"
+                if newer
+                else "run plan again"
+            )
+        )
     if data.get("actions_digest") != actions_digest(data):
         raise PlanError(
             "the saved plan's changes are not the ones plan wrote (the file was edited after "
@@ -459,12 +493,7 @@ def from_dict(data: Mapping[str, Any]) -> Plan:
                 live_id=c.get("live_id", ""),
                 reason=c.get("reason", ""),
                 deferred=bool(c.get("deferred", False)),
-                fields=tuple(
-                    FieldChange(f["path"], None, None, sensitive=True)
-                    if f.get("sensitive")
-                    else FieldChange(f["path"], f.get("old"), f.get("new"))
-                    for f in c.get("fields", [])
-                ),
+                fields=tuple(_field_of(f) for f in c.get("fields", [])),
             )
             for c in data["changes"]
         )
@@ -497,12 +526,12 @@ def dumps(plan: Plan) -> str:
     return json.dumps(to_dict(plan), indent=2, sort_keys=False, default=str) + "\n"
 
 
-def loads(text: str) -> Plan:
+def loads(text: str, *, versions: Iterable[int] = (FORMAT_VERSION,)) -> Plan:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PlanError(f"plan file is not JSON: {exc.msg} at line {exc.lineno}") from None
-    return from_dict(data)
+    return from_dict(data, versions=versions)
 
 
 __all__ = [

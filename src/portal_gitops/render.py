@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from portal_gitops.diff import FieldChange
 from portal_gitops.escape import terminal_safe as safe
 from portal_gitops.plan import Action, Plan, to_dict
 from portal_gitops.state import Sensitive
@@ -143,6 +144,28 @@ def access_summary(
     )
 
 
+def field_text(f: FieldChange) -> str:
+    """A field's change after its path: ``50 -> 75``, a set's ``+ "DELETE"`` or ``- {...}``."""
+    if f.sensitive:
+        return "(sensitive value changed)"
+    if f.item == "added":
+        return f"+ {fmt_value(f.new)}"
+    if f.item == "removed":
+        return f"- {fmt_value(f.old)}"
+    return f"{fmt_value(f.old)} -> {fmt_value(f.new)}"
+
+
+def _md_field(f: FieldChange) -> str:
+    path = code(f.path, table=True)
+    if f.sensitive:
+        return f"{path}: (sensitive)"
+    if f.item == "added":
+        return f"{path}: + {_md(fmt_value(f.new))}"
+    if f.item == "removed":
+        return f"{path}: - {_md(fmt_value(f.old))}"
+    return f"{path}: {_md(fmt_value(f.old))} → {_md(fmt_value(f.new))}"
+
+
 def _attr_lines(attrs: Mapping[str, Any], indent: str) -> Iterable[str]:
     for k in sorted(attrs):
         yield f"{indent}{k}: {fmt_value(attrs[k])}"
@@ -166,10 +189,7 @@ def render_text(plan: Plan, *, color: bool = False, verbose: bool = False) -> st
         if a.op == "create" and a.attrs is not None and (verbose or a.kind != "AccessRequest"):
             out.extend(_attr_lines(a.attrs, "    + "))
         for f in a.fields:
-            if f.sensitive:
-                out.append(f"    ~ {f.path}: (sensitive value changed)")
-            else:
-                out.append(f"    ~ {safe(f.path)}: {fmt_value(f.old)} -> {fmt_value(f.new)}")
+            out.append(f"    ~ {safe(f.path)}: {field_text(f)}")
     if plan.orphaned:
         out.append("")
         out.append("Managed objects removed from the manifests (deleted only with --prune):")
@@ -245,13 +265,7 @@ def render_markdown(plan: Plan, *, limit: int | None = MARKDOWN_LIMIT) -> str:
         changes.append("| | object | change |")
         changes.append("|---|---|---|")
         for a in plan.actions:
-            detail = "; ".join(
-                f"{code(f.path, table=True)}: (sensitive)"
-                if f.sensitive
-                else f"{code(f.path, table=True)}: {_md(fmt_value(f.old))} → "
-                f"{_md(fmt_value(f.new))}"
-                for f in a.fields
-            ) or (a.reason or VERB[a.op])
+            detail = "; ".join(_md_field(f) for f in a.fields) or (a.reason or VERB[a.op])
             changes.append(f"| {SYMBOL[a.op]} | {code(a.address, table=True)} | {detail} |")
         changes.append("")
     orphaned = [

@@ -113,7 +113,7 @@ def test_plan_formats_json_and_markdown(cli_target: CliTarget, manifests: Path) 
     as_json = cli_target.invoke("plan", str(manifests), "--format", "json")
     assert as_json.exit_code == 0, as_json.output
     data = json.loads(as_json.stdout)
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     assert data["backend"] == ("embedded" if cli_target.kind == "embedded" else "tyk")
     assert data["summary"] == {
         "create": TOTAL,

@@ -80,3 +80,35 @@ def test_a_plans_limits_show_once_and_its_policy_only_where_it_drifted(
         {"path": "policy.per", "old": 9, "new": 1},
         {"path": "rateLimit.requests", "old": 50, "new": 75},
     ]
+
+
+def test_a_sets_members_added_or_removed_show_as_such(
+    cli_target: CliTarget, applied: Path, tmp_path: Path
+) -> None:
+    edit(applied / "products" / "air-quality-api.yaml", "methods: [GET]", "methods: [GET, DELETE]")
+    edit(
+        applied / "catalogues.yaml",
+        "    - organisation: Acme Corp\n      team: Storm Tracker\n",
+        "",
+    )
+    text, markdown, changes = three_formats(cli_target, applied)
+    methods = "policy.accessRights[0].allowedUrls[0].methods"
+    assert f'    ~ {methods}: + "DELETE"\n' in text
+    assert '    ~ audience: - {"organisation": "Acme Corp", "team": "Storm Tracker"}\n' in text
+    assert "null" not in text
+    assert f'`{methods}`: + `"DELETE"`' in markdown
+    assert '`audience`: - `{"organisation": "Acme Corp", "team": "Storm Tracker"}`' in markdown
+    fields = {c["key"]: c["fields"] for c in changes}
+    assert fields["air-quality-api"] == [{"path": methods, "added": "DELETE"}]
+    assert fields["partner"] == [
+        {"path": "audience", "removed": {"organisation": "Acme Corp", "team": "Storm Tracker"}}
+    ]
+
+    # a saved plan carries them the same way, and applies
+    saved = tmp_path / "plan.json"
+    made = cli_target.invoke("plan", str(applied), "--out", str(saved))
+    assert made.exit_code == 0, made.output
+    assert f'    ~ {methods}: + "DELETE"\n' in made.stdout
+    done = cli_target.invoke("apply", str(saved))
+    assert done.exit_code == 0, done.output
+    assert cli_target.invoke("plan", str(applied), "--detailed-exitcode").exit_code == 0

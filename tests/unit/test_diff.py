@@ -167,3 +167,42 @@ def test_expired_request_is_revoked_without_prune() -> None:
     (change,) = diff(desired(_request(expires="2026-11-24")), live).changes
     assert (change.op, change.key, change.reason) == ("delete", "acme-weather", "expired")
     assert diff(desired(_request(expires="2026-11-25")), live).changes == []
+
+
+def test_set_valued_lists_differ_by_members_gained_and_lost() -> None:
+    from portal_gitops.diff import field_changes
+
+    old = {
+        "tags": ["a", "b", "c"],
+        "rights": [
+            {"apiId": "x", "versions": ["v1"], "allowedUrls": [{"url": "/p", "methods": ["GET"]}]},
+            {"apiId": "y", "versions": ["v1"], "allowedUrls": []},
+        ],
+    }
+    new = {
+        "tags": ["a", "c", "d"],
+        "rights": [
+            {
+                "apiId": "x",
+                "versions": ["v1", "v2"],
+                "allowedUrls": [{"url": "/p", "methods": ["DELETE", "GET"]}],
+            },
+            {"apiId": "z", "versions": [], "allowedUrls": []},
+        ],
+    }
+    assert list(field_changes(old, new)) == [
+        FieldChange(
+            "rights", {"apiId": "y", "versions": ["v1"], "allowedUrls": []}, None, item="removed"
+        ),
+        FieldChange(
+            "rights", None, {"apiId": "z", "versions": [], "allowedUrls": []}, item="added"
+        ),
+        FieldChange("rights[0].allowedUrls[0].methods", None, "DELETE", item="added"),
+        FieldChange("rights[0].versions", None, "v2", item="added"),
+        FieldChange("tags", "b", None, item="removed"),
+        FieldChange("tags", None, "d", item="added"),
+    ]
+    # a list appearing where there was none is a value change, as any other
+    assert list(field_changes({"tags": None}, {"tags": ["a"]})) == [
+        FieldChange("tags", None, ["a"])
+    ]

@@ -116,4 +116,16 @@ def test_malformed_plan_files_are_clear_errors() -> None:
     with pytest.raises(PlanError, match="plan file is not JSON"):
         planmod.loads("{nope")
     with pytest.raises(PlanError, match="not a portal-gitops plan file"):
+        planmod.loads('{"format_version": "2"}')
+    with pytest.raises(PlanError) as newer:
         planmod.loads('{"format_version": 99}')
+    assert str(newer.value) == (
+        "the plan file has format_version 99, written by a newer portal-gitops; this one reads "
+        "format_version 2: upgrade portal-gitops, or run plan again with this one"
+    )
+    with pytest.raises(PlanError) as older:
+        planmod.loads('{"format_version": 1}')
+    assert str(older.value) == (
+        "the plan file has format_version 1, written by an older portal-gitops; this one reads "
+        "format_version 2: run plan again"
+    )

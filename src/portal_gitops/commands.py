@@ -315,6 +315,23 @@ def is_saved_plan(path: str) -> bool:
     return re.match(r'\s*\{\s*"format_version"\s*:', head) is not None
 
 
+def read_saved_plan(plan_file: str) -> Plan:
+    """The plan saved in ``plan_file`` (any format version ``show`` can render), refused
+    unless the file is one `plan --out` wrote (known by its content, not its name)."""
+    if not Path(plan_file).is_file():
+        raise PortalGitopsError(f"cannot read plan file {plan_file}: no such file")
+    if not is_saved_plan(plan_file):
+        raise PortalGitopsError(
+            f"{plan_file} is not a saved plan: a plan is the JSON file `plan --out FILE` "
+            'writes, an object whose first key is "format_version"'
+        )
+    try:
+        text = Path(plan_file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PortalGitopsError(f"cannot read plan file {plan_file}: {exc}") from None
+    return planmod.loads(text, versions=planmod.READABLE_VERSIONS)
+
+
 def lock_holder() -> str:
     try:
         user = getpass.getuser()

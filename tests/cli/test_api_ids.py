@@ -89,7 +89,7 @@ def test_a_policy_left_with_no_versions_converges(cli_target: CliTarget, manifes
     plan = cli_target.invoke("plan", str(manifests))
     assert plan.exit_code == 0, plan.output
     assert "~ Product/platform-metrics-api will be updated" in plan.output, plan.output
-    assert re.search(r"versions\[0\]: null -> \"Default\"", plan.output), plan.output
+    assert re.search(r"versions: \+ \"Default\"", plan.output), plan.output
     assert cli_target.invoke("apply", str(manifests), "--auto-approve").exit_code == 0
     assert policy_rights(cli_target, "platform-metrics-api")["platform-metrics"]["versions"] == [
         "Default"

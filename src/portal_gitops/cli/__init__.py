@@ -167,6 +167,29 @@ def drift(
     run(go, ctx.debug)
 
 
+@main.command()
+@click.argument("plan_file", metavar="PLAN")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text")
+@click.option("-v", "--verbose", count=True, help="Show more detail.")
+@click.option(
+    "--no-color", is_flag=True, default=False, help="Plain output (NO_COLOR is honoured too)."
+)
+def show(plan_file: str, fmt: str, verbose: int, no_color: bool) -> None:
+    """Render a plan saved with `plan --out FILE` again (for a comment, or an audit).
+
+    Reads nothing but the file: no manifests, no portal, no secrets. A saved plan is known by
+    its content, whatever its name; any other file, or a plan edited after it was saved, is
+    refused (exit 1). The JSON form is the current plan format."""
+
+    def go() -> int:
+        p = cmd.read_saved_plan(plan_file)
+        color = "NO_COLOR" not in os.environ and sys.stdout.isatty() and not no_color
+        _show(p, fmt, Context(None, None, verbose, color, False))
+        return EXIT_OK
+
+    run(go)
+
+
 # --- apply ----------------------------------------------------------------------------------
 
 

@@ -129,9 +129,13 @@ class Applier:
                         notes.pop(key, None)
                     else:
                         managed[key] = detail
+                        # the note is what the manifests say now: a fact removed from them
+                        # (a justification, a rotation asked for) leaves it too
                         note = self.notes.get(action.address)
                         if note:
                             notes[key] = note
+                        else:
+                            notes.pop(key, None)
                 else:
                     result.failed.append((action, detail))
             await self.backend.write_managed(ManagedRecord(managed, notes))

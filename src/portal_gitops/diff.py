@@ -306,12 +306,14 @@ def _compared(res: Resource) -> Mapping[str, Any]:
 
 
 def _in_place(obj: LiveObject, fields: tuple[FieldChange, ...]) -> bool:
-    """A pending request being approved or rejected, and its app's description, redirect URLs
-    or visibility, change in place (its credential stays); anything else replaces it."""
+    """A pending request being approved or rejected, its app's description, redirect URLs
+    or visibility, a rotation and the revocation of single credentials change in place (the
+    request stays); anything else replaces it."""
     pending = obj.attrs.get("status") == "pending"
     return all(
         (f.path == "status" and pending)
         or (f.path.startswith("app.") and not f.path.startswith("app.name"))
+        or f.path.split("[", 1)[0] in ("rotate", "revokeCredentials")
         for f in fields
     )
 

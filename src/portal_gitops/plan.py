@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -68,12 +68,14 @@ class Unmanaged:
 
 @dataclass(frozen=True)
 class CredentialImpact:
-    """A live credential the plan revokes (``effect`` "revoke") or revokes and issues anew
-    ("reissue"), named by who holds it and through what; never its value. An access request
-    the portal approved holds one (REFERENCE.md §4: approval issues it, deleting the request,
-    its consumer or its app revokes it)."""
+    """A live credential the plan revokes (``effect`` "revoke"), revokes and issues anew
+    ("reissue") or rotates ("rotate": the portal replaces its value), named by who holds it and
+    through what; never its value. An access request the portal approved holds one
+    (REFERENCE.md §4: approval issues it, deleting the request, its consumer or its app
+    revokes it). ``credential``: the one credential concerned when the request stays (a
+    revocation asked by ID); "" for all the request holds."""
 
-    effect: str  # "revoke" | "reissue"
+    effect: str  # "revoke" | "reissue" | "rotate"
     request: str  # the access request's key
     live_id: str
     consumer: str
@@ -83,6 +85,7 @@ class CredentialImpact:
     plan: str
     cause: str  # the address of the action that revokes it
     reason: str
+    credential: str = ""
 
     @property
     def address(self) -> str:
@@ -122,7 +125,7 @@ class Plan:
 
     def credential_counts(self) -> dict[str, int]:
         """How many live credentials the plan revokes, and how many it revokes and reissues."""
-        out = {"revoke": 0, "reissue": 0}
+        out = {"revoke": 0, "reissue": 0, "rotate": 0}
         for c in self.credentials:
             out[c.effect] += 1
         return out
@@ -220,11 +223,12 @@ def credential_impact(changes: Iterable[Change], live: LiveState) -> tuple[Crede
             held.setdefault(str(o.attrs.get("consumer", "")), []).append(o)
     out: dict[str, CredentialImpact] = {}
 
-    def add(o: LiveObject, effect: str, cause: str, reason: str) -> None:
-        if o.id in out:  # one credential, one entry (the first cause found)
+    def add(o: LiveObject, effect: str, cause: str, reason: str, credential: str = "") -> None:
+        entry = f"{o.id}/{credential}"
+        if entry in out or f"{o.id}/" in out:  # one credential, one entry (the first cause)
             return
         a = o.attrs
-        out[o.id] = CredentialImpact(
+        out[entry] = CredentialImpact(
             effect=effect,
             request=o.key,
             live_id=o.id,
@@ -235,10 +239,13 @@ def credential_impact(changes: Iterable[Change], live: LiveState) -> tuple[Crede
             plan=str(a.get("plan", "")),
             cause=cause,
             reason=reason,
+            credential=credential,
         )
 
     for c in changes:
         obj = c.live
+        if c.op == "update" and c.kind == "AccessRequest" and obj is not None:
+            _once(obj, c, add)
         if obj is None or c.op not in ("replace", "delete"):
             continue
         cause = f"{c.kind}/{c.key}"
@@ -257,7 +264,29 @@ def credential_impact(changes: Iterable[Change], live: LiveState) -> tuple[Crede
                 for r in requests:
                     if r.attrs.get("organisation") == obj.key:
                         add(r, "revoke", cause, "its consumer's organisation is deleted")
-    return tuple(sorted(out.values(), key=lambda i: (i.effect != "revoke", i.consumer, i.request)))
+    order = {"revoke": 0, "reissue": 1, "rotate": 2}
+    return tuple(
+        sorted(
+            out.values(),
+            key=lambda i: (order[i.effect], i.consumer, i.request, i.credential),
+        )
+    )
+
+
+def _once(obj: LiveObject, c: Change, add: Callable[..., None]) -> None:
+    """An approved request kept in place whose update revokes credentials by ID or rotates
+    them (kinds/access_request.py: ``revokeCredentials``, ``rotate``)."""
+    after = c.after or {}
+    if obj.attrs.get("status") != "approved" or after.get("status") != "approved":
+        return
+    cause = f"{c.kind}/{c.key}"
+    before = set(obj.attrs.get("revokeCredentials") or [])
+    for cid in after.get("revokeCredentials") or []:
+        if cid not in before:
+            add(obj, "revoke", cause, "revoked by ID; the request stays", str(cid))
+    rotate = after.get("rotate")
+    if rotate and rotate != obj.attrs.get("rotate"):
+        add(obj, "rotate", cause, f"rotation asked ({rotate})")
 
 
 def _defer_clashes(actions: list[Action]) -> list[Action]:
@@ -445,6 +474,7 @@ def _credential_dict(c: CredentialImpact) -> dict[str, Any]:
         "plan": c.plan,
         "cause": c.cause,
         "reason": c.reason,
+        **({"credential": c.credential} if c.credential else {}),
     }
 
 

@@ -94,21 +94,24 @@ def access_verb(action: Action) -> str:
 
 
 def credential_lines(plan: Plan, quote: Callable[[str], str] | None = None) -> list[str]:
-    """The credentials the plan revokes or reissues: a count line, then one line each.
+    """The credentials the plan revokes, reissues or rotates: a count line, then one line each.
     ``quote`` wraps every name in them (markdown passes ``code``: consumers type app names)."""
     if not plan.credentials:
         return []
     n = plan.credential_counts()
     head = (
         f"{n['revoke']} credential{'s' if n['revoke'] != 1 else ''} revoked, "
-        f"{n['reissue']} reissued (revoked, then issued anew) by this plan:"
+        f"{n['reissue']} reissued (revoked, then issued anew)"
+        + (f", {n['rotate']} rotated" if n["rotate"] else "")
+        + " by this plan:"
     )
     q = quote or safe
     lines = [head]
     for c in plan.credentials:
         app = q(c.app) if quote else safe(repr(c.app))
+        which = f"credential {q(c.credential)}" if c.credential else "credential"
         lines.append(
-            f"{c.effect.upper()} credential of {q(c.consumer)} ({q(c.organisation or '?')}) "
+            f"{c.effect.upper()} {which} of {q(c.consumer)} ({q(c.organisation or '?')}) "
             f"app {app}, request {q(c.request)}, products [{', '.join(q(p) for p in c.products)}] "
             f"on plan {q(c.plan)}: {c.reason} ({q(c.cause)})"
         )

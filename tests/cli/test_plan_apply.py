@@ -125,6 +125,7 @@ def test_plan_formats_json_and_markdown(cli_target: CliTarget, manifests: Path) 
         "orphaned": 0,
         "credentials_revoked": 0,
         "credentials_reissued": 0,
+        "credentials_rotated": 0,
     }
     assert data["credentials"] == []
     provider = next(c for c in data["changes"] if c["kind"] == "Provider")

@@ -207,6 +207,12 @@ async def full_cycle(url: str, recorder: Recorder) -> None:
         for kind, key, attrs in changes:
             await backend.update(live.objects[(kind, key)], attrs)
         live = await backend.read()
+        # the credential lifecycle: a rotation (list the credentials, rotate each), then a
+        # revocation by ID (one the portal no longer has: its 404 is tolerated)
+        second = live.objects[("AccessRequest", "second")]
+        await backend.update(second, {**second.attrs, "rotate": "r1"})
+        await backend.update(second, {**second.attrs, "revokeCredentials": ["999999"]})
+        live = await backend.read()
         await backend.write_managed(ManagedRecord(ids))  # creates the record policy
         await backend.write_managed(ManagedRecord(ids))  # updates it
         await backend.read_managed()

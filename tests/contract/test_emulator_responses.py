@@ -306,6 +306,12 @@ def test_portal_session_conforms(contract: Contract) -> None:
     creds_path = f"/portal-api/apps/{app_id}/access-requests/{ar_id}/credentials"
     creds = c("GET", creds_path)
     c("GET", f"{creds_path}/{creds[0]['ID']}")
+    rotated = c("PUT", f"{creds_path}/{creds[0]['ID']}/rotate")
+    assert rotated["status"] == "ok"
+    after = c("GET", creds_path)
+    assert [x["ID"] for x in after] == [creds[0]["ID"]]
+    assert after[0]["Credential"] != creds[0]["Credential"]  # replaced in place
+    c("PUT", f"{creds_path}/999/rotate", expect=422)
     c("DELETE", f"{creds_path}/{creds[0]['ID']}")
     c("DELETE", f"{creds_path}/{creds[0]['ID']}", expect=404)
     # a second request, rejected, then deleted through the app's sub-resource

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import click
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from portal_gitops import commands
@@ -96,6 +97,23 @@ def test_no_secret_in_any_output_or_file(cli_target: CliTarget, tmp_path: Path) 
     (credential,) = credentials_of(store, rid)
     issued = [credential]
     run("apply", m, "--auto-approve", "-v")
+
+    # rotate it through the manifests: the new value is as secret as the old, and neither
+    # reaches the plan, the apply's log (-v, --debug) or a file
+    (pulled,) = [p for p in (manifests / "requests").rglob("*.yaml") if f"'{rid}'" in p.read_text()]
+    document = yaml.safe_load(pulled.read_text())
+    document["spec"]["rotate"] = "first-rotation"
+    pulled.write_text(yaml.safe_dump(document, sort_keys=False))
+    for fmt in ("text", "markdown", "json"):
+        run("plan", m, "--format", fmt, "-v")
+    rotate_plan = tmp_path / "rotate.json"
+    run("plan", m, "--out", str(rotate_plan))
+    run("apply", str(rotate_plan), "--debug")
+    (rotated,) = credentials_of(store, rid)
+    assert rotated != credential
+    issued.append(rotated)
+    run("apply", m, "--auto-approve", "-v", "--debug")
+    assert credentials_of(store, rid) == [rotated]  # once per value
     for fmt in ("text", "markdown", "json"):
         run("drift", m, "--format", fmt)
         run("plan", m, "--format", fmt, "-v", "--out", str(tmp_path / f"after-{fmt}.json"))

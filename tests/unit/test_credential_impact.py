@@ -72,7 +72,7 @@ def test_narrowing_products_reissues_the_credential() -> None:
         ("maps", "weather"),
         "free",
     )
-    assert plan.credential_counts() == {"revoke": 0, "reissue": 1}
+    assert plan.credential_counts() == {"revoke": 0, "reissue": 1, "rotate": 0}
 
 
 @pytest.mark.parametrize("reason", ["expired", "removed from the manifests"])
@@ -110,7 +110,8 @@ def test_deleting_a_user_or_organisation_revokes_what_they_hold() -> None:
         Change("delete", "Organisation", "Acme", live=ORG),
     )
     assert sorted(c.request for c in by_org.credentials) == ["acme-maps", "acme-weather"]
-    assert by_org.credential_counts() == {"revoke": 2, "reissue": 0}  # each counted once
+    # each counted once
+    assert by_org.credential_counts() == {"revoke": 2, "reissue": 0, "rotate": 0}
 
 
 def test_text_and_markdown_say_so_first_and_json_lists_them() -> None:

@@ -102,6 +102,7 @@ def test_json_has_a_stable_documented_shape() -> None:
         "orphaned": 0,
         "credentials_revoked": 0,
         "credentials_reissued": 0,
+        "credentials_rotated": 0,
     }
     assert data["credentials"] == []
     assert data["changes"][0]["op"] == "create"

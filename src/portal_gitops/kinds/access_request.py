@@ -6,7 +6,14 @@ AccessRequest key = manifest name (live requests not made by us: "request-<id>")
               {consumer, organisation,
                app: {name, description, redirectUrls (sorted), visibility},
                products (sorted), plan,
-               status ("approved" | "rejected" | "pending")}
+               status ("approved" | "rejected" | "pending"),
+               rotate (only when set), revokeCredentials (sorted; only when set)}
+
+``rotate`` and ``revokeCredentials`` ask for something done once: the live side holds the
+values last applied (kept in the managed record's note on the request, since the portal has no
+field for them), so a changed value is an in-place update that rotates or revokes, and the
+same value again is no change. The note also keeps the justification and the expiry date (the
+portal holds neither), which ``import`` writes back.
 
 The catalogue is not in the canonical form: provisioning names none (REFERENCE.md §9
 "Provision body") and the portal records one of its own choosing among those the consumer
@@ -21,7 +28,7 @@ catalogue, the plan's limits) and, once its ``expires`` date has passed, its rev
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -42,8 +49,19 @@ def build(manifests: Sequence[AccessRequest], building: Building) -> None:
         request_id = m.metadata.annotations.get(REQUEST_ID_ANNOTATION)
         if request_id:
             building.aliases[key] = ("AccessRequest", f"request-{request_id}")
+        note: dict[str, Any] = {}
         if s.justification:
-            building.notes[key] = {"justification": s.justification}
+            note["justification"] = s.justification
+        if s.expires is not None:
+            note["expires"] = s.expires.isoformat()
+        once: dict[str, Any] = {}
+        if s.rotate:
+            once["rotate"] = s.rotate
+        if s.revokeCredentials:
+            once["revokeCredentials"] = sorted(set(s.revokeCredentials), key=_by_number)
+        note.update(once)
+        if note:
+            building.notes[key] = note
         user = resources.get(("User", s.consumer))
         plan = resources.get(("Plan", s.plan))
         building.details[key] = {
@@ -69,8 +87,39 @@ def build(manifests: Sequence[AccessRequest], building: Building) -> None:
                 "products": sorted(set(s.products)),
                 "plan": s.plan,
                 "status": "approved" if s.decision == "approve" else "rejected",
+                **once,
             },
         )
+
+
+ONCE = ("rotate", "revokeCredentials")
+"""The attrs that ask for something done once; the live side reads them from the note."""
+
+
+def _by_number(text: str) -> tuple[int, str]:
+    return (int(text), text) if text.isdigit() else (0, text)
+
+
+def applied_once(note: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The live side of ``rotate`` and ``revokeCredentials``: the values last applied, as the
+    managed record's note on the request keeps them."""
+    if not note:
+        return {}
+    out: dict[str, Any] = {}
+    if isinstance(note.get("rotate"), str) and note["rotate"]:
+        out["rotate"] = note["rotate"]
+    revoked = note.get("revokeCredentials")
+    if isinstance(revoked, list) and revoked:
+        out["revokeCredentials"] = sorted({str(r) for r in revoked}, key=_by_number)
+    return out
+
+
+def kept_facts(note: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What the note keeps that the portal cannot hold (justification, expiry date), for
+    reviewers and ``import``."""
+    if not note:
+        return {}
+    return {k: note[k] for k in ("justification", "expires") if isinstance(note.get(k), str)}
 
 
 def export(objects: Sequence[LiveObject], importing: Importing) -> None:
@@ -99,6 +148,10 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
         }
         if a.get("status") == "rejected":
             spec["decision"] = "reject"
+        for k in ONCE:
+            if a.get(k):
+                spec[k] = a[k] if k == "rotate" else list(a[k])
+        spec.update(kept_facts(o.recorded))
         annotations = None if o.managed else {REQUEST_ID_ANNOTATION: o.id}
         org = slug(str(a.get("organisation") or "no-organisation"))
         path = PurePosixPath("requests") / org / f"{slug(o.key)}.yaml"

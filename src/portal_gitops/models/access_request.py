@@ -55,7 +55,9 @@ class AccessRequestSpec(Model):
     justification: str = Field(
         default="",
         description=(
-            "Why access is needed; kept with portal-gitops' records, not sent to the portal."
+            "Why access is needed. The portal has no field for it on a request or an app, so "
+            "it is kept in portal-gitops' managed record on the target (beside the portal), "
+            "and `import` writes it back."
         ),
     )
     expires: dt.date | None = Field(
@@ -64,6 +66,26 @@ class AccessRequestSpec(Model):
     decision: Literal["approve", "reject"] = Field(
         default="approve",
         description="`approve` grants the request when applied; `reject` rejects it.",
+    )
+    rotate: Annotated[str, StringConstraints(max_length=200, pattern=r"^\S(.*\S)?$")] | None = (
+        Field(
+            default=None,
+            description=(
+                "Asks the portal to rotate the request's credentials: any text (a date, a "
+                "ticket). Each new value rotates them once, at the next apply; the value "
+                "applied is remembered on the target, so later runs rotate nothing until it "
+                "changes again. The new credential reaches the consumer through the portal, "
+                "never through portal-gitops."
+            ),
+        )
+    )
+    revokeCredentials: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]] = Field(
+        default_factory=list,
+        description=(
+            "IDs of credentials of this request to revoke, one by one, while the request stays "
+            "approved (the credential IDs the portal shows; never a credential's value). "
+            "Revoked once; listing an ID the portal no longer has changes nothing."
+        ),
     )
 
 

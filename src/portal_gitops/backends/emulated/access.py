@@ -311,11 +311,11 @@ def _creds_list(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     return 200, [r_credential(c) for c in tx.rows("credential", ar["ID"], off, lim)]
 
 
-def _credential(tx: Tx, p: dict[str, str]) -> Row:
-    ar = _app_ar(tx, p)
-    cred = need(tx, "credential", p["id"], "credential")
+def _credential(tx: Tx, p: dict[str, str], status: int = 404) -> Row:
+    ar = _app_ar(tx, p, status)
+    cred = need(tx, "credential", p["id"], "credential", status)
     if cred["AccessRequestID"] != ar["ID"]:
-        raise perr(404, "credential not found")
+        raise perr(status, "credential not found")
     return cred
 
 
@@ -328,3 +328,18 @@ def _creds_get(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
 def _creds_delete(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     tx.delete("credential", _credential(tx, p)["ID"])
     return 200, {"status": "ok"}
+
+
+@route("PUT", "/apps/{app}/access-requests/{ar}/credentials/{id}/rotate")
+def _creds_rotate(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
+    """The spec's rotate-credentials: the new credential replaces the existing one (same ID,
+    new value); 422 when not found (StatusWithErrors), 200 StatusWithMessage."""
+    cred = _credential(tx, p, 422)
+    key = secrets.token_hex(16)
+    cred.update(
+        Credential=key,
+        CredentialHash=hashlib.sha256(key.encode()).hexdigest()[:32],
+        UpdatedAt=timestamp(),
+    )
+    tx.save("credential", cred)
+    return 200, {"status": "ok", "message": OK_ACTION.format("Rotate")}

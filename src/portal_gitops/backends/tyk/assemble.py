@@ -11,6 +11,7 @@ from portal_gitops.backends.tyk.dashboards import DashboardConn, live_conn
 from portal_gitops.backends.tyk.ids import Ids, Index
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_user_ref, text
 from portal_gitops.backends.tyk.records import decode_record, merge_records
+from portal_gitops.kinds.access_request import applied_once, kept_facts
 from portal_gitops.state import (
     ALL_PROVIDERS,
     DEFAULT_ORGANISATION,
@@ -192,7 +193,9 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
         consumer = emails.get(user_id, text(req.get("User")))
         organisation = user_orgs.get(user_id, "")
         attrs = mapping.access_request_attrs(req, app, consumer, organisation, known_products)
-        recorded = {"catalogue": mapping.request_catalogue(req)}
+        note = record.notes.get(("AccessRequest", key))
+        attrs.update(applied_once(note))
+        recorded = {"catalogue": mapping.request_catalogue(req), **kept_facts(note)}
         add("AccessRequest", key, req_id, attrs, recorded=recorded)
     ix.apps = {
         owner: min(items, key=lambda a: int(a["ID"])) for owner, items in apps_by_owner.items()

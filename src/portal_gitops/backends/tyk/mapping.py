@@ -536,6 +536,11 @@ def access_request_attrs(
     }
 
 
+CREDENTIAL_SECRETS = ("Credential", "CredentialHash", "OAuthClientSecret")
+"""The fields of a credential reply that hold a secret (REFERENCE.md §4 "credentials"): read
+only to be registered as secrets, never kept."""
+
+
 def request_catalogue(request: Mapping[str, Any]) -> str:
     """Read: the catalogue the portal recorded on a request (its choice, not ours: not part
     of the canonical attrs; REFERENCE.md §9 "Provision body")."""

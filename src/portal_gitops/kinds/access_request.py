@@ -129,6 +129,24 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
         a = o.attrs
         if a.get("status") == "pending":
             continue
+        missing = [p for p in a.get("products", []) if p not in importing.written["Product"]]
+        if a.get("plan") not in importing.written["Plan"]:
+            missing.append(str(a.get("plan")))
+        if missing:
+            importing.skip(
+                "AccessRequest",
+                o.key,
+                f"it asks for objects that could not be imported: {', '.join(missing)}",
+            )
+            continue
+        catalogue = valid_catalogue(o, importing.live, importing.written["Catalogue"])
+        if catalogue not in importing.written["Catalogue"]:
+            importing.skip(
+                "AccessRequest",
+                o.key,
+                "no imported catalogue offers its plan and products to its consumer",
+            )
+            continue
         app = a.get("app") or {}
         spec: dict[str, Any] = {
             "consumer": a.get("consumer", ""),
@@ -144,7 +162,7 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
             },
             "products": list(a.get("products", [])),
             "plan": a.get("plan", ""),
-            "catalogue": valid_catalogue(o, importing.live, importing.written["Catalogue"]),
+            "catalogue": catalogue,
         }
         if a.get("status") == "rejected":
             spec["decision"] = "reject"

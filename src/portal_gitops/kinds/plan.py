@@ -74,25 +74,55 @@ def build(manifests: Sequence[Plan], building: Building) -> None:
 
 
 def export(objects: Sequence[LiveObject], importing: Importing) -> None:
-    """Plans whose policy carries limits only; the limits are read from the policy."""
+    """Plans whose policy carries limits only; the limits are read from the policy. A limit
+    the manifests cannot express is reported, never written as "unlimited": that manifest
+    would loosen the limit on the next apply."""
     for o in objects:
         a = o.attrs
         policy = backing_policy(o, importing, PARTITIONS, MIXED)
         if policy is None:
             continue
+        problem = inexpressible_limits(policy)
+        if problem:
+            importing.skip("Plan", o.key, problem)
+            continue
         spec: dict[str, Any] = {"provider": a["provider"]}
         for f in ("displayName", "description"):
             if a.get(f):
                 spec[f] = a[f]
-        if policy.get("rate", -1) > 0 and policy.get("per", -1) > 0:
+        if policy.get("rate", -1) > 0:
             spec["rateLimit"] = {"requests": policy["rate"], "per": policy["per"]}
-        if policy.get("quotaMax", -1) > 0 and policy.get("quotaRenewalRate", -1) > 0:
+        if policy.get("quotaMax", -1) > 0:
             spec["quota"] = {"requests": policy["quotaMax"], "renewal": policy["quotaRenewalRate"]}
         if policy.get("keyExpiresIn", 0) > 0:
             spec["keyExpiresIn"] = policy["keyExpiresIn"]
         if a.get("autoApprove"):
             spec["autoApprove"] = True
         importing.write(FILE, "Plan", o.key, spec)
+
+
+def inexpressible_limits(policy: Attrs) -> str:
+    """Why a plan policy's limits have no manifest form, or "" when they have one.
+
+    A manifest's rate limit is ``requests`` per ``per`` seconds, both above 0, and its quota
+    ``requests`` per ``renewal`` seconds, both above 0; leaving either out means unlimited,
+    which the policy holds as -1 (REFERENCE §5: tyk-demo's unlimited policies carry -1).
+    Anything else (``rate: 10, per: -1``, a rate of 0, a quota that never renews) is a
+    limit of its own the manifests cannot state."""
+    rate, per = policy.get("rate", -1), policy.get("per", -1)
+    quota, renewal = policy.get("quotaMax", -1), policy.get("quotaRenewalRate", -1)
+    problems = []
+    if not (rate == -1 or (rate > 0 and per > 0)):
+        problems.append(f"rate limit (rate {rate}, per {per})")
+    if not (quota == -1 or (quota > 0 and renewal > 0)):
+        problems.append(f"quota (quota_max {quota}, quota_renewal_rate {renewal})")
+    if not problems:
+        return ""
+    return (
+        f"its Dashboard policy's {' and '.join(problems)} cannot be written in a manifest "
+        "(a rate limit or quota needs both numbers above 0; -1 means unlimited), and importing "
+        "it as unlimited would loosen it: write this Plan by hand, or change the policy"
+    )
 
 
 KIND = Kind(

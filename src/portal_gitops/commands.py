@@ -626,8 +626,11 @@ class ImportOutcome:
     skipped: list[str]
 
 
-def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> ImportOutcome:
-    """Write manifests for everything live that the manifests can express."""
+def import_portal(
+    out: str, target: Target, paths: Sequence[str] = (), *, force: bool = False
+) -> ImportOutcome:
+    """Write manifests for everything live that the manifests can express; refuses to replace
+    a file already in ``out`` unless ``force`` (nothing is written then)."""
     import yaml
 
     from portal_gitops.importer import import_state
@@ -640,6 +643,12 @@ def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> Import
     store_paths = tuple(paths)
     live = asyncio.run(read_live(target, store_paths, manifests))
     imported = import_state(live)
+    existing = sorted(rel for rel in imported.files if _exists(out_dir, rel))
+    if existing and not force:
+        raise PortalGitopsError(
+            f"{out} already has {_some(existing)}; import writes whole files and would "
+            "replace them: import into an empty folder, or pass --force to overwrite"
+        )
     written = []
     count = 0
     for relpath, docs in sorted(imported.files.items()):
@@ -649,11 +658,30 @@ def import_portal(out: str, target: Target, paths: Sequence[str] = ()) -> Import
     return ImportOutcome(written, count, [str(s) for s in imported.skipped])
 
 
+def _exists(root: Path, rel: PurePosixPath) -> bool:
+    """Whether ``rel`` is taken under ``root`` (a dangling symbolic link takes it too)."""
+    return os.path.lexists(root / Path(*rel.parts))
+
+
+def _some(rels: Sequence[PurePosixPath]) -> str:
+    shown = ", ".join(str(r) for r in rels[:5])
+    return shown + (f" and {len(rels) - 5} more" if len(rels) > 5 else "")
+
+
 # --- init -----------------------------------------------------------------------------------
 
 
-def init_repository(directory: str, *, force: bool = False, lock: str | None = None) -> list[Path]:
-    """Lay out a new manifests repository in ``directory``; refuses to overwrite files.
+@dataclass(frozen=True)
+class InitOutcome:
+    written: list[Path]
+    skipped: list[Path]  # already there, kept (--skip-existing)
+
+
+def init_repository(
+    directory: str, *, force: bool = False, skip_existing: bool = False, lock: str | None = None
+) -> InitOutcome:
+    """Lay out a new manifests repository in ``directory``; refuses to overwrite files unless
+    ``force``, or keeps those that exist and writes the rest with ``skip_existing``.
     ``lock`` is the workflows' hash-pinned install (`pins.resolve_lock`), if resolved."""
     from portal_gitops.load import parse_text
     from portal_gitops.models import KINDS
@@ -661,6 +689,8 @@ def init_repository(directory: str, *, force: bool = False, lock: str | None = N
     from portal_gitops.scaffold import repository_files
     from portal_gitops.schema import json_schemas
 
+    if force and skip_existing:
+        raise PortalGitopsError("--force and --skip-existing contradict each other: pass one")
     root = Path(directory)
     placeholder = repository_files("")
     manifests: list[tuple[Manifest, str]] = []
@@ -674,11 +704,14 @@ def init_repository(directory: str, *, force: bool = False, lock: str | None = N
         files[PurePosixPath("schemas") / name] = json.dumps(schema, indent=2) + "\n"
     if lock is not None:
         files[PurePosixPath(LOCK_PATH)] = lock
-    existing = [rel for rel in files if (root / Path(*rel.parts)).exists()]
-    if existing and not force:
-        shown = ", ".join(str(r) for r in sorted(existing)[:5])
+    existing = sorted(rel for rel in files if _exists(root, rel))
+    if existing and not force and not skip_existing:
         raise PortalGitopsError(
-            f"{directory} already has {shown}{' ...' if len(existing) > 5 else ''}; "
-            "pass --force to overwrite"
+            f"{directory} already has {_some(existing)}; pass --force to overwrite them, or "
+            "--skip-existing to write only the missing files"
         )
-    return [write_inside(root, rel, text) for rel, text in sorted(files.items())]
+    keep = set(existing) if skip_existing else set()
+    written = [
+        write_inside(root, rel, text) for rel, text in sorted(files.items()) if rel not in keep
+    ]
+    return InitOutcome(written, [root / Path(*rel.parts) for rel in sorted(keep)])

@@ -86,3 +86,36 @@ def test_a_limit_import_cannot_express_is_reported_never_loosened(
     assert {"kind": "Plan", "key": "basic"} in [
         {"kind": o["kind"], "key": o["key"]} for o in data["orphaned"]
     ]
+
+
+def test_import_refuses_to_overwrite_files_unless_forced(
+    cli_target: CliTarget, tmp_path: Path
+) -> None:
+    manifests = copy_examples(tmp_path)
+    assert cli_target.invoke("apply", str(manifests), "--auto-approve").exit_code == 0
+    out = tmp_path / "imported"
+    (out / "products").mkdir(parents=True)
+    mine = "# my own plans, not to be lost\n"
+    (out / "plans.yaml").write_text(mine)
+    (out / "products" / "weather-api.yaml").write_text(mine)
+    (out / "notes.txt").write_text(mine)  # not a file import writes: no reason to refuse
+
+    refused = cli_target.invoke("import", "--out", str(out))
+    assert refused.exit_code == 1
+    assert refused.stdout == ""
+    assert refused.stderr == (
+        f"error: {out} already has plans.yaml, products/weather-api.yaml; import writes whole "
+        "files and would replace them: import into an empty folder, or pass --force to "
+        "overwrite\n"
+    )
+    assert (out / "plans.yaml").read_text() == mine
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == [
+        "notes.txt",
+        "plans.yaml",
+        "weather-api.yaml",
+    ]
+
+    forced = cli_target.invoke("import", "--out", str(out), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "kind: Plan" in (out / "plans.yaml").read_text()
+    assert (out / "notes.txt").read_text() == mine

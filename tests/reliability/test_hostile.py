@@ -250,6 +250,10 @@ def test_a_symbolic_link_planted_in_the_output_folder_is_never_followed(tmp_path
     out.mkdir()
     (out / "providers.yaml").symlink_to(victim)
     code, output = _invoke("import", "--out", str(out), store=store_path)
+    assert code == 1 and f"{out} already has providers.yaml" in output, output
+    assert victim.read_text() == "precious\n"
+    # even with --force (which overwrites files), a link is never written through
+    code, output = _invoke("import", "--out", str(out), "--force", store=store_path)
     assert code == 1 and "refusing to write providers.yaml: it would leave" in output, output
     assert victim.read_text() == "precious\n" and "Traceback" not in output
     # a link to another file inside the output folder: refused too, never written through
@@ -257,7 +261,7 @@ def test_a_symbolic_link_planted_in_the_output_folder_is_never_followed(tmp_path
     out.mkdir()
     (out / "elsewhere.yaml").write_text("kept\n")
     (out / "providers.yaml").symlink_to(out / "elsewhere.yaml")
-    code, output = _invoke("import", "--out", str(out), store=store_path)
+    code, output = _invoke("import", "--out", str(out), "--force", store=store_path)
     assert code == 1 and "refusing to write providers.yaml:" in output, output
     assert "is a symbolic link" in output
     assert (out / "elsewhere.yaml").read_text() == "kept\n"

@@ -371,15 +371,17 @@ def apply(
     type=click.Path(file_okay=False),
     help="Folder to write the manifests into.",
 )
+@click.option("--force", is_flag=True, help="Overwrite files already in the --out folder.")
 @common_options
-def import_(out: str, ctx: Context) -> None:
+def import_(out: str, force: bool, ctx: Context) -> None:
     """Write the live portal down as manifests (to adopt a portal configured by hand).
 
     Objects the manifests cannot express are reported with the reason. Secrets are never
-    written: providers get a {fromEnv: ...} reference to fill in."""
+    written: providers get a {fromEnv: ...} reference to fill in. Refuses to replace a file
+    already in the --out folder (nothing is written then) unless --force."""
 
     def go() -> int:
-        outcome = cmd.import_portal(out, ctx.target())
+        outcome = cmd.import_portal(out, ctx.target(), force=force)
         for path in outcome.written:
             echo(str(path))
         for skipped in outcome.skipped:
@@ -493,13 +495,26 @@ def codeowners(paths: tuple[str, ...], requests_dir: str | None) -> None:
     help=f"Write {LOCK_PATH}, the workflows' install of this version pinned by hash (asks "
     "pip, so the version must be published; with --no-lock run `portal-gitops lock` later).",
 )
-def init(directory: str, force: bool, lock: bool) -> None:
-    """Start a manifests repository: starter manifests, workflows, CODEOWNERS, schemas."""
+@click.option(
+    "--skip-existing",
+    is_flag=True,
+    help="Keep files that already exist and write only the missing ones.",
+)
+def init(directory: str, force: bool, lock: bool, skip_existing: bool) -> None:
+    """Start a manifests repository: starter manifests, workflows, CODEOWNERS, schemas.
+
+    Refuses to overwrite a file that exists (nothing is written then) unless --force, or
+    --skip-existing to add only what is missing, naming each file it kept."""
 
     def go() -> int:
         pinned = resolve_lock() if lock else None
-        for path in cmd.init_repository(directory, force=force, lock=pinned):
+        outcome = cmd.init_repository(
+            directory, force=force, skip_existing=skip_existing, lock=pinned
+        )
+        for path in outcome.written:
             echo(str(path))
+        for path in outcome.skipped:
+            echo(f"skipped (already exists): {path}", err=True)
         echo(
             f"Next: portal-gitops validate {directory}/manifests && "
             f"portal-gitops plan {directory}/manifests",

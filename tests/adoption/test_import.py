@@ -11,6 +11,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 
 from portal_gitops import commands as cmd
+from portal_gitops import writing
 from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.commands import load_and_validate
 from tests.apis import api_definition, definitions_for, seed_store_file
@@ -91,7 +92,7 @@ def test_hand_made_objects_are_reported_by_name_and_the_rest_imported(tmp_path: 
     _call(store, "DELETE", f"/api/portal/policies/{orphan['ReferenceID']}")
     store.close()
 
-    outcome = cmd.import_portal(
+    outcome = writing.import_portal(
         str(tmp_path / "out"), cmd.Target(store=str(store_path), environ={})
     )
     assert sorted(outcome.skipped) == [
@@ -124,7 +125,7 @@ def test_for_generated_live_states_import_then_plan_is_empty(
     today = dt.date(2026, 1, 1)
     outcome = cmd.apply([str(src)], target, today=today)
     assert outcome.result is None or outcome.result.ok, outcome.result.failed
-    imported = cmd.import_portal(str(root / "out"), target)
+    imported = writing.import_portal(str(root / "out"), target)
     assert imported.skipped == []
     if not imported.written:
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from portal_gitops import __version__, pulling
+from portal_gitops import __version__, pulling, writing
 from portal_gitops import commands as cmd
 from portal_gitops.apply import ApplyResult, Progress, Stop
 from portal_gitops.cli.common import (
@@ -381,7 +381,7 @@ def import_(out: str, force: bool, ctx: Context) -> None:
     already in the --out folder (nothing is written then) unless --force."""
 
     def go() -> int:
-        outcome = cmd.import_portal(out, ctx.target(), force=force)
+        outcome = writing.import_portal(out, ctx.target(), force=force)
         for path in outcome.written:
             echo(str(path))
         for skipped in outcome.skipped:
@@ -508,7 +508,7 @@ def init(directory: str, force: bool, lock: bool, skip_existing: bool) -> None:
 
     def go() -> int:
         pinned = resolve_lock() if lock else None
-        outcome = cmd.init_repository(
+        outcome = writing.init_repository(
             directory, force=force, skip_existing=skip_existing, lock=pinned
         )
         for path in outcome.written:

@@ -131,9 +131,7 @@ def test_reviewed_plan_is_applied_and_refused_when_stale(step: Step, tmp_path: P
 
 def test_portal_url_input_reaches_the_command(step: Step, tmp_path: Path) -> None:
     manifests = copy_examples(tmp_path)
-    code, outputs, report, _ = step(
-        command="plan", paths=str(manifests), portal_url="http://127.0.0.1:9"
-    )
+    code, _, report, _ = step(command="plan", paths=str(manifests), portal_url="http://127.0.0.1:9")
     assert code == 1 and "127.0.0.1:9" in report  # it tried the portal, not the store
     assert not step.store.exists()
 

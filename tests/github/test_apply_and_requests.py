@@ -236,7 +236,7 @@ def test_a_merged_or_foreign_closed_pr_rejects_nothing(world: World) -> None:
 def test_a_pulled_request_that_would_not_validate_is_reported_and_skipped(world: World) -> None:
     # only the partner catalogue offers premium, and milton is not a partner: no catalogue
     # the manifest could name validates (provisioning names none; the portal records one)
-    _pending(world, app="Wrong Catalogue", catalogue="partner", plan="premium")
+    rid = _pending(world, app="Wrong Catalogue", catalogue="partner", plan="premium")
     result = world.run(
         world.event("schedule", {}),
         "github",
@@ -247,6 +247,9 @@ def test_a_pulled_request_that_would_not_validate_is_reported_and_skipped(world:
     )
     assert result.exit_code == 0, result.output
     assert world.gh.pulls == []
-    assert "::warning title=portal-gitops::request milton-wrong-catalogue-" in result.stdout
+    assert (
+        f"::warning title=portal-gitops::request {rid} (milton@initech.example) skipped"
+        in result.stdout
+    )
     assert "skipped: its manifest does not validate" in world.summary.read_text()
     assert not list(Path(world.manifests / "requests").rglob("milton-*"))

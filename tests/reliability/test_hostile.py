@@ -234,8 +234,10 @@ def test_names_that_would_escape_the_output_folder_stay_inside(tmp_path: Path) -
             pulled.resolve()
         ), path
         assert len(path.name) <= 100
-    (request_file,) = _files_under(pulled)
-    assert request_file.name.endswith(f"-{rid}.yaml")
+    # an app name the manifests cannot hold: the request is reported with the reason, and
+    # no manifest is written for it (it would not validate, so Git could not decide it)
+    assert f"request {rid} (milton@initech.example) skipped" in pull_output
+    assert not pulled.exists() or not _files_under(pulled)
     assert not Path("/tmp/escaped").exists() and not Path("/tmp/escaped-app").exists()
 
 

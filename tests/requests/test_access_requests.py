@@ -310,3 +310,34 @@ def test_requests_pull_is_capped_per_run_and_per_consumer(
     )
     assert len(capped.stdout.splitlines()) == 1
     assert "at most 1 per run" in capped.stderr
+
+
+def test_requests_pull_never_writes_a_manifest_that_does_not_validate(
+    cli_target: CliTarget, tmp_path: Path
+) -> None:
+    manifests = copy_examples(tmp_path)
+    assert cli_target.invoke("apply", str(manifests), "--auto-approve").exit_code == 0
+    store = cli_target.store()
+    # only the partner catalogue offers premium, and milton is not a partner: no catalogue
+    # the manifest could name validates, so the request cannot be decided through Git as it
+    # is; it is reported with the reason, and nothing is written
+    bad = consumer_requests_access(
+        store, "milton@initech.example", "Wrong Catalogue", ["weather-api"], "premium", "partner"
+    )
+    good = consumer_requests_access(
+        store, "milton@initech.example", "Stapler Tracker", ["weather-api"], "basic", "public"
+    )
+    out = manifests / "requests"
+    pulled = cli_target.invoke("requests", "pull", str(manifests), "--out", str(out))
+    assert pulled.exit_code == 0, pulled.output
+    (written,) = [Path(line) for line in pulled.stdout.splitlines()]
+    assert f"request-id: '{good}'" in written.read_text()
+    assert f"request {bad} (milton@initech.example) skipped" in pulled.stderr
+    assert "does not validate" in pulled.stderr and "Catalogue" in pulled.stderr
+    assert "1 new request(s) written" in pulled.stderr
+    from click.testing import CliRunner
+
+    from portal_gitops.cli import main
+
+    assert CliRunner().invoke(main, ["validate", str(manifests)]).exit_code == 0
+    assert request_status(store, bad) == "pending"  # left for a person to decide

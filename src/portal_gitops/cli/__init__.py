@@ -450,11 +450,12 @@ def requests_pull(
         )
         for path in result.written:
             echo(str(path))
-        for line in result.deferred:
+        for line in (*result.skipped, *result.deferred):
             echo(safe_lines(line), err=True)
         echo(
             f"{len(result.written)} new request(s) written, {len(result.already)} "
-            "already in the repository.",
+            "already in the repository"
+            + (f", {len(result.skipped)} skipped." if result.skipped else "."),
             err=True,
         )
         return EXIT_OK

@@ -526,7 +526,7 @@ def init(directory: str, force: bool, lock: bool, skip_existing: bool) -> None:
     run(go)
 
 
-@main.command()
+@main.command("lock")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
@@ -540,7 +540,7 @@ def init(directory: str, force: bool, lock: bool, skip_existing: bool) -> None:
 @click.option(
     "--python", default=RUNNER_PYTHON, show_default=True, help="CPython of the workflows."
 )
-def lock(out: str, version: str, python: str) -> None:
+def lock_command(out: str, version: str, python: str) -> None:
     """Pin the workflows' install of portal-gitops and its dependencies by sha256.
 
     pip resolves the version for GitHub's ubuntu-latest runner; the workflows install the

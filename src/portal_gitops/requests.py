@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from portal_gitops.kinds.access_request import valid_catalogue
+from portal_gitops.kinds.access_request import request_file, valid_catalogue
 from portal_gitops.kinds.base import slug
 from portal_gitops.models import (
     API_VERSION,
@@ -78,8 +78,7 @@ def request_manifest(obj: LiveObject, live: LiveState | None = None) -> PulledRe
         "spec": spec,
     }
     # one folder per product, so CODEOWNERS can route new files to the product's owners
-    products = list(a.get("products", [])) or ["no-product"]
-    return PulledRequest(obj.id, PurePosixPath(slug(str(products[0]))) / f"{name}.yaml", doc)
+    return PulledRequest(obj.id, request_file(a.get("products", []), name), doc)
 
 
 def known_request_ids(manifests: Iterable[Manifest]) -> set[str]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from portal_gitops.kinds.access_request import REQUESTS, request_file
 from portal_gitops.models import API_VERSION
 
 WORKFLOWS = ("portal-plan", "portal-apply", "portal-drift", "portal-requests-pull")
@@ -118,7 +119,7 @@ def starter_manifests() -> dict[PurePosixPath, list[dict[str, Any]]]:
                 },
             )
         ],
-        PurePosixPath("requests/example-org/dev-example-app.yaml"): [
+        REQUESTS / request_file(["example-api"], "dev-example-app"): [
             _doc(
                 "AccessRequest",
                 "dev-example-app",
@@ -175,7 +176,9 @@ README = """\
 This repository describes our Tyk Developer Portal. Changes are made by pull request:
 
 - `manifests/` holds providers, organisations and teams, products, plans and catalogues.
-- `manifests/requests/` holds access requests; merging one grants the access it asks for.
+- `manifests/requests/` holds access requests, one file each in a folder per product
+  (`requests/<product>/<name>.yaml`, the layout `requests pull` writes and CODEOWNERS routes);
+  merging one grants the access it asks for.
 - Every pull request gets a plan comment; merging to main applies it
   (`.github/workflows/portal-*.yml`). CODEOWNERS routes requests to the owners of the
   products and plans they ask for (regenerate it with `portal-gitops codeowners manifests`).

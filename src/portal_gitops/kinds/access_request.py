@@ -123,8 +123,9 @@ def kept_facts(note: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def export(objects: Sequence[LiveObject], importing: Importing) -> None:
-    """Decided requests, one file each under ``requests/<organisation>/``; pending ones are
-    left to ``requests pull``. One not made by us carries its live ID as an annotation."""
+    """Decided requests, one file each under ``requests/<product>/`` (``request_file``);
+    pending ones are left to ``requests pull``. One not made by us carries its live ID as an
+    annotation."""
     for o in objects:
         a = o.attrs
         if a.get("status") == "pending":
@@ -171,9 +172,21 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
                 spec[k] = a[k] if k == "rotate" else list(a[k])
         spec.update(kept_facts(o.recorded))
         annotations = None if o.managed else {REQUEST_ID_ANNOTATION: o.id}
-        org = slug(str(a.get("organisation") or "no-organisation"))
-        path = PurePosixPath("requests") / org / f"{slug(o.key)}.yaml"
+        path = REQUESTS / request_file(a.get("products", []), o.key)
         importing.write(path, "AccessRequest", o.key, spec, annotations)
+
+
+REQUESTS = PurePosixPath("requests")
+"""The requests folder, beside the other manifests (``import``, ``init``)."""
+
+
+def request_file(products: Sequence[str], name: str) -> PurePosixPath:
+    """Where a request's manifest lives inside the requests folder: one folder per product
+    (the first it asks for, by name), ``<product>/<name>.yaml``. The one layout ``import``,
+    ``requests pull`` and ``init`` write, and the one ``codeowners`` routes: GitHub reads
+    CODEOWNERS from the base branch, so only a folder line can route a brand-new file."""
+    first = sorted(str(p) for p in products)[0] if products else "no-product"
+    return PurePosixPath(slug(first)) / f"{slug(name, 100)}.yaml"
 
 
 def valid_catalogue(

@@ -16,6 +16,7 @@ from portal_gitops.backends.emulated.replies import (
     Reply,
     Req,
     RouteTable,
+    catalogues_with,
     id_list,
     int_field,
     need,
@@ -98,10 +99,12 @@ def _recorded_catalogue(
     or the last by ID (``PortalStore.provision_catalogue``: unsettled, REFERENCE.md §9)."""
     user = tx.get("user", user_id) or {}
     teams = set(user.get("Teams") or [])
+    # the catalogues listing the plan and every product: from the shortest of their lists
+    # (the memoised index), not by decoding every catalogue on every request
+    having = [catalogues_with(store, tx, "Products", pid) for pid in product_ids]
+    fewest = min([catalogues_with(store, tx, "Plans", plan_id), *having], key=len)
     offering = [
-        c
-        for c in tx.rows("catalogue")
-        if plan_id in c["Plans"] and all(i in c["Products"] for i in product_ids)
+        c for c in fewest if plan_id in c["Plans"] and all(i in c["Products"] for i in product_ids)
     ]
     visible = [
         c["ID"]

@@ -13,7 +13,7 @@ import secrets
 import sqlite3
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 SCHEMA_VERSION = 1
@@ -35,7 +35,6 @@ _PARENT_FIELD = {
 SCHEMA = (
     "CREATE TABLE objects(kind TEXT NOT NULL, id INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '',"
     " parent INTEGER NOT NULL DEFAULT 0, data TEXT NOT NULL, PRIMARY KEY(kind, id))",
-    "CREATE INDEX objects_name ON objects(kind, name)",
     "CREATE INDEX objects_parent ON objects(kind, parent, id)",
     "CREATE TABLE seq(kind TEXT PRIMARY KEY, last INTEGER NOT NULL)",
     "CREATE TABLE policies(seq INTEGER PRIMARY KEY AUTOINCREMENT, pid TEXT NOT NULL UNIQUE,"
@@ -43,8 +42,12 @@ SCHEMA = (
     "CREATE INDEX policies_name ON policies(name)",
 )
 # Indexes and tables added after schema version 1 (IF NOT EXISTS, so older stores get them too):
-# the Dashboard's API definitions (apis.py).
+# the Dashboard's API definitions (apis.py); the look-up by name ends with ``id`` so that its
+# ``ORDER BY id LIMIT 1`` is answered from the index (on ``(kind, name)`` alone SQLite walked
+# every object of the kind in ID order instead: a look-up cost grew with the store).
 INDEXES = (
+    "DROP INDEX IF EXISTS objects_name",
+    "CREATE INDEX IF NOT EXISTS objects_name_id ON objects(kind, name, id)",
     "CREATE INDEX IF NOT EXISTS policies_id ON policies(json_extract(data, '$.id'))",
     "CREATE TABLE IF NOT EXISTS apis(api_id TEXT PRIMARY KEY, data TEXT NOT NULL)",
 )
@@ -71,11 +74,17 @@ def _first(pair: list[Any]) -> Any:
     return pair[0]
 
 
-class Tx:
-    """Row helpers over one open transaction."""
+def _ignore(kind: str) -> None:
+    pass
 
-    def __init__(self, conn: sqlite3.Connection):
+
+class Tx:
+    """Row helpers over one open transaction. ``on_write`` is told the kind of every portal
+    object inserted, saved or deleted ("policy" for Dashboard policies), before the write."""
+
+    def __init__(self, conn: sqlite3.Connection, on_write: Callable[[str], None] = _ignore):
         self.c = conn
+        self.on_write = on_write
         self._names: dict[tuple[str, int], str] = {}
         self.memo_checked = False  # PRAGMA data_version looked at (once per transaction)
 
@@ -164,6 +173,7 @@ class Tx:
             (kind, oid, oid),
         )
         row = {"ID": oid, **row}
+        self.on_write(kind)
         self._names.pop((kind, oid), None)
         name, parent = self._cols(kind, row)
         self.c.execute(
@@ -173,6 +183,7 @@ class Tx:
         return row
 
     def save(self, kind: str, row: Row) -> Row:
+        self.on_write(kind)
         self._names.pop((kind, row["ID"]), None)
         name, parent = self._cols(kind, row)
         self.c.execute(
@@ -182,6 +193,7 @@ class Tx:
         return row
 
     def delete(self, kind: str, oid: int) -> None:
+        self.on_write(kind)
         self._names.pop((kind, oid), None)
         self.c.execute("DELETE FROM objects WHERE kind=? AND id=?", (kind, oid))
 
@@ -228,6 +240,7 @@ class Tx:
         return r is not None
 
     def put_policy(self, pol: Row) -> None:
+        self.on_write("policy")
         self.c.execute(
             "INSERT INTO policies(pid, name, data) VALUES(?,?,?) "
             "ON CONFLICT(pid) DO UPDATE SET name=excluded.name, data=excluded.data",
@@ -235,4 +248,5 @@ class Tx:
         )
 
     def delete_policy(self, pid: str) -> None:
+        self.on_write("policy")
         self.c.execute("DELETE FROM policies WHERE pid=?", (pid,))

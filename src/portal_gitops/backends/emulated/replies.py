@@ -305,11 +305,12 @@ def r_user(tx: Tx, row: Row) -> Row:
     }
 
 
-def _catalogues_with(store: PortalStore, tx: Tx, field: str, oid: int) -> list[Row]:
+def catalogues_with(store: PortalStore, tx: Tx, field: str, oid: int) -> list[Row]:
     """Catalogues whose ``field`` (Products/Plans) lists ``oid`` (rows: read, never change).
 
-    Every product/plan detail needs this: the map of all memberships is built once and
-    kept between reads (see ``PortalStore.memoised``) instead of scanning every catalogue each time.
+    Every product/plan detail and every provision needs this: the map of all memberships is
+    built once and kept until a catalogue is written (see ``PortalStore.memoised``) instead of
+    scanning every catalogue each time.
     """
 
     def build() -> dict[tuple[str, int], list[Row]]:
@@ -320,7 +321,9 @@ def _catalogues_with(store: PortalStore, tx: Tx, field: str, oid: int) -> list[R
                     index.setdefault((name, member), []).append(cat)
         return index
 
-    memberships: dict[tuple[str, int], list[Row]] = store.memoised(tx, "memberships", build)
+    memberships: dict[tuple[str, int], list[Row]] = store.memoised(
+        tx, "memberships", ("catalogue",), build
+    )
     return memberships.get((field, oid), [])
 
 
@@ -362,7 +365,7 @@ def r_product(store: PortalStore, tx: Tx, row: Row, *, full: bool = True) -> Row
             Description=row["Description"],
             Content=row["Content"],
             Logo=row["Logo"],
-            Catalogues=[c["Name"] for c in _catalogues_with(store, tx, "Products", row["ID"])],
+            Catalogues=[c["Name"] for c in catalogues_with(store, tx, "Products", row["ID"])],
             Tags=[n for t in row["Tags"] if (n := tx.name_of("tag", t))],
             Templates=[],
             CreatedAt=row["CreatedAt"],
@@ -426,7 +429,7 @@ def r_plan(store: PortalStore, tx: Tx, row: Row, *, full: bool = True) -> Row:
         )
         # 1.14's Plan has catalogue IDs; older portals answered Plan-show, with names
         key = "Name" if store.legacy_limit_strings else "ID"
-        out["Catalogues"] = [c[key] for c in _catalogues_with(store, tx, "Plans", row["ID"])]
+        out["Catalogues"] = [c[key] for c in catalogues_with(store, tx, "Plans", row["ID"])]
     return out
 
 

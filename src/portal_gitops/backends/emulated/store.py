@@ -171,9 +171,8 @@ class PortalStore:
         self.portal_max_per_page = portal_max_per_page
         self.provision_catalogue = provision_catalogue
         self._lock = threading.Lock()
-        self._memo: dict[str, Any] = {}
+        self._memo: dict[str, tuple[frozenset[str], Any]] = {}  # name -> (kinds, derived)
         self._memo_version: int | None = None
-        self._writing = False
         self._conn = sqlite3.connect(
             path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
@@ -339,18 +338,15 @@ class PortalStore:
         with self._lock:
             c = self._conn
             c.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            self._writing = write
-            if write:
-                self._memo.clear()  # whatever this write changes, nothing derived survives it
-                self._memo_version = None
             try:
-                yield Tx(c)
+                yield Tx(c, self._forget)
+                c.execute("COMMIT")
             except BaseException:
-                c.execute("ROLLBACK")
+                # what was derived inside the transaction may hold what it undoes
+                self._memo.clear()
+                if c.in_transaction:
+                    c.execute("ROLLBACK")
                 raise
-            finally:
-                self._writing = False
-            c.execute("COMMIT")
 
     def snapshot(self) -> StoreSnapshot:
         """Everything a read of the portal asks for, in one read transaction.
@@ -406,23 +402,30 @@ class PortalStore:
                 apis=apis.every(tx),
             )
 
-    def memoised(self, tx: Tx, name: str, build: Callable[[], Any]) -> Any:
-        """Data derived from the store, kept between read requests until anything writes.
+    def memoised(self, tx: Tx, name: str, kinds: Iterable[str], build: Callable[[], Any]) -> Any:
+        """Data derived from the objects of ``kinds``, kept until one of them is written.
 
-        Own writes clear it (``_transaction``); ``PRAGMA data_version`` tells of commits by other
-        connections (another process sharing the file). Inside a write it is never used.
+        A write through ``Tx`` drops what was derived from its kind at once, inside the
+        writing transaction too (``_forget``); a transaction that fails drops everything;
+        ``PRAGMA data_version`` tells of commits by other connections (another process
+        sharing the file), looked at once per transaction. What ``build`` returns is shared:
+        callers only read it.
         """
-        if self._writing:
-            return build()
         if not tx.memo_checked:  # a transaction sees one version of the file throughout
             version = tx.c.execute("PRAGMA data_version").fetchone()[0]
             if version != self._memo_version:
                 self._memo.clear()
                 self._memo_version = version
             tx.memo_checked = True
-        if name not in self._memo:
-            self._memo[name] = build()
-        return self._memo[name]
+        kept = self._memo.get(name)
+        if kept is None:
+            kept = self._memo[name] = (frozenset(kinds), build())
+        return kept[1]
+
+    def _forget(self, kind: str) -> None:
+        """Drop what was derived from objects of ``kind`` (one is being written)."""
+        for name in [n for n, (kinds, _) in self._memo.items() if kind in kinds]:
+            del self._memo[name]
 
     @staticmethod
     def _respond(status: int, payload: Any) -> StoreResponse:

@@ -12,6 +12,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from portal_gitops.cli import main
+from tests.apis import EXAMPLE_APIS
+from tests.cli.test_plan_apply import NO_CHANGES
 from tests.conftest import CliTarget, copy_examples
 
 ENV: dict[str, str | None] = {"NO_COLOR": "1", "TYK_PORTAL_URL": None, "TYK_PORTAL_TOKEN": None}
@@ -104,3 +106,24 @@ def test_the_emulator_on_a_port_in_use_is_one_clear_error_without_its_banner(
         "(perhaps another emulator) is using it: stop it, or pick a free port with --port\n"
     )
     assert not (tmp_path / "portal.db").exists()
+
+
+def test_common_options_are_accepted_before_the_command_as_after_it(tmp_path: Path) -> None:
+    manifests = str(copy_examples(tmp_path))
+    store, other = str(tmp_path / "a" / "portal.db"), str(tmp_path / "b" / "portal.db")
+    seeded = ("--store", store, "--apis", str(EXAMPLE_APIS))
+
+    before = _run("-v", "--no-color", *seeded, "plan", manifests)
+    after = _run("plan", manifests, "-v", "--no-color", *seeded)
+    assert before[0] == after[0] == 0, before[2]
+    assert before[1] == after[1] and "Plan: 37 to create" in before[1]
+
+    code, out, _ = _run(*seeded, "apply", manifests, "--auto-approve")
+    assert (code, out.splitlines()[-1]) == (0, "Apply: 37 done, 0 failed, 0 skipped.")
+    assert _run("--store", store, "plan", manifests)[1] == NO_CHANGES + "\n"
+    # given at both places, the one after the command wins: the other store is empty
+    code, _, err = _run("--store", store, "plan", manifests, "--store", other)
+    assert code == 1 and 'API "air-quality" is not defined on the Dashboard' in err
+    # an unknown option before the command is still refused
+    code, _, err = _run("--no-such-option", "plan", manifests)
+    assert code == 1 and "No such option '--no-such-option'" in err

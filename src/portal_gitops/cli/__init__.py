@@ -29,6 +29,8 @@ from portal_gitops.cli.common import (
     common_options,
     echo,
     fail,
+    global_options,
+    inherited,
     run,
     safe_lines,
 )
@@ -44,8 +46,12 @@ from portal_gitops.validate import format_issues
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="portal-gitops")
-def main() -> None:
-    """Manage a Tyk Developer Portal from YAML manifests: validate, plan, apply."""
+@global_options
+def main(**_common: object) -> None:
+    """Manage a Tyk Developer Portal from YAML manifests: validate, plan, apply.
+
+    The common options (--store, --apis, --portal-url, -v, --no-color) may be given before
+    the command or after it; given at both places, the one after the command wins."""
 
 
 # --- validate -------------------------------------------------------------------------------
@@ -614,6 +620,9 @@ def emulator(host: str, port: int, store: str, latency_ms: float, apis: tuple[st
 
     Requires TYK_PORTAL_TOKEN (portal API) and TYK_DASHBOARD_SECRET (Dashboard API)."""
     from portal_gitops.backends.emulated.server import FaultConfig, serve, settings_from_env
+
+    store = inherited("store", store)  # `portal-gitops --store X emulator` as well
+    apis = inherited("apis", apis)
 
     def go() -> int:
         settings_from_env(os.environ)  # fail early and clearly when tokens are missing

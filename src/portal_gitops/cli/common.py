@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from portal_gitops import commands as cmd
 from portal_gitops.errors import ApplyError, ManifestError, PortalGitopsError
@@ -69,9 +70,31 @@ ALLOW_EMPTY_OPTION = click.option(
 )
 
 
+def inherited(name: str, value: Any) -> Any:
+    """The value of a common option for the running command, given after the command or
+    before it (``portal-gitops -v plan`` as ``portal-gitops plan -v``): on the command line
+    after the command wins, then before it, then the environment or the default. A count
+    (``-v``) adds up; a flag is on when given at either place."""
+    here = click.get_current_context()
+    root = here.find_root()
+    if root is here or name not in root.params:
+        return value
+    before = root.params[name]
+    if isinstance(value, bool):
+        return value or bool(before)
+    if name == "verbose":
+        return int(value) + int(before or 0)
+    if here.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+        return value
+    if root.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+        return before
+    return value
+
+
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The target and output options every portal-facing command shares, handed to the
-    command as one ``ctx: Context`` argument."""
+    command as one ``ctx: Context`` argument. They are accepted before the command too
+    (``global_options`` on the group)."""
 
     @functools.wraps(command)
     def f(
@@ -84,10 +107,27 @@ def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
         apis: tuple[str, ...],
         **kwargs: Any,
     ) -> Any:
+        no_color = inherited("no_color", no_color)
         color = _color_default() and not no_color
-        ctx = Context(store, portal_url, verbose, color, debug, apis)
+        ctx = Context(
+            inherited("store", store),
+            inherited("portal_url", portal_url),
+            inherited("verbose", verbose),
+            color,
+            inherited("debug", debug),
+            inherited("apis", apis),
+        )
         return command(*args, ctx=ctx, **kwargs)
 
+    return _shared_options(f)
+
+
+def global_options(group: Callable[..., Any]) -> Callable[..., Any]:
+    """The common options on the group, so they may come before the command as well."""
+    return _shared_options(group)
+
+
+def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--store",
         type=click.Path(dir_okay=False),

@@ -475,8 +475,10 @@ async def test_secrets_never_appear_in_messages_or_reprs() -> None:
     finally:
         await api.aclose()
     assert str(portal_error.value) == "list providers: 401 Unauthorized: token *** is not valid"
-    assert (
-        str(dash_error.value) == "list Dashboard policies: 401 Unauthorized: token *** is not valid"
+    assert str(dash_error.value) == (
+        "list Dashboard policies: 401 Unauthorized: token *** is not valid; the Dashboard "
+        "http://dash.test:3000 refused the secret: set it to an API secret of a user of that "
+        "Dashboard (the user's Tyk Dashboard API Access Credentials)"
     )
     for text in (repr(api), repr(conn), repr(api.portal), str(conn)):
         assert TOKEN not in text and SECRET not in text

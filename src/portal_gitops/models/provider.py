@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints, field_validator
 
@@ -46,6 +47,17 @@ class ProviderSpec(Model):
             "Also stored on the portal provider."
         ),
     )
+
+    @field_validator("dashboardUrl")
+    @classmethod
+    def _dashboard_base(cls, v: str) -> str:
+        # the portal and portal-gitops both add /api: a URL ending in it asks for /api/api/...
+        if urlsplit(v).path.rstrip("/").endswith("/api"):
+            raise ValueError(
+                "ends in /api: write the Dashboard's base URL (without /api), e.g. "
+                "https://dashboard.example.com:3000; the portal and portal-gitops add /api"
+            )
+        return v
 
     @field_validator("secret", mode="before")
     @classmethod

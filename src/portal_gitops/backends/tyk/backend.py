@@ -155,8 +155,10 @@ def open_tyk(
     insecure: bool = False,
     retry: RetryPolicy | None = None,
     clock: Callable[[], float] = time.time,
+    token_source: str = "",
 ) -> PortalBackend:
-    """The tyk backend: the portal admin API at ``portal_url`` and the providers' Dashboards."""
+    """The tyk backend: the portal admin API at ``portal_url`` and the providers' Dashboards.
+    ``token_source`` names where the token came from, for the message when it is refused."""
     if timeout is None:
         timeouts = Timeouts()
     elif isinstance(timeout, Timeouts):
@@ -171,6 +173,7 @@ def open_tyk(
         parallelism=parallelism,
         retry=retry,
         insecure=insecure,
+        token_source=token_source,
     )
     return PortalBackend(
         api,

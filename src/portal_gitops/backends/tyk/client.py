@@ -52,6 +52,7 @@ from portal_gitops.errors import (
     is_retryable,
 )
 from portal_gitops.retry import RetryPolicy
+from portal_gitops.urls import display_url
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +201,8 @@ class _Client:
         run: RunClock,
         budgets: tuple[Budget, Budget],
     ) -> None:
+        # appended to a 401 or 403: who refused which credential, and how to fix it
+        self.refused_hint = ""
         headers = {"Accept": "application/json", "User-Agent": "portal-gitops"}
         if token:
             headers["Authorization"] = token  # raw token: no "Bearer" (REFERENCE.md §1)
@@ -319,13 +322,19 @@ class _Client:
                 raise too_slow(self._host, operation, self.limits.request_seconds) from None
         log.debug("%s %s -> %s", method, path, status)
         if status >= 400:
-            raise error_for_status(
+            error = error_for_status(
                 status,
                 content,
                 operation=operation,
                 retry_after=retry_after,
                 scrub=self._scrub,
             )
+            if isinstance(error, AuthError) and self.refused_hint:
+                message = str(error).removeprefix(f"{operation}: ")
+                raise AuthError(
+                    f"{message}; {self.refused_hint}", operation=operation, status=status
+                )
+            raise error
         if status >= 300:
             raise BackendError(f"{status} unexpected redirect", operation=operation, status=status)
         if not content.strip():
@@ -597,6 +606,7 @@ class TykApi:
         insecure: bool = False,
         per_page: int = 100,
         limits: Limits | None = None,
+        token_source: str = "",
     ) -> None:
         self._transport = transport
         self.limits = limits or Limits()
@@ -622,6 +632,12 @@ class TykApi:
             budgets=self._budgets,
             per_page=per_page,
         )
+        if token_source:
+            self.portal.refused_hint = (
+                f"the portal {display_url(portal_url)} refused the admin token from "
+                f"{token_source}: set it to the API credential of a portal admin (the "
+                "profile page of an admin user in the portal)"
+            )
 
     def __repr__(self) -> str:
         return f"TykApi({self.portal_url!r})"
@@ -647,6 +663,12 @@ class TykApi:
                 limits=self.limits,
                 run=self.run,
                 budgets=self._budgets,
+            )
+            source = f" ({conn.source})" if conn.source else ""
+            api.refused_hint = (
+                f"the Dashboard {display_url(key[0])} refused the secret{source}: set it to an "
+                "API secret of a user of that Dashboard (the user's Tyk Dashboard API Access "
+                "Credentials)"
             )
             self._dashboards[key] = api
         return api

@@ -23,6 +23,9 @@ class DashboardConn:
     url: str
     secret: str | None = field(default=None, repr=False)
     insecure: bool = False
+    # where the secret comes from, for the message when the Dashboard refuses it (never the
+    # secret): 'provider "tyk", secret from environment variable TYK_DASHBOARD_SECRET'
+    source: str = field(default="", compare=False)
 
     def __repr__(self) -> str:  # explicit so that no dataclass change can ever show the secret
         return f"DashboardConn(url={self.url!r}, insecure={self.insecure!r})"
@@ -39,7 +42,10 @@ def live_conn(provider: Mapping[str, Any]) -> DashboardConn | None:
     if not url:
         return None
     secret = text(meta.get("Secret")) or None
-    return DashboardConn(url, secret, insecure=False)
+    name = text(provider.get("Name"))
+    source = f'provider "{name}", ' if name else ""
+    source += "the secret kept in the portal's provider configuration (no Provider manifest)"
+    return DashboardConn(url, secret, insecure=False, source=source)
 
 
 class Dashboards:

@@ -60,10 +60,14 @@ class ApplyResult:
     failed: list[tuple[Action, str]] = field(default_factory=list)
     skipped: list[Action] = field(default_factory=list)
     stopped: str | None = None  # why the run stopped before its end (a Stop's reason)
+    # the managed record could not be written (the portal went down): why, and the actions
+    # done since it was last written, which the record does not list yet
+    record_error: str | None = None
+    unrecorded: list[Action] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped
+        return not self.failed and not self.skipped and self.record_error is None
 
     def summary(self) -> str:
         return f"{len(self.done)} done, {len(self.failed)} failed, {len(self.skipped)} skipped"
@@ -103,6 +107,7 @@ class Applier:
         notes: dict[Key, Mapping[str, Any]] = dict(record.notes)
         sem = asyncio.Semaphore(self.parallelism)
         groups = list(plan.groups())
+        recorded = 0  # how many of result.done the record written last lists
         for gi, group in enumerate(groups):
             if self.stop.reason is not None:
                 result.stopped = self.stop.reason
@@ -138,8 +143,13 @@ class Applier:
                             notes.pop(key, None)
                 else:
                     result.failed.append((action, detail))
-            await self.backend.write_managed(ManagedRecord(managed, notes))
-            if result.failed or self.stop.reason is not None:
+            try:
+                await self.backend.write_managed(ManagedRecord(managed, notes))
+                recorded = len(result.done)
+            except PortalGitopsError as exc:  # the portal went down: report, start no more
+                result.record_error = str(exc)
+                result.unrecorded = result.done[recorded:]
+            if result.failed or result.record_error or self.stop.reason is not None:
                 result.stopped = self.stop.reason
                 for rest in groups[gi + 1 :]:
                     result.skipped.extend(rest)
@@ -227,6 +237,17 @@ class Applier:
                 await self.sleep(self.retry.delay(attempt, exc))
 
 
+@dataclass
+class LockRelease:
+    """How the release of the apply lock went, once the block has ended: ``released`` is
+    None before, then True, or False with ``error`` (the portal could not be reached) and
+    ``expires_at`` (the end of the last lease taken: it goes by itself then)."""
+
+    released: bool | None = None
+    error: str = ""
+    expires_at: float | None = None
+
+
 @contextlib.asynccontextmanager
 async def holding_lock(
     backend: Backend,
@@ -236,14 +257,20 @@ async def holding_lock(
     *,
     clock: Callable[[], float] = time.time,
     sleep: Sleep = asyncio.sleep,
+    release: LockRelease | None = None,
 ) -> AsyncIterator[LockInfo]:
     """The apply lock for the block: taken (or LockError), its lease renewed every third of
     its length while the block runs, released at the end. When a renewal finds the lock gone
     or taken by another, or cannot renew it before the lease runs out, ``stop`` is requested
-    with the reason: the run then starts nothing more."""
+    with the reason: the run then starts nothing more.
+
+    A release that fails (the portal went down) does not hide how the block ended: it is
+    told in ``release`` and the block's result or error goes on."""
     info = await backend.acquire_lock(holder, ttl_seconds)
+    outcome = release if release is not None else LockRelease()
+    outcome.expires_at = info.expires_at
     keeper = asyncio.create_task(
-        _keep_lease(backend, holder, ttl_seconds, info.expires_at, stop, clock, sleep)
+        _keep_lease(backend, holder, ttl_seconds, outcome, stop, clock, sleep)
     )
     try:
         yield info
@@ -251,14 +278,20 @@ async def holding_lock(
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await keeper
-        await backend.release_lock(holder)
+        try:
+            await backend.release_lock(holder)
+            outcome.released = True
+        except PortalGitopsError as exc:
+            outcome.released, outcome.error = False, str(exc)
+            if release is None:  # nobody to tell: the error is the caller's to see
+                raise
 
 
 async def _keep_lease(
     backend: Backend,
     holder: str,
     ttl_seconds: float,
-    expires_at: float,
+    lease: LockRelease,
     stop: Stop,
     clock: Callable[[], float],
     sleep: Sleep,
@@ -266,8 +299,9 @@ async def _keep_lease(
     every = ttl_seconds / 3
     while True:
         await sleep(every)
+        expires_at = lease.expires_at or 0.0
         try:
-            expires_at = (await backend.renew_lock(holder, ttl_seconds)).expires_at
+            lease.expires_at = (await backend.renew_lock(holder, ttl_seconds)).expires_at
         except LockError as exc:
             stop.request(f"{exc}; stopping: another apply may be running")
             return

@@ -19,7 +19,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from portal_gitops import plan as planmod
-from portal_gitops.apply import Applier, ApplyResult, Progress, Stop, force_unlock, holding_lock
+from portal_gitops.apply import (
+    Applier,
+    ApplyResult,
+    LockRelease,
+    Progress,
+    Stop,
+    force_unlock,
+    holding_lock,
+)
 from portal_gitops.backends.base import Backend, LockInfo
 from portal_gitops.credentials import (
     clean_credential,
@@ -44,7 +52,7 @@ from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
-from portal_gitops.urls import display_url
+from portal_gitops.urls import check_dashboard_url, check_portal_url, display_url
 from portal_gitops.validate import ValidationResult, format_issues, validate_loaded
 from portal_gitops.validate.apis import check_product_apis
 
@@ -178,9 +186,12 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
             "--apis seeds the embedded store's Dashboard only: portal-gitops never creates "
             "APIs in a real Dashboard (create them there, then plan)"
         )
+    check_portal_url(target.portal_url)
     token = clean_credential(target.environ.get("TYK_PORTAL_TOKEN"), "TYK_PORTAL_TOKEN")
     token_file = target.environ.get("TYK_PORTAL_TOKEN_FILE")
+    token_source = "environment variable TYK_PORTAL_TOKEN"
     if not token and token_file:
+        token_source = "the file TYK_PORTAL_TOKEN_FILE names"
         token = read_secret_file(
             token_file, inside=None, source="the file TYK_PORTAL_TOKEN_FILE names"
         )
@@ -193,6 +204,8 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
         )
     providers = [m for m in manifests if isinstance(m, Provider)]
     override = target.environ.get("TYK_DASHBOARD_URL") or None
+    if override:
+        check_dashboard_url(override, "TYK_DASHBOARD_URL")
     refuse_unapproved_dashboards(providers, override, target.environ)
     resolve = secret_resolver(target.environ)
     dashboards = {
@@ -200,6 +213,8 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
             url=m.spec.dashboardUrl,
             secret=resolve(secret_ref_label(m.spec.secret)),
             insecure=m.spec.insecureSkipVerify,
+            source=f'provider "{m.metadata.name}", secret from '
+            + _ref_source(secret_ref_label(m.spec.secret)),
         )
         for m in providers
     }
@@ -209,7 +224,13 @@ def open_backend(target: Target, paths: Sequence[str], manifests: Sequence[Manif
         dashboards,
         dashboard_url_override=override,
         parallelism=target.parallelism,
+        token_source=token_source,
     )
+
+
+def _ref_source(ref: str) -> str:
+    kind, _, name = ref.partition(":")
+    return f"environment variable {name}" if kind == "env" else f"file {name}"
 
 
 def api_definitions(paths: Sequence[str]) -> list[dict[str, Any]]:
@@ -343,6 +364,7 @@ def lock_holder() -> str:
 class ApplyOutcome:
     plan: Plan
     result: ApplyResult | None  # None when there was nothing to do or it was declined
+    lock: LockRelease = field(default_factory=LockRelease)  # filled once the lock is let go
 
 
 Confirm = Callable[[Plan], bool]
@@ -370,8 +392,9 @@ async def _apply(
     current_hash = loaded.manifests_hash if loaded is not None else None
     backend = open_backend(target, paths, manifests)
     holder = lock_holder()
+    release = LockRelease()
     try:
-        async with holding_lock(backend, holder, LOCK_TTL_SECONDS, stop):
+        async with holding_lock(backend, holder, LOCK_TTL_SECONDS, stop, release=release):
             moving = await backend.record_move()
             if moving and not move_record:
                 raise PortalGitopsError(
@@ -403,10 +426,10 @@ async def _apply(
                     the_plan, actions=tuple(a for a in the_plan.actions if select(a))
                 )
             if not the_plan.has_changes:
-                return ApplyOutcome(the_plan, None)
+                return ApplyOutcome(the_plan, None, release)
             the_plan.raise_if_unsafe(max_deletes=max_deletes, force=force)
             if not confirm(the_plan):
-                return ApplyOutcome(the_plan, None)
+                return ApplyOutcome(the_plan, None, release)
             applier = Applier(
                 backend,
                 live,
@@ -415,9 +438,26 @@ async def _apply(
                 notes=the_plan.notes,
                 stop=stop,
             )
-            return ApplyOutcome(the_plan, await applier.run(the_plan))
+            return ApplyOutcome(the_plan, await applier.run(the_plan), release)
+    except PortalGitopsError as exc:
+        if release.released is False and not isinstance(exc, ManifestError):
+            raise PortalGitopsError(f"{exc}\n{lock_not_released(release)}") from exc
+        raise
     finally:
         await backend.aclose()
+
+
+def lock_not_released(release: LockRelease) -> str:
+    """What to do about an apply lock the portal could not be reached to release."""
+    until = (
+        dt.datetime.fromtimestamp(release.expires_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if release.expires_at
+        else "its lease runs out"
+    )
+    return (
+        f"the apply lock could not be released ({release.error}): it goes by itself at "
+        f"{until}, or remove it with `portal-gitops force-unlock` once no apply runs"
+    )
 
 
 def unlock(

@@ -1,5 +1,6 @@
 """SIGTERM (a cancelled CI job) stops an apply in order: the actions under way finish, no other
 starts, the summary is printed, the lock is released, the exit code is 143; a re-run converges.
+Ctrl-C (SIGINT) once the apply runs does the same and exits 130.
 
 The apply runs in a child process against the emulator, whose latency keeps it on the wire for
 seconds, and on the embedded store (a larger estate, so that it is still running). SIGTERM is
@@ -19,6 +20,7 @@ import pytest
 
 from portal_gitops.backends.emulated.server import FaultConfig, running_emulator
 from portal_gitops.backends.emulated.store import PortalStore
+from portal_gitops.cli.outcome import RUN_AGAIN
 from portal_gitops.state import LOCK_POLICY
 
 from .conftest import census, child_env, cli, estate_api_definitions, estate_env, write_estate
@@ -29,8 +31,10 @@ PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] ")
 SUMMARY = re.compile(r"^Apply: (\d+) done, (\d+) failed, (\d+) skipped\.$", re.M)
 
 
-def _apply_and_terminate(argv: list[str], env: dict[str, str]) -> tuple[int, str, str, int]:
-    """Run apply -v, send SIGTERM after its third finished action: (exit code, stdout,
+def _apply_and_terminate(
+    argv: list[str], env: dict[str, str], sig: int = signal.SIGTERM
+) -> tuple[int, str, str, int]:
+    """Run apply -v, send ``sig`` after its third finished action: (exit code, stdout,
     stderr, how many actions the plan had)."""
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.PIPE, text=True)
@@ -43,7 +47,7 @@ def _apply_and_terminate(argv: list[str], env: dict[str, str]) -> tuple[int, str
                 seen = PROGRESS.match(line)
                 if seen and int(seen.group(1)) >= 3:
                     total = int(seen.group(2))
-                    proc.send_signal(signal.SIGTERM)
+                    proc.send_signal(sig)
                     break
             lines.extend(proc.stderr)
             code = proc.wait(timeout=60)
@@ -54,16 +58,21 @@ def _apply_and_terminate(argv: list[str], env: dict[str, str]) -> tuple[int, str
         return code, out.read().decode(), "".join(lines), total
 
 
-def _check_stopped(code: int, stdout: str, stderr: str, total: int) -> None:
+def _check_stopped(
+    code: int, stdout: str, stderr: str, total: int, *, exit_code: int = 143, by: str = "SIGTERM"
+) -> None:
     assert total > 3, stderr
-    assert code == 143, (code, stdout[-2000:], stderr[-2000:])
+    assert code == exit_code, (code, stdout[-2000:], stderr[-2000:])
     summary = SUMMARY.findall(stdout)
     assert len(summary) == 1, stdout[-2000:]
     done, failed, skipped = map(int, summary[0])
     assert failed == 0 and skipped > 0 and done >= 3, summary
     assert done + skipped == total
-    assert "error: stopped by SIGTERM" in stderr
+    assert f"error: stopped by {by}: the actions under way finished and no other was started\n" in (
+        stderr
+    )
     assert f"skipped after the stop ({skipped}):" in stderr
+    assert f"The apply lock was released.\n{RUN_AGAIN}\n" in stderr
     assert "Traceback" not in stderr
 
 
@@ -116,6 +125,27 @@ def test_sigterm_on_the_embedded_store_stops_in_order_and_releases_the_lock(
     assert rerun.returncode == 0, rerun.stderr
     plan = subprocess.run(cli("plan", str(estate), "--detailed-exitcode", *store), env=env)
     assert plan.returncode == 0
+
+
+def test_ctrl_c_once_the_apply_runs_stops_in_order_and_releases_the_lock(
+    tmp_path: Path,
+) -> None:
+    """As Terraform: a first Ctrl-C lets the actions under way finish and stops; the summary
+    and the lock's release follow (it used to print only "interrupted")."""
+    estate = tmp_path / "estate"
+    write_estate(estate, 400)
+    db = tmp_path / "portal.db"
+    env = child_env(estate_env())
+    store = ("--store", str(db))
+    argv = cli("apply", str(estate), "--auto-approve", "-v", "--parallelism", "1", *store)
+    code, stdout, stderr, total = _apply_and_terminate(argv, env, signal.SIGINT)
+    _check_stopped(code, stdout, stderr, total, exit_code=130, by="Ctrl-C")
+    assert "Interrupt received: finishing the actions under way, then stopping" in stderr
+    assert census(db)[("policy", LOCK_POLICY)] == 0
+    rerun = subprocess.run(
+        cli("apply", str(estate), "--auto-approve", *store), env=env, capture_output=True
+    )
+    assert rerun.returncode == 0, rerun.stderr
 
 
 @pytest.fixture(autouse=True)

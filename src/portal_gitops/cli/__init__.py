@@ -16,7 +16,7 @@ import click
 
 from portal_gitops import __version__, pulling, writing
 from portal_gitops import commands as cmd
-from portal_gitops.apply import ApplyResult, Progress, Stop
+from portal_gitops.apply import Progress, Stop
 from portal_gitops.cli.common import (
     ALLOW_EMPTY_OPTION,
     APIS_OPTION,
@@ -35,7 +35,15 @@ from portal_gitops.cli.common import (
     safe_lines,
 )
 from portal_gitops.cli.github_steps import github
-from portal_gitops.cli.lock import EXIT_SIGTERM, SIGTERM_STOP, force_unlock, stop_on_sigterm
+from portal_gitops.cli.lock import (
+    EXIT_INTERRUPT,
+    EXIT_SIGTERM,
+    INTERRUPT_STOP,
+    SIGTERM_STOP,
+    force_unlock,
+    stop_on_signals,
+)
+from portal_gitops.cli.outcome import report_apply
 from portal_gitops.files import write_file
 from portal_gitops.pins import resolve_lock
 from portal_gitops.plan import Action, Plan, dumps, replace
@@ -229,21 +237,6 @@ def _show(p: Plan, fmt: str, ctx: Context) -> None:
     echo(render(p, fmt, color=ctx.color, verbose=ctx.verbose > 0), nl=False)
 
 
-def _report(result: ApplyResult) -> None:
-    for action, message in result.failed:
-        echo(f"failed: {action.op} {action.address}: {message}", err=True)
-    if result.stopped:
-        echo(f"error: {result.stopped}", err=True)
-    if result.skipped:
-        why = "the failure" if result.failed else "the stop"
-        echo(f"skipped after {why} ({len(result.skipped)}):", err=True)
-        for action in result.skipped[:50]:
-            echo(f"  {action.op} {action.address}", err=True)
-        if len(result.skipped) > 50:
-            echo(f"  ... and {len(result.skipped) - 50} more", err=True)
-    echo(f"Apply: {result.summary()}.")
-
-
 @main.command()
 @click.argument("paths", nargs=-1)
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
@@ -290,8 +283,10 @@ def apply(
     after checking that neither the manifests nor the portal changed since.
 
     The apply lock's lease is renewed while the apply runs. On SIGTERM (a cancelled CI job)
-    the apply stops in order: the actions under way finish, no other starts, the summary is
-    printed, the lock is released, and it exits 143."""
+    or Ctrl-C once it applies, the apply stops in order: the actions under way finish, no
+    other starts, the summary is printed, the lock is released, and it exits 143 (SIGTERM)
+    or 130 (Ctrl-C); a second Ctrl-C stops at once. When the portal goes down, the summary
+    is printed too, with whether the lock could be released."""
     target = ctx.target(parallelism)
 
     saved_plan = len(paths) == 1 and cmd.is_saved_plan(paths[0])
@@ -318,9 +313,10 @@ def apply(
             nonlocal printer
             ok = confirm(p)
             printer = ProgressPrinter(len(p.actions), ctx.verbose > 0)
+            stop.armed = ok  # from here Ctrl-C stops in order
             return ok
 
-        with stop_on_sigterm() as stop:
+        with stop_on_signals() as stop:
             outcome = _run_apply(stop, confirm_and_track, progress)
         if outcome.result is None:
             if outcome.plan.has_changes:
@@ -329,11 +325,11 @@ def apply(
             else:
                 echo(render(outcome.plan, "text", color=ctx.color), nl=False)
         else:
-            _report(outcome.result)
-        if stop.reason == SIGTERM_STOP:
+            report_apply(outcome.result, outcome.lock)
+        if stop.reason in (SIGTERM_STOP, INTERRUPT_STOP):
             if outcome.result is None:
-                echo(f"error: {SIGTERM_STOP}", err=True)
-            return EXIT_SIGTERM
+                echo(f"error: {stop.reason}", err=True)
+            return EXIT_SIGTERM if stop.reason == SIGTERM_STOP else EXIT_INTERRUPT
         return EXIT_OK if outcome.result is None or outcome.result.ok else EXIT_ERROR
 
     def _run_apply(

@@ -28,34 +28,54 @@ from portal_gitops.cli.common import (
 )
 
 EXIT_SIGTERM = 128 + signal.SIGTERM  # 143: the apply stopped in order on SIGTERM
-SIGTERM_STOP = (
-    "stopped by SIGTERM: the actions under way finished, no other was started, and the "
-    "apply lock was released; run apply again to converge"
+EXIT_INTERRUPT = 128 + signal.SIGINT  # 130: the apply stopped in order on Ctrl-C
+SIGTERM_STOP = "stopped by SIGTERM: the actions under way finished and no other was started"
+INTERRUPT_STOP = "stopped by Ctrl-C: the actions under way finished and no other was started"
+INTERRUPT_NOTICE = (
+    b"\nInterrupt received: finishing the actions under way, then stopping "
+    b"(Ctrl-C again stops at once, leaving the apply lock to its lease).\n"
 )
 
 
-@contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[Stop]:
-    """A Stop that SIGTERM requests (CI cancels a job with SIGTERM): the apply then starts no
-    further action, records what ran, and releases its lock. A second SIGTERM ends the
-    process at once, as SIGTERM does by default."""
-    stop = Stop()
+class SignalStop(Stop):
+    """A Stop that SIGTERM requests at any time, and Ctrl-C once ``armed`` (the apply was
+    confirmed and runs); before that, Ctrl-C interrupts at once, as usual."""
 
-    def handle(signum: int, frame: FrameType | None) -> None:
+    armed = False
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[SignalStop]:
+    """A Stop that SIGTERM (CI cancels a job with SIGTERM) or Ctrl-C requests: the apply then
+    starts no further action, records what ran, and releases its lock. A second signal ends
+    the process at once (SIGTERM as by default; Ctrl-C as KeyboardInterrupt), as Terraform
+    does on a second interrupt."""
+    stop = SignalStop()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if stop.reason == SIGTERM_STOP:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
         stop.request(SIGTERM_STOP)
 
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if not stop.armed or stop.reason is not None:
+            raise KeyboardInterrupt
+        stop.request(INTERRUPT_STOP)
+        with contextlib.suppress(OSError):
+            os.write(2, INTERRUPT_NOTICE)  # a signal handler: no buffered stream
+
     try:
-        previous = signal.signal(signal.SIGTERM, handle)
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
     except ValueError:  # not the main thread (an embedding program): signals are its own
         yield stop
         return
+    previous_int = signal.signal(signal.SIGINT, on_interrupt)
     try:
         yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def _utc(epoch: float | None) -> str:

@@ -57,6 +57,9 @@ class FaultConfig:
     lose_first_reply_of   a regular expression: the first write to each path it matches
                           (in full) is committed, then its connection dropped (a targeted
                           lost reply, e.g. ``.*/approve``)
+    down_after_writes     after this many writes (POST, PUT, PATCH, DELETE) reached the
+                          store, every request is answered 503 before the store is touched:
+                          a portal that went down in the middle of an apply (0: never)
     seed                  seed of the random generator deciding which requests fail
     Faults never apply to the health endpoints.
     """
@@ -68,6 +71,7 @@ class FaultConfig:
     reset_rate: float = 0
     lost_response_rate: float = 0
     lose_first_reply_of: str = ""
+    down_after_writes: int = 0
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -143,6 +147,7 @@ def create_app(
     stats = stats if stats is not None else FaultStats()
     rng = random.Random(faults.seed)
     lost_once: set[str] = set()  # paths whose first reply was lost (lose_first_reply_of)
+    writes = [0]  # writes that reached the store (down_after_writes)
 
     def roll(rate: float) -> bool:
         return rate > 0 and rng.random() < rate
@@ -199,6 +204,10 @@ def create_app(
         stats.requests += 1
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.down_after_writes and writes[0] >= faults.down_after_writes:
+            stats.errors += 1
+            await respond(send, _json_response(503, _fault_payload(path, 503, "down")))
+            return
         if roll(faults.error_rate):
             stats.errors += 1
             status = rng.choice((500, 503))
@@ -229,6 +238,8 @@ def create_app(
             parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         )
         resp = store.handle(method, path, query, headers, body)
+        if method in WRITE_METHODS:
+            writes[0] += 1
         if (
             method in WRITE_METHODS
             and faults.lose_first_reply_of

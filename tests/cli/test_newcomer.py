@@ -6,15 +6,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import shlex
+import shutil
 import socket
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from portal_gitops.cli import main
 from tests.apis import EXAMPLE_APIS
 from tests.cli.test_plan_apply import NO_CHANGES
-from tests.conftest import CliTarget, copy_examples
+from tests.conftest import REPO, CliTarget, copy_examples
 
 ENV: dict[str, str | None] = {"NO_COLOR": "1", "TYK_PORTAL_URL": None, "TYK_PORTAL_TOKEN": None}
 
@@ -127,3 +130,40 @@ def test_common_options_are_accepted_before_the_command_as_after_it(tmp_path: Pa
     # an unknown option before the command is still refused
     code, _, err = _run("--no-such-option", "plan", manifests)
     assert code == 1 and "No such option '--no-such-option'" in err
+
+
+def test_the_quick_start_is_two_commands_and_what_it_says_after_them_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's Quick start: one command plans and applies the examples on the embedded
+    store, one runs the test suite; the prose after them says where the embedded portal now
+    lives and how to plan again to "No changes", without any Dashboard secret set."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) == 2 and all(b.count("\n") == 1 for b in blocks), blocks
+    assert blocks[1].strip() == "bash .ci/run"
+    steps = blocks[0].strip().split(" && ")
+    assert steps[:2] == ["python3 -m venv .venv", ".venv/bin/pip install -q ."]
+    prose = " ".join(section.split("```")[-1].split())
+    store = re.search(r"lives in the SQLite file `([^`]+)`", prose)
+    again = re.search(r"Plan again, with `\.venv/bin/portal-gitops ([^`]+)`", prose)
+    assert store and again, prose
+    assert "`No changes. The portal matches the manifests.`" in prose
+    assert "`User/<email>`" in prose
+
+    shutil.copytree(REPO / "examples" / "manifests", tmp_path / "examples" / "manifests")
+    shutil.copytree(REPO / "examples" / "apis", tmp_path / "examples" / "apis")
+    monkeypatch.chdir(tmp_path)
+    env = {**ENV, "TYK_DASHBOARD_SECRET": None, "PORTAL_GITOPS_APIS": None}
+    for step in steps[2:]:
+        program, *argv = shlex.split(step)
+        assert program == ".venv/bin/portal-gitops"
+        result = CliRunner().invoke(main, argv, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("Apply: 37 done, 0 failed, 0 skipped.\n")
+    assert (tmp_path / store.group(1)).is_file()
+    result = CliRunner().invoke(main, shlex.split(again.group(1)), env=env)
+    assert result.stdout == NO_CHANGES + "\n", result.output
+    # the docs' first run asks for no Dashboard secret either
+    assert "export TYK_DASHBOARD_SECRET" not in (REPO / "docs" / "README.md").read_text()

@@ -247,6 +247,18 @@ class LockRelease:
     error: str = ""
     expires_at: float | None = None
 
+    def advice(self) -> str:
+        """What to do about a lock the portal could not be reached to release."""
+        until = (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.expires_at))
+            if self.expires_at
+            else "the end of its lease"
+        )
+        return (
+            f"the apply lock could not be released ({self.error}): it goes by itself at "
+            f"{until}, or remove it with `portal-gitops force-unlock` once no apply runs"
+        )
+
 
 @contextlib.asynccontextmanager
 async def holding_lock(

@@ -14,7 +14,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -53,7 +53,7 @@ from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
 from portal_gitops.urls import check_dashboard_url, check_portal_url, display_url
-from portal_gitops.validate import ValidationResult, format_issues, validate_loaded
+from portal_gitops.validate import ValidationResult, format_issues, refuse_empty, validate_loaded
 from portal_gitops.validate.apis import check_product_apis
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
@@ -102,23 +102,6 @@ class Loaded:
     @property
     def warnings(self) -> list[Issue]:
         return list(self.validation.warnings)
-
-
-NO_DOCUMENTS = (
-    "no manifests found (no YAML document in the .yaml or .yml files there): a run with "
-    "nothing desired would plan to delete every managed object with --prune; check the "
-    "path, or pass --allow-empty if an empty estate is meant"
-)
-
-
-def refuse_empty(result: ValidationResult, paths: Sequence[str]) -> ValidationResult:
-    """A valid run that found no document is refused, as an error naming the paths: an empty
-    or mistyped folder must not read as "delete everything"."""
-    if result.errors or result.manifests:
-        return result
-    where = ", ".join(paths)
-    issue = Issue(file=where, line=0, message=NO_DOCUMENTS)
-    return replace(result, errors=[issue])
 
 
 @collector_paused()
@@ -441,23 +424,10 @@ async def _apply(
             return ApplyOutcome(the_plan, await applier.run(the_plan), release)
     except PortalGitopsError as exc:
         if release.released is False and not isinstance(exc, ManifestError):
-            raise PortalGitopsError(f"{exc}\n{lock_not_released(release)}") from exc
+            raise PortalGitopsError(f"{exc}\n{release.advice()}") from exc
         raise
     finally:
         await backend.aclose()
-
-
-def lock_not_released(release: LockRelease) -> str:
-    """What to do about an apply lock the portal could not be reached to release."""
-    until = (
-        dt.datetime.fromtimestamp(release.expires_at, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if release.expires_at
-        else "its lease runs out"
-    )
-    return (
-        f"the apply lock could not be released ({release.error}): it goes by itself at "
-        f"{until}, or remove it with `portal-gitops force-unlock` once no apply runs"
-    )
 
 
 def unlock(

@@ -4,7 +4,6 @@ running apply again will do."""
 
 from __future__ import annotations
 
-from portal_gitops import commands as cmd
 from portal_gitops.apply import ApplyResult, LockRelease
 from portal_gitops.cli.common import echo, safe_lines
 
@@ -45,7 +44,7 @@ def report_apply(result: ApplyResult, lock: LockRelease) -> None:
     if lock.released:
         echo("The apply lock was released.", err=True)
     elif lock.released is False:
-        echo(f"error: {safe_lines(cmd.lock_not_released(lock))}", err=True)
+        echo(f"error: {safe_lines(lock.advice())}", err=True)
     if result.ok:
         return
     echo(RUN_AGAIN, err=True)

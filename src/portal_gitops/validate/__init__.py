@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from portal_gitops.errors import Issue
 from portal_gitops.load import Document, LoadResult
@@ -32,6 +32,7 @@ __all__ = [
     "WARNING",
     "ValidationResult",
     "format_issues",
+    "refuse_empty",
     "validate_documents",
     "validate_loaded",
 ]
@@ -103,3 +104,20 @@ def validate_documents(docs: Sequence[Document], today: dt.date | None = None) -
 
 def _sorted(issues: list[Issue]) -> list[Issue]:
     return sorted(issues, key=lambda i: (i.file, i.line))
+
+
+NO_DOCUMENTS = (
+    "no manifests found (no YAML document in the .yaml or .yml files there): a run with "
+    "nothing desired would plan to delete every managed object with --prune; check the "
+    "path, or pass --allow-empty if an empty estate is meant"
+)
+
+
+def refuse_empty(result: ValidationResult, paths: Sequence[str]) -> ValidationResult:
+    """A valid run that found no document is refused, as an error naming the paths: an empty
+    or mistyped folder must not read as "delete everything"."""
+    if result.errors or result.manifests:
+        return result
+    where = ", ".join(paths)
+    issue = Issue(file=where, line=0, message=NO_DOCUMENTS)
+    return replace(result, errors=[issue])

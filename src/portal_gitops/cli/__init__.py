@@ -313,7 +313,8 @@ def apply(
             nonlocal printer
             ok = confirm(p)
             printer = ProgressPrinter(len(p.actions), ctx.verbose > 0)
-            stop.armed = ok  # from here Ctrl-C stops in order
+            if ok:
+                stop.arm()  # from here Ctrl-C stops in order
             return ok
 
         with stop_on_signals() as stop:

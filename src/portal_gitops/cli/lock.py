@@ -7,9 +7,10 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -33,23 +34,26 @@ SIGTERM_STOP = "stopped by SIGTERM: the actions under way finished and no other 
 INTERRUPT_STOP = "stopped by Ctrl-C: the actions under way finished and no other was started"
 INTERRUPT_NOTICE = (
     b"\nInterrupt received: finishing the actions under way, then stopping "
-    b"(Ctrl-C again stops at once, leaving the apply lock to its lease).\n"
+    b"(Ctrl-C again stops at once).\n"
 )
 
 
 class SignalStop(Stop):
-    """A Stop that SIGTERM requests at any time, and Ctrl-C once ``armed`` (the apply was
-    confirmed and runs); before that, Ctrl-C interrupts at once, as usual."""
+    """A Stop that SIGTERM requests at any time, and Ctrl-C once ``arm`` was called (the
+    apply was confirmed and runs); before that, Ctrl-C does what it did (under asyncio.run:
+    the run is cancelled, its lock released, and "interrupted" printed)."""
 
-    armed = False
+    def __init__(self) -> None:
+        super().__init__()
+        self.arm: Callable[[], None] = lambda: None
 
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[SignalStop]:
-    """A Stop that SIGTERM (CI cancels a job with SIGTERM) or Ctrl-C requests: the apply then
-    starts no further action, records what ran, and releases its lock. A second signal ends
-    the process at once (SIGTERM as by default; Ctrl-C as KeyboardInterrupt), as Terraform
-    does on a second interrupt."""
+    """A Stop that SIGTERM (CI cancels a job with SIGTERM) or, once armed, Ctrl-C requests:
+    the apply then starts no further action, records what ran, and releases its lock. A
+    second signal ends the process at once (SIGTERM as by default; Ctrl-C as it would have
+    without us), as Terraform does on a second interrupt."""
     stop = SignalStop()
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
@@ -58,24 +62,36 @@ def stop_on_signals() -> Iterator[SignalStop]:
             os.kill(os.getpid(), signal.SIGTERM)
         stop.request(SIGTERM_STOP)
 
-    def on_interrupt(signum: int, frame: FrameType | None) -> None:
-        if not stop.armed or stop.reason is not None:
-            raise KeyboardInterrupt
-        stop.request(INTERRUPT_STOP)
-        with contextlib.suppress(OSError):
-            os.write(2, INTERRUPT_NOTICE)  # a signal handler: no buffered stream
-
     try:
         previous = signal.signal(signal.SIGTERM, on_sigterm)
     except ValueError:  # not the main thread (an embedding program): signals are its own
         yield stop
         return
-    previous_int = signal.signal(signal.SIGINT, on_interrupt)
+    at_entry = signal.getsignal(signal.SIGINT)
+    before_arming: list[Any] = []
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        if stop.reason is not None:  # a second signal: stop at once, as without us
+            handler = before_arming[0] if before_arming else None
+            if callable(handler):
+                handler(signum, frame)
+                return
+            raise KeyboardInterrupt
+        stop.request(INTERRUPT_STOP)
+        with contextlib.suppress(OSError):
+            os.write(2, INTERRUPT_NOTICE)  # a signal handler: no buffered stream
+
+    def arm() -> None:
+        with contextlib.suppress(ValueError):  # called from the main thread, as asyncio runs
+            before_arming.append(signal.signal(signal.SIGINT, on_interrupt))
+
+    stop.arm = arm
     try:
         yield stop
     finally:
         signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        if signal.getsignal(signal.SIGINT) is on_interrupt:
+            signal.signal(signal.SIGINT, at_entry)
 
 
 def _utc(epoch: float | None) -> str:

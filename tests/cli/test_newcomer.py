@@ -127,6 +127,10 @@ def test_common_options_are_accepted_before_the_command_as_after_it(tmp_path: Pa
     # given at both places, the one after the command wins: the other store is empty
     code, _, err = _run("--store", store, "plan", manifests, "--store", other)
     assert code == 1 and 'API "air-quality" is not defined on the Dashboard' in err
+    # a target option before a command that reads no portal is refused, not ignored
+    code, _, err = _run("--store", store, "validate", manifests)
+    assert code == 1 and "Error: --store does not apply to `validate`: it reads no portal" in err
+    assert _run("-v", "--no-color", "validate", manifests)[0] == 0
     # an unknown option before the command is still refused
     code, _, err = _run("--no-such-option", "plan", manifests)
     assert code == 1 and "No such option '--no-such-option'" in err

@@ -31,6 +31,7 @@ from portal_gitops.cli.common import (
     fail,
     global_options,
     inherited,
+    refuse_misplaced_target_options,
     run,
     safe_lines,
 )
@@ -60,6 +61,7 @@ def main(**_common: object) -> None:
 
     The common options (--store, --apis, --portal-url, -v, --no-color) may be given before
     the command or after it; given at both places, the one after the command wins."""
+    refuse_misplaced_target_options(click.get_current_context())
 
 
 # --- validate -------------------------------------------------------------------------------

@@ -91,6 +91,24 @@ def inherited(name: str, value: Any) -> Any:
     return value
 
 
+TARGET_OPTIONS = {"store": "--store", "apis": "--apis", "portal_url": "--portal-url"}
+
+
+def refuse_misplaced_target_options(group: click.Context) -> None:
+    """A target option given before a command that has no target (``--store X validate``)
+    is a usage error, not silently ignored; -v, --no-color and --debug go with any."""
+    name = group.invoked_subcommand
+    parent = group.command
+    command = parent.get_command(group, name) if name and isinstance(parent, click.Group) else None
+    if command is None or isinstance(command, click.Group):  # a group's commands decide
+        return
+    takes = {p.name for p in command.params}
+    for param, flag in TARGET_OPTIONS.items():
+        given = group.get_parameter_source(param) == ParameterSource.COMMANDLINE
+        if given and param not in takes:
+            raise click.UsageError(f"{flag} does not apply to `{name}`: it reads no portal")
+
+
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The target and output options every portal-facing command shares, handed to the
     command as one ``ctx: Context`` argument. They are accepted before the command too

@@ -57,6 +57,7 @@ from portal_gitops.validate import ValidationResult, format_issues, refuse_empty
 from portal_gitops.validate.apis import check_product_apis
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
+STORE_ENV = "PORTAL_GITOPS_STORE"  # the embedded store's file, when --store is not given
 APIS_ENV = "PORTAL_GITOPS_APIS"  # what --apis defaults to (paths separated by whitespace)
 LOCK_TTL_SECONDS = 30 * 60  # the lease; an apply renews it every third of that while it runs
 
@@ -79,11 +80,25 @@ class Target:
         return f"embedded store {self.store_path(paths)}"
 
     def store_path(self, paths: Sequence[str]) -> str:
-        if self.store:
-            return self.store
-        first = Path(paths[0]) if paths else Path(".")
-        base = first if first.is_dir() else first.parent
-        return str(base / DEFAULT_STORE)
+        """The embedded store's file, by one rule (see ``default_store``): however the
+        manifests' path is spelt (``apply .``, ``plan manifests``), the same store."""
+        return self.store or self.environ.get(STORE_ENV) or str(default_store(paths))
+
+
+def repository_root(path: str) -> Path | None:
+    """The repository holding ``path``: the nearest folder at or above it with ``.git``."""
+    start = Path(path).resolve()
+    return next((d for d in (start, *start.parents) if (d / ".git").exists()), None)
+
+
+def default_store(paths: Sequence[str]) -> Path:
+    """``.portal-gitops/portal.db`` at the root of the repository holding the first manifest
+    path, or in the working directory when that path is in no repository; shown relative to
+    the working directory when inside it."""
+    cwd = Path.cwd()
+    root = repository_root(paths[0] if paths else ".") or cwd
+    store = root / DEFAULT_STORE
+    return store.relative_to(cwd) if store.is_relative_to(cwd) else store
 
 
 @dataclass(frozen=True)
@@ -613,8 +628,7 @@ def codeowners(
         requests_dir = (Path(paths[0]) / "requests").as_posix()
     # CODEOWNERS paths are relative to the repository root: the nearest folder above the
     # manifests that holds .git, else the working directory
-    start = Path(paths[0]).resolve()
-    root = next((d for d in (start, *start.parents) if (d / ".git").exists()), Path.cwd())
+    root = repository_root(paths[0]) or Path.cwd()
 
     def rel(path: str) -> str:
         return Path(os.path.relpath(Path(path).resolve(), root)).as_posix()

@@ -142,6 +142,7 @@ def test_init_then_validate_then_plan(tmp_path: Path) -> None:
     repo = tmp_path / "portal-config"
     init = runner.invoke(main, ["init", str(repo), "--no-lock"])
     assert init.exit_code == 0, init.output
+    (repo / ".git").mkdir()  # as `git init` leaves it: the embedded store goes to its root
     for rel in (
         ".github/workflows/portal-plan.yml",
         ".github/CODEOWNERS",
@@ -160,6 +161,8 @@ def test_init_then_validate_then_plan(tmp_path: Path) -> None:
     )
     assert plan.exit_code == 2, plan.output
     assert "Plan: 8 to create, 0 to update, 0 to delete." in plan.stdout
+    assert plan.stderr.startswith(f"Embedded portal: {repo / '.portal-gitops' / 'portal.db'}\n")
+    assert (repo / ".portal-gitops" / "portal.db").is_file()
     again = runner.invoke(main, ["init", str(repo), "--no-lock"])
     assert again.exit_code == 1
     assert "already has" in again.stderr and "pass --force to overwrite" in again.stderr

@@ -237,7 +237,8 @@ def test_drift_exits_2_with_a_report(cli_target: CliTarget, manifests: Path) -> 
         f'    ~ description: "edited" -> {json.dumps(WEATHER_DESCRIPTION)}\n'
         "\nPlan: 0 to create, 1 to update, 0 to delete.\n"
     )
-    assert drift.stderr == "drift detected: the portal differs from the manifests\n"
+    where = f"Embedded portal: {cli_target.store_path}\n" if cli_target.kind == "embedded" else ""
+    assert drift.stderr == where + "drift detected: the portal differs from the manifests\n"
     as_json = cli_target.invoke("drift", str(manifests), "--format", "json")
     assert as_json.exit_code == 2
     (change,) = json.loads(as_json.stdout)["changes"]
@@ -252,7 +253,7 @@ def test_drift_exits_2_with_a_report(cli_target: CliTarget, manifests: Path) -> 
 
     assert cli_target.invoke("apply", str(manifests), "--auto-approve").exit_code == 0
     clean = cli_target.invoke("drift", str(manifests))
-    assert (clean.exit_code, clean.stdout, clean.stderr) == (0, f"{NO_CHANGES}\n", "")
+    assert (clean.exit_code, clean.stdout, clean.stderr) == (0, f"{NO_CHANGES}\n", where)
 
 
 def test_matching_objects_are_adopted_and_unmanaged_ones_never_touched(

@@ -103,7 +103,7 @@ def test_apply_without_portal_credentials_applies_nothing_and_says_so(world: Wor
     result = world.run(_push(world, sha), "github", "apply", "manifests", secrets=False)
     assert result.exit_code == 0, result.output
     assert "No portal credentials in this run" in result.stdout
-    assert not (world.manifests / ".portal-gitops").exists()  # no embedded store either
+    assert not (world.work / ".portal-gitops").exists()  # no embedded store either
 
 
 def test_budget_refusal_on_merge_and_the_manual_override(world: World) -> None:

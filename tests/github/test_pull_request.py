@@ -107,7 +107,7 @@ def test_fork_pull_requests_are_validated_with_a_notice_never_planned(world: Wor
     assert "No portal credentials on fork pull requests" in summary
     assert "Manifests valid." in summary
     assert not (world.work / "plan.json").exists()
-    assert not (world.manifests / ".portal-gitops").exists()  # no embedded store was opened
+    assert not (world.work / ".portal-gitops").exists()  # no embedded store was opened
 
 
 def test_without_portal_credentials_a_same_repository_pr_gets_no_empty_store_plan(
@@ -125,7 +125,7 @@ def test_without_portal_credentials_a_same_repository_pr_gets_no_empty_store_pla
     (body,) = world.gh.bodies(3)
     assert "No portal credentials in this run" in body and "will be created" not in body
     assert "The manifests are valid." in body
-    assert not (world.manifests / ".portal-gitops").exists()
+    assert not (world.work / ".portal-gitops").exists()
 
 
 def test_plan_warns_in_the_pr_when_the_merge_would_exceed_the_deletion_budget(

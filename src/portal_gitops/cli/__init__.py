@@ -25,6 +25,7 @@ from portal_gitops.cli.common import (
     EXIT_OK,
     Cli,
     Context,
+    announce_store,
     approve,
     common_options,
     echo,
@@ -141,6 +142,7 @@ def plan(
             max_deletes=max_deletes,
             allow_empty=allow_empty,
         )
+        announce_store(ctx, p.paths)
         _show(p, fmt, ctx)
         if out:
             write_file(Path(out), dumps(p))
@@ -165,6 +167,7 @@ def drift(
 
     def go() -> int:
         p = cmd.plan(paths or (".",), ctx.target(), prune=False, allow_empty=allow_empty)
+        announce_store(ctx, p.paths)
         # a passed `expires` is a change the manifests ask for, not a hand edit: not drift
         expiring = [a for a in p.actions if a.reason == "expired"]
         if expiring:
@@ -294,6 +297,7 @@ def apply(
     saved_plan = len(paths) == 1 and cmd.is_saved_plan(paths[0])
 
     def confirm(p: Plan) -> bool:
+        announce_store(ctx, p.paths)
         _show(p, "text", ctx)
         if auto_approve or saved_plan:  # a saved plan was reviewed when it was made
             return True
@@ -326,6 +330,7 @@ def apply(
                 echo("Apply cancelled. Nothing was changed.")
                 return EXIT_ERROR  # as Terraform: declining is not a success
             else:
+                announce_store(ctx, outcome.plan.paths)
                 echo(render(outcome.plan, "text", color=ctx.color), nl=False)
         else:
             report_apply(outcome.result, outcome.lock)
@@ -610,35 +615,43 @@ def schema(out: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=3001, show_default=True)
 @click.option(
-    "--store", type=click.Path(dir_okay=False), default=str(cmd.DEFAULT_STORE), show_default=True
+    "--store",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Embedded store file (env PORTAL_GITOPS_STORE; default: the one plan and apply use "
+    "when run here: .portal-gitops/portal.db at the root of the Git repository holding the "
+    "working directory, or in the working directory).",
 )
 @click.option("--latency-ms", type=float, default=0.0, help="Delay every request (testing).")
 @APIS_OPTION
-def emulator(host: str, port: int, store: str, latency_ms: float, apis: tuple[str, ...]) -> None:
+def emulator(
+    host: str, port: int, store: str | None, latency_ms: float, apis: tuple[str, ...]
+) -> None:
     """Serve the embedded store over HTTP with Tyk's portal and Dashboard APIs.
 
     Requires TYK_PORTAL_TOKEN (portal API) and TYK_DASHBOARD_SECRET (Dashboard API)."""
     from portal_gitops.backends.emulated.server import FaultConfig, serve, settings_from_env
 
-    store = inherited("store", store)  # `portal-gitops --store X emulator` as well
+    # `portal-gitops --store X emulator` as well; by default plan's store, from here
+    store_file = cmd.Target(store=inherited("store", store)).store_path((".",))
     apis = inherited("apis", apis)
 
     def go() -> int:
         settings_from_env(os.environ)  # fail early and clearly when tokens are missing
         definitions = cmd.api_definitions(apis)
-        os.makedirs(os.path.dirname(os.path.abspath(store)), exist_ok=True)
+        os.makedirs(os.path.dirname(os.path.abspath(store_file)), exist_ok=True)
 
         def banner() -> None:
             echo(
                 f"emulator: portal http://{host}:{port}/portal-api, dashboard "
-                f"http://{host}:{port}/api (store {store})",
+                f"http://{host}:{port}/api (store {store_file})",
                 err=True,
             )
 
         serve(
             host,
             port,
-            store,
+            store_file,
             faults=FaultConfig(latency_ms=latency_ms),
             apis=definitions,
             listening=banner,

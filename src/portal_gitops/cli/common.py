@@ -109,6 +109,19 @@ def refuse_misplaced_target_options(group: click.Context) -> None:
             raise click.UsageError(f"{flag} does not apply to `{name}`: it reads no portal")
 
 
+STORE_HELP = (
+    "Embedded store file (env PORTAL_GITOPS_STORE; default: .portal-gitops/portal.db at the "
+    "root of the Git repository holding the manifests, or in the working directory when they "
+    "are in none; printed as 'Embedded portal: PATH')."
+)
+
+
+def announce_store(ctx: Context, paths: tuple[str, ...] | list[str]) -> None:
+    """Say which embedded store a command reads and writes (nothing for a real portal)."""
+    if not ctx.portal_url:
+        echo(f"Embedded portal: {ctx.target().store_path(paths)}", err=True)
+
+
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The target and output options every portal-facing command shares, handed to the
     command as one ``ctx: Context`` argument. They are accepted before the command too
@@ -146,12 +159,7 @@ def global_options(group: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _shared_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--store",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Embedded store file (default: .portal-gitops/portal.db next to the manifests).",
-    )(f)
+    f = click.option("--store", type=click.Path(dir_okay=False), default=None, help=STORE_HELP)(f)
     f = APIS_OPTION(f)
     f = click.option(
         "--portal-url",

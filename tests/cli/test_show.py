@@ -120,3 +120,15 @@ def test_show_refuses_an_edited_plan_and_reads_format_version_1(tmp_path: Path) 
     old = show(str(_plan_file(tmp_path, v1)))
     assert old.exit_code == 0, old.output
     assert '    ~ audience[0]: {"organisation": "Acme", "team": ""} -> null\n' in old.stdout
+
+
+def test_show_takes_verbose_and_no_color_before_the_command_too(tmp_path: Path) -> None:
+    good = {**BASE, "actions_digest": actions_digest(BASE)}
+    path = str(_plan_file(tmp_path, good))
+    after = CliRunner().invoke(main, ["show", path, "-v", "--no-color"], env={"NO_COLOR": None})
+    before = CliRunner().invoke(main, ["-v", "--no-color", "show", path], env={"NO_COLOR": None})
+    assert after.exit_code == before.exit_code == 0, before.output
+    assert before.stdout == after.stdout
+    misplaced = CliRunner().invoke(main, ["--store", "x.db", "show", path])
+    assert misplaced.exit_code == 1
+    assert "--store does not apply to `show`: it reads no portal" in misplaced.stderr

@@ -202,8 +202,9 @@ def show(plan_file: str, fmt: str, verbose: int, no_color: bool) -> None:
 
     def go() -> int:
         p = cmd.read_saved_plan(plan_file)
-        color = "NO_COLOR" not in os.environ and sys.stdout.isatty() and not no_color
-        _show(p, fmt, Context(None, None, verbose, color, False))
+        plain = inherited("no_color", no_color)  # given before the command as well
+        color = "NO_COLOR" not in os.environ and sys.stdout.isatty() and not plain
+        _show(p, fmt, Context(None, None, inherited("verbose", verbose), color, False))
         return EXIT_OK
 
     run(go)

@@ -81,6 +81,8 @@ _fixed: dict[str, Any] = {
     "appVisibility": st.sampled_from(["personal", "team", "organisation"]),
     "expires": st.dates(dt.date(2020, 1, 1), dt.date(2040, 1, 1)).map(str),
     "decision": st.sampled_from(["approve", "reject"]),
+    "rotate": st.sampled_from(["2026-11", "ticket 42"]),
+    "revokeCredentials": st.lists(st.sampled_from(["7", "12", "300"]), min_size=1, unique=True),
 }
 
 
@@ -243,6 +245,8 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
         for d in docs
         if d["kind"] == "Team"
     }
+    apps: dict[str, list[str]] = {}  # consumer -> names of the App documents they own
+    asked: set[tuple[str, str, str]] = set()  # (app, product, plan) asked so far
     for i, name in enumerate(unique_names(n, min_size=1)):
         usable = []
         for cat_name, spec in catalogues:
@@ -265,18 +269,34 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
         if not usable:
             break
         cat_name, spec, audience_members = _pick(draw, usable)
+        consumer = _pick(draw, audience_members)
+        products = _subset(draw, spec["products"], min_size=1)
+        plan = _pick(draw, spec["plans"])
+        # an app of the consumer's own (several requests may share one), unless it already
+        # has a request for one of these products on this plan (the portal keeps one)
+        owned = [
+            a for a in apps.get(consumer, []) if not any((a, p, plan) in asked for p in products)
+        ]
+        if owned and draw(st.booleans()):
+            app_name = _pick(draw, owned)
+        else:
+            app_name = f"app {i}"
+            app_spec: dict[str, Any] = {"owner": consumer}
+            _optional(draw, app_spec, "description", texts)
+            _optional(draw, app_spec, "redirectUrls", _fixed["redirectUrls"])
+            _optional(draw, app_spec, "visibility", _fixed["appVisibility"])
+            docs.append(_doc("App", app_name, app_spec, meta()))
+            apps.setdefault(consumer, []).append(app_name)
+        asked.update((app_name, p, plan) for p in products)
         request: dict[str, Any] = {
-            "consumer": _pick(draw, audience_members),
-            "app": {"name": f"app {i}"},  # distinct apps: no two requests ask for the same
-            "products": _subset(draw, spec["products"], min_size=1),
-            "plan": _pick(draw, spec["plans"]),
+            "consumer": consumer,
+            "app": app_name,
+            "products": products,
+            "plan": plan,
             "catalogue": cat_name,
         }
-        _optional(draw, request["app"], "description", texts)
-        _optional(draw, request["app"], "redirectUrls", _fixed["redirectUrls"])
-        _optional(draw, request["app"], "visibility", _fixed["appVisibility"])
         _optional(draw, request, "justification", texts)
-        for key in ("expires", "decision"):
+        for key in ("expires", "decision", "rotate", "revokeCredentials"):
             _optional(draw, request, key, _fixed[key])
         if request.get("decision") == "reject" and request["plan"] in auto_approving:
             del request["decision"]  # refused by validation: the plan approves as it files

@@ -105,6 +105,17 @@ spec:
   products: [weather]
   plans: [basic]
 """,
+    "App": """\
+apiVersion: portal-gitops/v1
+kind: App
+metadata:
+  name: acme-dashboard
+spec:
+  owner: ada@acme.example
+  description: Forecasts on the Acme dashboard.
+  redirectUrls: [https://dashboard.acme.example/oauth/callback]
+  visibility: team
+""",
     "AccessRequest": """\
 apiVersion: portal-gitops/v1
 kind: AccessRequest
@@ -112,12 +123,13 @@ metadata:
   name: acme-weather
 spec:
   consumer: ada@acme.example
-  app: {name: acme-dashboard}
+  app: acme-dashboard
   products: [weather]
   plan: basic
   catalogue: partners
   justification: Forecasts on the Acme dashboard.
   expires: 2030-12-31
+  rotate: "2030-01"
 """,
 }
 

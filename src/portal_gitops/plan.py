@@ -215,7 +215,8 @@ def credential_impact(changes: Iterable[Change], live: LiveState) -> tuple[Crede
     A live access request holds a credential when it is approved. Replacing it revokes that
     credential and, when the new request is approved, issues another ("reissue"; narrowing
     its products is a replace too); deleting it (pruned, expired) revokes it; deleting its
-    consumer (a User) or the consumer's Organisation revokes every credential they hold.
+    app revokes those of every request on the app; deleting its consumer (a User) or the
+    consumer's Organisation revokes every credential they hold.
     """
     held: dict[str, list[LiveObject]] = {}  # consumer -> their approved live requests
     for o in live:
@@ -256,6 +257,11 @@ def credential_impact(changes: Iterable[Change], live: LiveState) -> tuple[Crede
                 add(obj, "reissue", cause, c.reason or "replaced: revoked, then issued anew")
             else:
                 add(obj, "revoke", cause, "replaced by a rejected request")
+        elif c.kind == "App" and c.op == "delete":
+            name = obj.attrs.get("name")
+            for r in held.get(str(obj.attrs.get("owner", "")), []):
+                if (r.attrs.get("app") or {}).get("name") == name:
+                    add(r, "revoke", cause, "its app is deleted")
         elif c.kind == "User" and c.op == "delete":
             for r in held.get(obj.key, []):
                 add(r, "revoke", cause, "its consumer is deleted")

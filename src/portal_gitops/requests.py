@@ -15,6 +15,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from portal_gitops.kinds.access_request import request_file, valid_catalogue
+from portal_gitops.kinds.app import app_key
 from portal_gitops.kinds.base import slug
 from portal_gitops.models import (
     API_VERSION,
@@ -65,12 +66,18 @@ def request_manifest(obj: LiveObject, live: LiveState | None = None) -> PulledRe
         "justification": "",
         "decision": "approve",
     }
-    if app.get("description"):
-        spec["app"]["description"] = app["description"]
-    if app.get("redirectUrls"):
-        spec["app"]["redirectUrls"] = list(app["redirectUrls"])
-    if app.get("visibility", "personal") != "personal":  # as the consumer made it
-        spec["app"]["visibility"] = app["visibility"]
+    app_ref = app_key(consumer, str(app.get("name", "")))
+    live_app = live.get("App", app_ref) if live is not None else None
+    if live_app is not None and live_app.managed:
+        spec["app"] = app.get("name", "")  # an App the manifests declare: named only
+    elif live_app is not None:  # the consumer's own app, described as they made it
+        details = live_app.attrs
+        if details.get("description"):
+            spec["app"]["description"] = details["description"]
+        if details.get("redirectUrls"):
+            spec["app"]["redirectUrls"] = list(details["redirectUrls"])
+        if details.get("visibility", "personal") != "personal":
+            spec["app"]["visibility"] = details["visibility"]
     doc = {
         "apiVersion": API_VERSION,
         "kind": "AccessRequest",

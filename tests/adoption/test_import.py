@@ -160,7 +160,7 @@ def test_init_then_validate_then_plan(tmp_path: Path) -> None:
         env={"TYK_PORTAL_URL": None},
     )
     assert plan.exit_code == 2, plan.output
-    assert "Plan: 8 to create, 0 to update, 0 to delete." in plan.stdout
+    assert "Plan: 9 to create, 0 to update, 0 to delete." in plan.stdout
     assert plan.stderr.startswith(f"Embedded portal: {repo / '.portal-gitops' / 'portal.db'}\n")
     assert (repo / ".portal-gitops" / "portal.db").is_file()
     again = runner.invoke(main, ["init", str(repo), "--no-lock"])

@@ -98,6 +98,16 @@ def plan_attrs(
     return attrs
 
 
+def app_attrs(name: str, owner: str = "alice@acme.example") -> dict[str, Any]:
+    return {
+        "owner": owner,
+        "name": name,
+        "description": "Alice's dashboard",
+        "redirectUrls": ["https://a.example/cb", "https://b.example/cb"],
+        "visibility": "team",
+    }
+
+
 def estate(target: Target) -> list[tuple[str, str, Attrs]]:
     """A small estate touching every kind, in dependency order."""
     return [
@@ -142,18 +152,14 @@ def estate(target: Target) -> list[tuple[str, str, Attrs]]:
                 "plans": ["gold"],
             },
         ),
+        ("App", "alice@acme.example/weather-app", app_attrs("weather-app")),
         (
             "AccessRequest",
             "alice-weather",
             {
                 "consumer": "alice@acme.example",
                 "organisation": "Acme",
-                "app": {
-                    "name": "weather-app",
-                    "description": "Alice's dashboard",
-                    "redirectUrls": ["https://a.example/cb", "https://b.example/cb"],
-                    "visibility": "team",
-                },
+                "app": {"name": "weather-app"},
                 "products": ["weather-api"],
                 "plan": "gold",
                 "status": "approved",
@@ -314,6 +320,7 @@ async def test_a_pending_request_is_approved_by_update(
     await create_all(backend, target)
     request = copy.deepcopy(estate(target)[-1][2]) | {"status": "pending"}
     request["app"]["name"] = "second-app"
+    await backend.create("App", "alice@acme.example/second-app", app_attrs("second-app"))
     request_id = await backend.create("AccessRequest", "alice-second", request)
     live = (await backend.read()).get("AccessRequest", "alice-second")
     assert live is not None and live.attrs["status"] == "pending" and live.id == request_id
@@ -327,6 +334,7 @@ async def test_a_rejected_request_reads_back_rejected(
     await create_all(backend, target)
     request = copy.deepcopy(estate(target)[-1][2]) | {"status": "rejected"}
     request["app"]["name"] = "rejected-app"
+    await backend.create("App", "alice@acme.example/rejected-app", app_attrs("rejected-app"))
     await backend.create("AccessRequest", "alice-rejected", request)
     assert attrs_of(await backend.read(), "AccessRequest", "alice-rejected") == plain(request)
 

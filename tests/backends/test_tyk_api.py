@@ -661,7 +661,10 @@ async def test_read_tolerates_the_documented_quirks(plans_shape: str) -> None:
     )
     request = state.objects[("AccessRequest", "request-5")].attrs
     assert request["products"] == ["Weather API"]
-    assert request["app"]["redirectUrls"] == ["https://a.example", "https://b.example"]
+    assert request["app"] == {"name": request["app"]["name"]}
+    [app] = [o for o in state if o.kind == "App"]
+    assert app.key == f"alice@acme.example/{request['app']['name']}"
+    assert app.attrs["redirectUrls"] == ["https://a.example", "https://b.example"]
     assert request["consumer"] == "alice@acme.example" and request["status"] == "pending"
 
 

@@ -22,8 +22,8 @@ from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.state import LOCK_POLICY
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
 
-TOTAL = 37  # objects in examples/manifests
-REQUESTS = 6  # access requests under examples/manifests/requests
+TOTAL = 44  # objects in examples/manifests
+REQUESTS = 7  # access requests under examples/manifests/requests
 PLAN_LINE = f"Plan: {TOTAL} to create, 0 to update, 0 to delete."
 NO_CHANGES = "No changes. The portal matches the manifests."
 WEATHER_DESCRIPTION = "Current conditions, history and forecasts for any place on Earth."
@@ -102,7 +102,7 @@ def test_apply_asks_for_confirmation_refuses_without_a_terminal_and_shows_progre
     assert accepted.stdout.endswith(f"Apply: {TOTAL} done, 0 failed, 0 skipped.\n")
     # more than 20 changes: one progress line per finished action, counted in order
     progress = [line for line in accepted.stderr.splitlines() if line.startswith("[")]
-    assert [int(re.match(r"\[(\d+)/37\] create ", p)[1]) for p in progress] == list(  # type: ignore[index]
+    assert [int(re.match(rf"\[(\d+)/{TOTAL}\] create ", p)[1]) for p in progress] == list(  # type: ignore[index]
         range(1, TOTAL + 1)
     )
     assert len({p.split(" create ")[1] for p in progress}) == TOTAL

@@ -42,7 +42,7 @@ from portal_gitops.kinds import LEVEL
 from portal_gitops.state import Sensitive
 from tests.apis import TEST_APIS
 from tests.backends.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, PROVIDER, FakeClock, Target
-from tests.backends.test_backend_behaviour import estate, plan_attrs, product_attrs
+from tests.backends.test_backend_behaviour import app_attrs, estate, plan_attrs, product_attrs
 
 from .conftest import (
     DASHBOARD_HOST,
@@ -172,6 +172,8 @@ async def full_cycle(url: str, recorder: Recorder) -> None:
         live = await backend.read()
         pending = copy.deepcopy(estate(target)[-1][2]) | {"status": "pending"}
         pending["app"]["name"] = "second-app"
+        second_app = app_attrs("second-app")
+        await backend.create("App", "alice@acme.example/second-app", second_app)
         await backend.create("AccessRequest", "second", pending)
         live = await backend.read()
         changes = [
@@ -203,6 +205,11 @@ async def full_cycle(url: str, recorder: Recorder) -> None:
                 {"visibility": "public", "audience": [], "products": [], "plans": []},
             ),
             ("AccessRequest", "second", pending | {"status": "approved"}),
+            (
+                "App",
+                "alice@acme.example/second-app",
+                second_app | {"description": "renamed nothing", "visibility": "organisation"},
+            ),
         ]
         for kind, key, attrs in changes:
             await backend.update(live.objects[(kind, key)], attrs)

@@ -28,8 +28,10 @@ def _plan_step(world: World, head: str, *extra: str, **kw: object) -> object:
 
 def test_one_comment_updated_in_place_and_replaced_on_failure(world: World) -> None:
     req = world.manifests / "requests" / "geocoding-api" / "initech-store-locator.yaml"
-    req.write_text(
-        req.read_text().replace("name: Store Locator", f"name: {json.dumps(HOSTILE_APP)}")
+    req.write_text(req.read_text().replace("app: Store Locator", f"app: {json.dumps(HOSTILE_APP)}"))
+    app = world.manifests / "apps" / "initech.yaml"
+    app.write_text(
+        app.read_text().replace("name: Store Locator", f"name: {json.dumps(HOSTILE_APP)}")
     )
     head = world.commit("request with a hostile app name")
 
@@ -37,14 +39,14 @@ def test_one_comment_updated_in_place_and_replaced_on_failure(world: World) -> N
     assert first.exit_code == 0, first.output  # type: ignore[attr-defined]
     (body,) = world.gh.bodies(7)
     assert body.startswith("<!-- portal-gitops-plan -->\n### portal-gitops plan")
-    assert "Plan: 37 to create" in body and "GRANT" in body
+    assert "Plan: 44 to create" in body and "GRANT" in body
     assert "actions/runs/4242" in body  # links the run holding the full plan
     # consumer-typed text stays inside a code span: no ping, no link, no image
     assert f"``{HOSTILE_APP}``" in body
     assert "@octocat" not in re.sub(r"``.*?``", "", body)
     saved = loads((world.work / "plan.json").read_text())
-    assert len(saved.actions) == 37
-    assert "Plan: 37 to create" in world.summary.read_text()
+    assert len(saved.actions) == 44
+    assert "Plan: 44 to create" in world.summary.read_text()
     assert "changes=true" in world.output.read_text()
 
     # break a manifest: the same comment now says the plan failed, with the problem
@@ -54,7 +56,7 @@ def test_one_comment_updated_in_place_and_replaced_on_failure(world: World) -> N
     failed = _plan_step(world, world.commit("wrong plan"))
     assert failed.exit_code == 1
     (body,) = world.gh.bodies(7)
-    assert "portal-gitops plan: failed" in body and "Plan: 37" not in body
+    assert "portal-gitops plan: failed" in body and "Plan: 44" not in body
     assert "does not offer Plan 'premium'" in body
     rel = "manifests/requests/geocoding-api/initech-store-locator.yaml"
     assert (
@@ -80,7 +82,7 @@ def test_one_comment_updated_in_place_and_replaced_on_failure(world: World) -> N
     again = _plan_step(world, head)
     assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
     (body,) = world.gh.bodies(7)  # still one comment, the plan again
-    assert "Plan: 37 to create" in body
+    assert "Plan: 44 to create" in body
     assert [r.method for r in world.gh.writes()] == ["POST", "PATCH", "PATCH", "PATCH"]
 
 
@@ -139,9 +141,9 @@ def test_plan_warns_in_the_pr_when_the_merge_would_exceed_the_deletion_budget(
     assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
     (body,) = world.gh.bodies(7)
     assert "more than the deletion budget (--max-deletes 2)" in body
-    # all six deletions are listed: five approved requests revoked (their credentials named
-    # first), the rejected one withdrawn (it holds no credential)
-    assert "5 credentials revoked, 0 reissued" in body
-    assert body.count("\n- REVOKE credential of ") == 5
-    assert body.count("\n- REVOKE `") == 5 and body.count("\n- WITHDRAW `") == 1
-    assert "::warning title=portal-gitops::warning: this plan deletes 6" in result.stdout  # type: ignore[attr-defined]
+    # all seven deletions are listed: six approved requests revoked (their credentials named
+    # first), the rejected one withdrawn (it holds no credential); the apps stay declared
+    assert "6 credentials revoked, 0 reissued" in body
+    assert body.count("\n- REVOKE credential of ") == 6
+    assert body.count("\n- REVOKE `") == 6 and body.count("\n- WITHDRAW `") == 1
+    assert "::warning title=portal-gitops::warning: this plan deletes 7" in result.stdout  # type: ignore[attr-defined]

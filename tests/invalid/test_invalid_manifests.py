@@ -19,6 +19,21 @@ HERE = Path(__file__).parent
 CASES = HERE / "cases"
 
 EXPECTED: dict[str, list[str]] = {
+    "app-described-beside-its-document.yaml": [
+        "app-described-beside-its-document.yaml:14: AccessRequest/alice-radar: spec.app: App 'Radar' of 'alice@acme.example' is declared by an App document (cases/app-described-beside-its-document.yaml:4); name it only (`app: Radar`), or describe it in one place",
+    ],
+    "app-described-differently.yaml": [
+        "app-described-differently.yaml:17: AccessRequest/alice-dash-geo: spec.app: AccessRequest 'alice-dash-free' (cases/app-described-differently.yaml:7) describes app 'Dash' of 'alice@acme.example' differently; describe it once, best in an App document (kind: App), and name it from the requests (`app: <name>`)",
+    ],
+    "app-duplicate.yaml": [
+        "app-duplicate.yaml:16: App/Radar: metadata.name: duplicate App 'Radar' of 'alice@acme.example' (first defined at cases/app-duplicate.yaml:4)",
+    ],
+    "app-owner-not-a-member.yaml": [
+        "app-owner-not-a-member.yaml:6: App/Radar: spec.owner: 'alice@acme.exmple' is not a member of any Team (did you mean 'alice@acme.example'?)",
+    ],
+    "app-unknown.yaml": [
+        "app-unknown.yaml:7: AccessRequest/alice-radar: spec.app: unknown App 'Radr' of 'alice@acme.example' (did you mean 'Radar'?): declare it (kind: App, owner: alice@acme.example) or describe it here (app: {name: Radr})",
+    ],
     "alias-bomb.yaml": [
         "alias-bomb.yaml:7: document expands to more than 200000 nodes (alias/anchor expansion bomb?)",
     ],
@@ -119,7 +134,7 @@ EXPECTED: dict[str, list[str]] = {
         "email-in-two-organisations.yaml:8: Team/audit: spec.members[0].email: member 'bob@acme.example' already belongs to Organisation 'Acme' (Team 'devs' at base/estate.yaml:35); a portal user belongs to one organisation only",
     ],
     "empty-kind.yaml": [
-        "empty-kind.yaml:3: kind: must not be empty (one of: Provider, Organisation, Team, Product, Plan, Catalogue, AccessRequest)",
+        "empty-kind.yaml:3: kind: must not be empty (one of: Provider, Organisation, Team, Product, Plan, Catalogue, App, AccessRequest)",
     ],
     "empty-request-products.yaml": [
         "empty-request-products.yaml:8: AccessRequest/bob-empty: spec.products: must not be empty",
@@ -146,7 +161,7 @@ EXPECTED: dict[str, list[str]] = {
         "missing-apiversion.yaml:2: Organisation/Initech: apiVersion: is required (supported: portal-gitops/v1)",
     ],
     "missing-kind.yaml": [
-        "missing-kind.yaml:2: kind: is required (one of: Provider, Organisation, Team, Product, Plan, Catalogue, AccessRequest)",
+        "missing-kind.yaml:2: kind: is required (one of: Provider, Organisation, Team, Product, Plan, Catalogue, App, AccessRequest)",
     ],
     "missing-name.yaml": [
         "missing-name.yaml:4: Organisation: metadata.name: is required",
@@ -231,7 +246,7 @@ EXPECTED: dict[str, list[str]] = {
         "unknown-field.yaml:7: Product/maps: spec: unknown field 'dispalyName' (did you mean 'displayName'?)",
     ],
     "unknown-kind.yaml": [
-        "unknown-kind.yaml:3: kind: unknown kind 'Prodcut' (did you mean 'Product'?); one of: Provider, Organisation, Team, Product, Plan, Catalogue, AccessRequest",
+        "unknown-kind.yaml:3: kind: unknown kind 'Prodcut' (did you mean 'Product'?); one of: Provider, Organisation, Team, Product, Plan, Catalogue, App, AccessRequest",
     ],
     "unknown-top-level-field.yaml": [
         "unknown-top-level-field.yaml:5: Organisation/Initech: unknown field 'specs' (did you mean 'spec'?)",
@@ -343,4 +358,7 @@ def test_all_cases_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     files = {line.split(":")[0] for line in got}
     # together, cases also clash with each other (several declare Product 'maps'): only ask
     # that none of them goes unreported
-    assert files >= {f"cases/{n}" for n in EXPECTED if n not in WARNING_ONLY}
+    # an App owner missing from every valid team may be a member of a team another case makes
+    # invalid, so it is not reported then (no cascade); alone, its case reports it
+    hidden = {"app-owner-not-a-member.yaml"}
+    assert files >= {f"cases/{n}" for n in EXPECTED if n not in WARNING_ONLY | hidden}

@@ -30,15 +30,23 @@ def live_with(recorded: str) -> tuple[LiveObject, LiveState]:
         {
             "consumer": "ann@acme.example",
             "organisation": "Acme",
-            "app": {"name": "a", "description": "", "redirectUrls": [], "visibility": "team"},
+            "app": {"name": "a"},
             "products": ["weather"],
             "plan": "basic",
             "status": "pending",
         },
         recorded={"catalogue": recorded},
     )
+    app = {
+        "owner": "ann@acme.example",
+        "name": "a",
+        "description": "",
+        "redirectUrls": [],
+        "visibility": "team",
+    }
     objects = [
         request,
+        LiveObject("App", "ann@acme.example/a", "9", app),  # the consumer's own, unmanaged
         LiveObject("User", "ann@acme.example", "1", {"organisation": "Acme", "teams": ["ops"]}),
         catalogue("zz-partner", "private", [{"organisation": "Acme", "team": "ops"}]),
         catalogue("other-team", "private", [{"organisation": "Acme", "team": "dev"}]),

@@ -13,7 +13,8 @@ canonical form keeps only what the portal holds:
 - what the canonical form does not carry is dropped: metadata other than the name (labels,
   annotations), owners (CODEOWNERS only), a catalogue's displayName (readers only), an access
   request's justification (a note) and expires (a request past it is revoked: not a
-  resource, checked separately);
+  resource, checked separately); the values of an access request's ``rotate`` and
+  ``revokeCredentials`` do round-trip (the live side reads them from the managed record);
 - a provider's secret reference becomes the variable the importer names: secrets never
   round-trip, by design;
 - a user is one portal user across the teams that list it: its role is the strongest and its
@@ -149,10 +150,10 @@ def normalise(doc: Doc, users: dict[str, Doc], provider_index: dict[str, int]) -
         # a constraint, not an attribute: the export names one that validates (checked below)
         spec.pop("catalogue", None)
         spec["products"] = _set(spec["products"])
-        if spec["app"].get("visibility") == "personal":  # the default, not written
-            del spec["app"]["visibility"]
-        if "redirectUrls" in spec["app"]:
-            spec["app"]["redirectUrls"] = _set(spec["app"]["redirectUrls"])
+        if "revokeCredentials" in spec:
+            spec["revokeCredentials"] = sorted(set(spec["revokeCredentials"]), key=int)
+    elif kind == "App" and "redirectUrls" in spec:
+        spec["redirectUrls"] = _set(spec["redirectUrls"])
     return out
 
 

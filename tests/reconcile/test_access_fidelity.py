@@ -112,7 +112,7 @@ async def test_the_example_estate_converges_five_times_without_replacing_a_reque
         assert result.ok, result
         assert all(op == "create" for op, _ in actions(plan))
         ids = _request_ids(await read_live(portal, desired))
-        assert len(ids) == 6
+        assert len(ids) == 7
         for _ in range(5):
             again = await plan_again(portal, desired)
             assert actions(again) == [], actions(again)
@@ -138,7 +138,7 @@ async def test_app_visibility_is_set_read_back_and_changed_in_place(
     kind: str, tmp_path: Path
 ) -> None:
     default = desired_of(small_estate())
-    app = default.state.resources[("AccessRequest", "acme-storm")].attrs["app"]
+    app = default.state.resources[("App", "ana@acme.example/Storm tracker")].attrs
     assert app["visibility"] == "personal"  # the safest: only the consumer sees the credentials
     with fresh_portal(kind, tmp_path) as portal:
         _, result = await reconcile(portal, default)
@@ -150,7 +150,7 @@ async def test_app_visibility_is_set_read_back_and_changed_in_place(
         team[-1]["spec"]["app"]["visibility"] = "team"
         desired = desired_of(team)
         plan, result = await reconcile(portal, desired)
-        assert actions(plan) == [("update", "AccessRequest/acme-storm")] and result.ok
+        assert actions(plan) == [("update", "App/ana@acme.example/Storm tracker")] and result.ok
         assert _get(portal.store, f"/portal-api/apps/{app['ID']}")["Visibility"] == "team"
         assert _request_ids(await read_live(portal, desired)) == ids
         assert actions(await plan_again(portal, desired)) == []
@@ -169,7 +169,10 @@ async def test_a_plan_names_every_credential_it_revokes_or_reissues(
         moved = small_estate()
         moved[-1]["spec"]["app"]["name"] = "Storm tracker 2"
         plan = await plan_again(portal, desired_of(moved))
-        assert actions(plan) == [("replace", "AccessRequest/acme-storm")]
+        assert actions(plan) == [
+            ("create", "App/ana@acme.example/Storm tracker 2"),
+            ("replace", "AccessRequest/acme-storm"),
+        ]
         data = json.loads(render_json(plan))
         assert data["summary"]["credentials_reissued"] == 1
         [cred] = data["credentials"]

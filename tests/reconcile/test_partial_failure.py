@@ -185,7 +185,7 @@ async def clean_inventory(kind: str, root: Path, desired: Desired) -> Counter[tu
     return _CLEAN[key]
 
 
-@pytest.mark.parametrize("failing", range(1, 11))
+@pytest.mark.parametrize("failing", range(1, 12))
 def test_creates_failing_from_every_step_then_a_rerun_converges(
     failing: int, tmp_path: Path
 ) -> None:
@@ -193,7 +193,7 @@ def test_creates_failing_from_every_step_then_a_rerun_converges(
     asyncio.run(converge_after_failure("embedded", tmp_path, None, desired, failing, False))
 
 
-@pytest.mark.parametrize("failing", range(1, 8))
+@pytest.mark.parametrize("failing", range(1, 9))
 def test_updates_and_deletes_failing_from_every_step_then_a_rerun_converges(
     failing: int, tmp_path: Path
 ) -> None:
@@ -218,12 +218,13 @@ def test_the_changed_estate_updates_and_deletes_at_several_levels() -> None:
         [("update", "User/ana@acme.example")],
         [("update", "Plan/Gold"), ("update", "Product/Weather")],
         [("delete", "AccessRequest/acme-storm")],
+        [("delete", "App/ana@acme.example/Storm tracker")],
         [("delete", "User/bo@acme.example")],
         [("delete", "Provider/tyk-eu")],
     ]
 
 
-@pytest.mark.parametrize("lost", range(1, 11))
+@pytest.mark.parametrize("lost", range(1, 12))
 def test_a_lost_reply_at_every_step_is_looked_up_not_duplicated(lost: int, tmp_path: Path) -> None:
     desired = desired_of(BEFORE)
 
@@ -232,7 +233,7 @@ def test_a_lost_reply_at_every_step_is_looked_up_not_duplicated(lost: int, tmp_p
             plan, result = await reconcile(
                 portal, desired, wrap=lambda real: Faulty(real, lost_reply_at=lost)
             )
-            assert (result.ok, len(plan.actions), len(result.done)) == (True, 10, 10), result.failed
+            assert (result.ok, len(plan.actions), len(result.done)) == (True, 11, 11), result.failed
             assert actions(await plan_again(portal, desired)) == []
             assert duplicates(raw_inventory(portal.store)) == []
 

@@ -142,11 +142,12 @@ def test_adding_a_provider_that_sorts_first_moves_nothing(world: World) -> None:
         plan = await plan_of(world, then)
         # no "adopt" for managed objects, and the pending deletion is still there
         assert ops(plan) == [("create", "Provider/aaa")]
-        assert [u.address for u in plan.orphaned] == ["AccessRequest/acme-storm"]
+        orphaned = ["App/ana@acme.example/Storm tracker", "AccessRequest/acme-storm"]
+        assert [u.address for u in plan.orphaned] == orphaned
         await apply_(world, then)
         plan = await plan_of(world, then)
         assert ops(plan) == []
-        assert [u.address for u in plan.orphaned] == ["AccessRequest/acme-storm"]
+        assert [u.address for u in plan.orphaned] == orphaned
         assert world.policies("a") == [STATE_POLICY]
         assert world.policies("b") == []
         # two applies, one with each set of manifests, lock the same Dashboard

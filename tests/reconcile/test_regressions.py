@@ -102,11 +102,11 @@ def test_renaming_a_request_manifest_keeps_the_granted_request(portal: Portal) -
 
 
 def test_a_create_that_reuses_a_request_is_not_undone_by_a_prune_delete(portal: Portal) -> None:
-    # renamed and changed (another app description): not the same request to the diff, but the
+    # renamed and changed (a rotation asked): not the same request to the diff, but the
     # portal keeps one request per app, products and plan, so the create reuses the live one;
     # the prune of the old name must not then delete it
     estate = small_estate(request="acme-storm-tracker")
-    estate[-1]["spec"]["app"]["description"] = "Tracks storms"
+    estate[-1]["spec"]["rotate"] = "2026-12"
     before, changed = desired_of(small_estate()), desired_of(estate)
 
     async def go() -> None:
@@ -121,7 +121,7 @@ def test_a_create_that_reuses_a_request_is_not_undone_by_a_prune_delete(portal: 
         live = await read_live(portal, changed)
         kept = live.get("AccessRequest", "acme-storm-tracker")
         assert (kept.id, kept.attrs["status"]) == (granted.id, "approved")
-        assert kept.attrs["app"]["description"] == "Tracks storms"
+        assert kept.attrs["rotate"] == "2026-12"
         assert actions(await plan_again(portal, changed, prune=True)) == []
 
     asyncio.run(go())

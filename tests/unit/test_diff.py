@@ -152,12 +152,15 @@ def test_approving_a_pending_request_is_an_update_changing_it_is_a_replace() -> 
     pending = LiveObject(
         "AccessRequest", "acme-weather", "7", {**attrs, "status": "pending"}, managed=True
     )
-    (change,) = diff(d, LiveState({pending.ref: pending})).changes
+    (change,) = [
+        c for c in diff(d, LiveState({pending.ref: pending})).changes if c.key == "acme-weather"
+    ]
     assert change.op == "update"
     other_plan = LiveObject(
         "AccessRequest", "acme-weather", "7", {**attrs, "plan": "gold"}, managed=True
     )
-    (change,) = diff(d, LiveState({other_plan.ref: other_plan})).changes
+    live = LiveState({other_plan.ref: other_plan})
+    (change,) = [c for c in diff(d, live).changes if c.key == "acme-weather"]
     assert change.op == "replace"
 
 

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from portal_gitops.kinds import access_request, catalogue, organisation, plan, product, provider
+from portal_gitops.kinds import (
+    access_request,
+    app,
+    catalogue,
+    organisation,
+    plan,
+    product,
+    provider,
+)
 from portal_gitops.kinds.base import Building, Importing, Kind, Skipped, slug
 from portal_gitops.kinds.team import TEAM, USER
 
@@ -21,6 +29,7 @@ REGISTRY: tuple[Kind, ...] = (
     product.KIND,
     plan.KIND,
     catalogue.KIND,
+    app.KIND,
     access_request.KIND,
 )
 

@@ -4,7 +4,7 @@ Canonical form:
 
 AccessRequest key = manifest name (live requests not made by us: "request-<id>")
               {consumer, organisation,
-               app: {name, description, redirectUrls (sorted), visibility},
+               app: {name} (the App "<consumer>/<name>" holds the rest),
                products (sorted), plan,
                status ("approved" | "rejected" | "pending"),
                rotate (only when set), revokeCredentials (sorted; only when set)}
@@ -32,16 +32,19 @@ from collections.abc import Container, Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any
 
+from portal_gitops.kinds.app import app_attrs, app_key
 from portal_gitops.kinds.base import Attrs, Building, Importing, Kind, by_name, slug
-from portal_gitops.models import REQUEST_ID_ANNOTATION, AccessRequest
+from portal_gitops.models import REQUEST_ID_ANNOTATION, AccessRequest, InlineApp
 from portal_gitops.state import Key, LiveObject, LiveState, default_team_name
 
 LIMITS = ("rateLimit", "quota", "keyExpiresIn")
 
 
 def build(manifests: Sequence[AccessRequest], building: Building) -> None:
-    """Requests, after users and plans: a request takes its consumer's organisation."""
+    """Requests, after users, plans and apps: a request takes its consumer's organisation;
+    an app a request describes inline is declared here when no App document declares it."""
     resources = building.resources
+    _declare_inline_apps(manifests, building)
     for m in manifests:
         name = m.metadata.name
         s = m.spec
@@ -78,17 +81,34 @@ def build(manifests: Sequence[AccessRequest], building: Building) -> None:
             {
                 "consumer": s.consumer,
                 "organisation": user.attrs["organisation"] if user is not None else "",
-                "app": {
-                    "name": s.app.name,
-                    "description": s.app.description,
-                    "redirectUrls": sorted(set(s.app.redirectUrls)),
-                    "visibility": s.app.visibility,
-                },
+                "app": {"name": s.app_name},
                 "products": sorted(set(s.products)),
                 "plan": s.plan,
                 "status": "approved" if s.decision == "approve" else "rejected",
                 **once,
             },
+        )
+
+
+def _declare_inline_apps(manifests: Sequence[AccessRequest], building: Building) -> None:
+    """The apps requests describe inline (``app: {name, ...}``) and no App document declares:
+    from the first request that describes more than the name, else with the defaults.
+    Validation makes sure no two requests describe one app differently."""
+    inline: dict[str, tuple[str, InlineApp]] = {}
+    for m in manifests:
+        app = m.spec.app
+        if isinstance(app, str):
+            continue
+        key = app_key(m.spec.consumer, app.name)
+        if ("App", key) in building.resources:
+            continue
+        if key not in inline or inline[key][1].model_fields_set <= {"name"}:
+            inline[key] = (m.spec.consumer, app)
+    for key, (owner, app) in inline.items():
+        building.add(
+            "App",
+            key,
+            app_attrs(owner, app.name, app.description, app.redirectUrls, app.visibility),
         )
 
 
@@ -148,19 +168,9 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
                 "no imported catalogue offers its plan and products to its consumer",
             )
             continue
-        app = a.get("app") or {}
         spec: dict[str, Any] = {
             "consumer": a.get("consumer", ""),
-            "app": {
-                k: v
-                for k, v in (
-                    ("name", app.get("name", "")),
-                    ("description", app.get("description", "")),
-                    ("redirectUrls", list(app.get("redirectUrls", []))),
-                    ("visibility", app.get("visibility", "personal")),
-                )
-                if v and (k, v) != ("visibility", "personal")
-            },
+            "app": str((a.get("app") or {}).get("name", "")),
             "products": list(a.get("products", [])),
             "plan": a.get("plan", ""),
             "catalogue": catalogue,
@@ -227,10 +237,13 @@ def valid_catalogue(
 
 
 def references(attrs: Attrs) -> set[Key]:
-    """Its consumer, products and plan (its catalogue is a constraint, not a reference)."""
+    """Its consumer, app, products and plan (its catalogue is a constraint, not a
+    reference)."""
     out: set[Key] = {("Product", p) for p in attrs.get("products", [])}
     out.add(("Plan", attrs.get("plan", "")))
-    out.add(("User", attrs.get("consumer", "")))
+    consumer = str(attrs.get("consumer", ""))
+    out.add(("User", consumer))
+    out.add(("App", app_key(consumer, str((attrs.get("app") or {}).get("name", "")))))
     return out
 
 

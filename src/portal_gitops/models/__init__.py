@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import Field
 
-from portal_gitops.models.access_request import REQUEST_ID_ANNOTATION, AccessRequest
+from portal_gitops.models.access_request import REQUEST_ID_ANNOTATION, AccessRequest, InlineApp
+from portal_gitops.models.app import App
 from portal_gitops.models.catalogue import Catalogue
 from portal_gitops.models.common import API_VERSION, FromEnv, FromFile, SecretRef
 from portal_gitops.models.organisation import Organisation
@@ -15,7 +16,7 @@ from portal_gitops.models.product import Product
 from portal_gitops.models.provider import Provider
 from portal_gitops.models.team import Team
 
-Manifest = Provider | Organisation | Team | Product | Plan | Catalogue | AccessRequest
+Manifest = Provider | Organisation | Team | Product | Plan | Catalogue | App | AccessRequest
 AnyManifest = Annotated[Manifest, Field(discriminator="kind")]
 
 KINDS: dict[str, type[Manifest]] = {
@@ -25,6 +26,7 @@ KINDS: dict[str, type[Manifest]] = {
     "Product": Product,
     "Plan": Plan,
     "Catalogue": Catalogue,
+    "App": App,
     "AccessRequest": AccessRequest,
 }
 
@@ -34,9 +36,11 @@ __all__ = [
     "REQUEST_ID_ANNOTATION",
     "AccessRequest",
     "AnyManifest",
+    "App",
     "Catalogue",
     "FromEnv",
     "FromFile",
+    "InlineApp",
     "Manifest",
     "Organisation",
     "Plan",

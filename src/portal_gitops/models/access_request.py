@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from portal_gitops.models.app import VISIBILITY_DESCRIPTION, AppVisibility, RedirectUrl
 from portal_gitops.models.common import (
     KIND_DESCRIPTION,
     REQUEST_ID_ANNOTATION,
@@ -17,24 +18,20 @@ from portal_gitops.models.common import (
     Name,
 )
 
-__all__ = ["REQUEST_ID_ANNOTATION", "AccessRequest", "AccessRequestSpec", "App"]
+__all__ = ["REQUEST_ID_ANNOTATION", "AccessRequest", "AccessRequestSpec", "InlineApp"]
 
 
-class App(Model):
+class InlineApp(Model):
+    """An app described inside its access request: the form from before App documents, still
+    accepted. It declares the app when no App document does; beside an App document only its
+    name may be given."""
+
     name: Name = Field(description="The app's name; identifies the app among the consumer's apps.")
     description: str = Field(default="", description="The app's description.")
-    redirectUrls: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+    redirectUrls: list[RedirectUrl] = Field(
         default_factory=list, description="OAuth redirect URLs of the app."
     )
-    visibility: Literal["personal", "team", "organisation"] = Field(
-        default="personal",
-        description=(
-            "Who in the consumer's organisation sees the app and its credentials: `personal` "
-            "(only the consumer), `team` (the consumer's teams) or `organisation` (every "
-            "member of the organisation). Defaults to `personal`, the safest for credentials "
-            "(the portal's own default is `organisation`)."
-        ),
-    )
+    visibility: AppVisibility = Field(default="personal", description=VISIBILITY_DESCRIPTION)
 
 
 class AccessRequestSpec(Model):
@@ -44,8 +41,13 @@ class AccessRequestSpec(Model):
             "member if the catalogue is public)."
         )
     )
-    app: App = Field(
-        description="The consumer's app that receives the credential (created if missing)."
+    app: Name | InlineApp = Field(
+        description=(
+            "The consumer's app that receives the credential: the name of an App the consumer "
+            "owns (declared by an App document), or, as before App documents, the app "
+            "described here (`{name, description, redirectUrls, visibility}`), which declares "
+            "it when no App document does. Several requests may name one app."
+        )
     )
     products: list[Name] = Field(
         min_length=1, description="Products requested; the catalogue must offer them."
@@ -87,6 +89,11 @@ class AccessRequestSpec(Model):
             "Revoked once; listing an ID the portal no longer has changes nothing."
         ),
     )
+
+    @property
+    def app_name(self) -> str:
+        """The name of the app the request names, in either form."""
+        return self.app if isinstance(self.app, str) else self.app.name
 
 
 class AccessRequest(Envelope):

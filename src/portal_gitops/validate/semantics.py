@@ -24,6 +24,7 @@ from portal_gitops.models import (
 )
 from portal_gitops.source import Path, format_path
 from portal_gitops.state import DEFAULT_ORGANISATION, LOCK_POLICY, STATE_POLICY, default_team_name
+from portal_gitops.validate.app_rules import check_apps
 from portal_gitops.validate.structure import suggest
 
 WARNING = "warning"
@@ -47,6 +48,7 @@ def check_semantics(
     _check_products_and_plans(estate)
     _check_catalogues(estate)
     _check_requests(estate)
+    check_apps(estate)
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,8 @@ class _Estate:
             "AccessRequest": {},
         }
         for kind, entries in self.by_kind.items():
+            if kind == "App":
+                continue  # unique per owner: validate/app_rules.py
             index = indexes[kind]
             first: dict[Any, Document] = {}
             for model, doc in entries:
@@ -434,7 +438,7 @@ def _check_requests(estate: _Estate) -> None:
             if i in again:
                 continue
             path: Path = ("spec", "products", i)
-            key = (spec.consumer, spec.app.name, product, spec.plan)
+            key = (spec.consumer, spec.app_name, product, spec.plan)
             if key in asked:
                 other_name, other_seen = asked[key]
                 estate.issue(
@@ -442,7 +446,7 @@ def _check_requests(estate: _Estate) -> None:
                     doc,
                     path,
                     f"AccessRequest {other_name!r} ({other_seen.where}) already asks for "
-                    f"Product {product!r} on Plan {spec.plan!r} for app {spec.app.name!r} "
+                    f"Product {product!r} on Plan {spec.plan!r} for app {spec.app_name!r} "
                     f"of {spec.consumer!r}",
                 )
             else:

@@ -9,8 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from portal_gitops.backends.tyk import mapping
-from portal_gitops.backends.tyk.ids import Ids, new_id, q
-from portal_gitops.backends.tyk.quirks import as_int, name_of, text
+from portal_gitops.backends.tyk.apps import Apps
+from portal_gitops.backends.tyk.ids import Ids, q
+from portal_gitops.backends.tyk.quirks import as_int, text
 from portal_gitops.errors import (
     BackendError,
     ConflictError,
@@ -28,56 +29,13 @@ Attrs = Mapping[str, Any]
 
 
 class AccessRequests:
-    """Access requests: the consumer's app (found or created), provisioned, then decided."""
+    """Access requests: on the consumer's app (an App, created before its requests),
+    provisioned, then decided; in place, credentials rotated or revoked one by one."""
 
-    def __init__(self, ids: Ids) -> None:
+    def __init__(self, ids: Ids, apps: Apps) -> None:
         self.ids = ids
         self.api = ids.api
-        self._app_attempts: set[tuple[int, str]] = set()  # app creates whose outcome is unknown
-        self._new_apps: set[int] = set()  # apps created by this process, nothing provisioned yet
-
-    async def _find_app(self, user_id: int, app_name: str) -> Json | None:
-        """The consumer's app by (user, name): from the index of the last read (kept current
-        by creates), listed instead when there was no read or a create of it had no answer."""
-        key = (user_id, app_name)
-        apps_index = self.ids.ix.apps
-        if apps_index is not None and key not in self._app_attempts:
-            return apps_index.get(key)
-        apps = [
-            a
-            for a in await self.api.portal.list_apps()
-            if as_int(a.get("UserID")) == user_id and name_of(a) == app_name
-        ]
-        found = min(apps, key=lambda a: int(a["ID"])) if apps else None
-        if found is not None and self.ids.ix.apps is not None:
-            self.ids.ix.apps[key] = found
-            self._app_attempts.discard(key)
-        return found
-
-    async def _ensure_app(self, user_id: int, app: Mapping[str, Any], consumer: str) -> int:
-        """The consumer's app by (user, name): created if missing, description/URLs updated."""
-        name = text(app.get("name"))
-        what = f"app {q(name)} of {consumer}"
-        body = mapping.app_body(app, user_id)
-        current = await self._find_app(user_id, name)
-        if current is None:
-            self._app_attempts.add((user_id, name))
-            reply = await self.api.portal.create("/apps", body, what=what)
-            app_id = new_id(reply, what)
-            self._new_apps.add(app_id)
-            if self.ids.ix.apps is not None:
-                self.ids.ix.apps[(user_id, name)] = {**body, "ID": app_id}
-                self._app_attempts.discard((user_id, name))
-            return app_id
-        app_id = int(current["ID"])
-        if mapping.app_differs(current, app):
-            await self.api.portal.update(f"/apps/{app_id}", body, what=what)
-            current.update(
-                Description=body["Description"],
-                RedirectURLs=body["RedirectURLs"],
-                Visibility=body["Visibility"],
-            )
-        return app_id
+        self.apps = apps
 
     async def create(self, key: str, attrs: Attrs) -> str:
         """App (found or created) -> provision -> find the new request -> approve/reject.
@@ -88,15 +46,13 @@ class AccessRequests:
         what = f"access request {q(key)}"
         portal = self.api.portal
         consumer = text(attrs.get("consumer"))
-        user_id = await self.ids.user_id(consumer)
-        app = attrs.get("app") or {}
-        app_id = await self._ensure_app(user_id, app, consumer)
-        app_label = text(app.get("name"))
+        app_label = text((attrs.get("app") or {}).get("name"))
+        app_id = await self.apps.app_id(consumer, app_label, f"provision {what}")
         wanted = set(attrs.get("products") or [])
         status = text(attrs.get("status")) or "approved"
         # an app this process just created has no requests yet (a retry lists them again)
-        fresh = app_id in self._new_apps
-        self._new_apps.discard(app_id)
+        fresh = app_id in self.apps.fresh
+        self.apps.fresh.discard(app_id)
         before = [] if fresh else await portal.list_app_access_requests(app_id, app_label)
         # a request for a plan that auto-approves is approved as it is filed: one meant to be
         # rejected and interrupted before the rejection is found approved, and is rejected
@@ -171,21 +127,9 @@ class AccessRequests:
                 )
 
     async def update(self, live: LiveObject, attrs: Attrs) -> None:
-        """A decision on a live request (other changes are replaced by the plan)."""
+        """A decision on a live request, a rotation, revocations by ID (other changes are
+        replaced by the plan)."""
         what = f"access request {q(live.key)}"
-        app = attrs.get("app") or {}
-        live_app = live.attrs.get("app") or {}
-        if app.get("name") == live_app.get("name") and (
-            app.get("description"),
-            list(app.get("redirectUrls") or []),
-            app.get("visibility"),
-        ) != (
-            live_app.get("description"),
-            list(live_app.get("redirectUrls") or []),
-            live_app.get("visibility"),
-        ):
-            consumer = text(attrs.get("consumer"))
-            await self._ensure_app(await self.ids.user_id(consumer), app, consumer)
         current = text(live.attrs.get("status"))
         wanted = text(attrs.get("status"))
         if current != "pending" and wanted != current and wanted == "pending":
@@ -211,12 +155,8 @@ class AccessRequests:
             return
         consumer = text(live.attrs.get("consumer"))
         app_name = text((live.attrs.get("app") or {}).get("name"))
-        app = await self._find_app(await self.ids.user_id(consumer), app_name)
-        if app is None:
-            raise NotFoundError(
-                f"the app {q(app_name)} of {consumer} is gone", operation=f"update {what}"
-            )
-        base = f"/apps/{int(app['ID'])}/access-requests/{live.id}/credentials"
+        app_id = await self.apps.app_id(consumer, app_name, f"update {what}")
+        base = f"/apps/{app_id}/access-requests/{live.id}/credentials"
         portal = self.api.portal
         for cid in revoke:
             try:

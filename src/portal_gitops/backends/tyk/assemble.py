@@ -12,6 +12,7 @@ from portal_gitops.backends.tyk.ids import Ids, Index
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_user_ref, text
 from portal_gitops.backends.tyk.records import decode_record, merge_records
 from portal_gitops.kinds.access_request import applied_once, kept_facts
+from portal_gitops.kinds.app import app_key
 from portal_gitops.state import (
     ALL_PROVIDERS,
     DEFAULT_ORGANISATION,
@@ -174,25 +175,23 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
         add("Catalogue", name, cat_id, attrs, builtin=name in mapping.BUILTIN_CATALOGUES)
 
     apps_by_owner: dict[tuple[int, str], list[Json]] = {}
-    apps_by_id = {int(item["ID"]): item for item in raw.apps}
     for item in raw.apps:
         owner = (as_int(item.get("UserID")) or 0, name_of(item))
         apps_by_owner.setdefault(owner, []).append(item)
+    for (user_id, app_name), items in apps_by_owner.items():
+        email = emails.get(user_id, f"User#{user_id}")
+        # the portal keeps names per user loosely: a second app of one name is shown apart
+        for i, item in enumerate(sorted(items, key=lambda a: int(a["ID"]))):
+            key = app_key(email, app_name) + ("" if i == 0 else f" #{item['ID']}")
+            add("App", key, item["ID"], mapping.app_attrs(item, email))
     known_products = set(product_names.values())
     for req in raw.requests:
         req_id = str(req.get("ID"))
         user_id = parse_user_ref(req.get("User")) or 0
-        app: Json | None = apps_by_id.get(as_int(req.get("AppID")) or 0)
-        if app is None:  # no AppID in the reply: match by owner and app name
-            candidates = apps_by_owner.get((user_id, text(req.get("Client"))), [])
-            app = next(
-                (a for a in candidates if as_int(req.get("ID")) in a.get("_request_ids", ())),
-                candidates[0] if candidates else {},
-            )
         key = ids.request_key(req_id) or f"request-{req_id}"
         consumer = emails.get(user_id, text(req.get("User")))
         organisation = user_orgs.get(user_id, "")
-        attrs = mapping.access_request_attrs(req, app, consumer, organisation, known_products)
+        attrs = mapping.access_request_attrs(req, consumer, organisation, known_products)
         note = record.notes.get(("AccessRequest", key))
         attrs.update(applied_once(note))
         recorded = {"catalogue": mapping.request_catalogue(req), **kept_facts(note)}

@@ -510,26 +510,21 @@ def audience_body(org_id: int, team_id: int) -> Json:
 
 
 # --------------------------------------------------------------------------------------------
-# AccessRequest (+ the consumer's app)
+# App and AccessRequest
 
 
 def access_request_attrs(
     request: Mapping[str, Any],
-    app: Mapping[str, Any],
     consumer: str,
     organisation: str,
     known_products: Iterable[str],
 ) -> Json:
-    """Read: a request with its app, its consumer's email and the consumer's organisation."""
+    """Read: a request with its app's name (``Client``), its consumer's email and the
+    consumer's organisation (the app itself is an App)."""
     return {
         "consumer": consumer,
         "organisation": organisation,
-        "app": {
-            "name": text(request.get("Client")),
-            "description": text(app.get("Description")),
-            "redirectUrls": parse_redirect_urls(app.get("RedirectURLs")),
-            "visibility": app_visibility(app),
-        },
+        "app": {"name": text(request.get("Client"))},
         "products": sorted(set(parse_names(request.get("Products"), known_products))),
         "plan": text(request.get("Plan")),
         "status": request_status(request),
@@ -569,6 +564,17 @@ def app_visibility(app: Mapping[str, Any]) -> str:
     """Read: an app's ``Visibility``; the portal's default (organisation) when absent
     (REFERENCE.md §4 "Apps")."""
     return text(app.get("Visibility")) or "organisation"
+
+
+def app_attrs(app: Mapping[str, Any], owner: str) -> Json:
+    """Read: an app (the spec's ``Client-show``) with its owner's email."""
+    return {
+        "owner": owner,
+        "name": name_of(app),
+        "description": text(app.get("Description")),
+        "redirectUrls": parse_redirect_urls(app.get("RedirectURLs")),
+        "visibility": app_visibility(app),
+    }
 
 
 def app_body(app: Mapping[str, Any], user_id: int) -> Json:

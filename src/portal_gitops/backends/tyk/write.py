@@ -12,6 +12,7 @@ from typing import Any
 
 from portal_gitops.backends.tyk import mapping
 from portal_gitops.backends.tyk.access import AccessRequests
+from portal_gitops.backends.tyk.apps import Apps
 from portal_gitops.backends.tyk.backing import Backing
 from portal_gitops.backends.tyk.dashboards import Dashboards
 from portal_gitops.backends.tyk.ids import Ids, new_id, q
@@ -51,7 +52,8 @@ class Writer:
         self.api = ids.api
         self.dashboards = dashboards
         self.find = find
-        self.requests = AccessRequests(ids)
+        self.apps = Apps(ids)
+        self.requests = AccessRequests(ids, self.apps)
         self.backing = Backing(ids, dashboards, find)
         # one row per registered kind (kinds.NAMES): tests/backends hold the two in step
         self.creates: Mapping[str, Callable[[str, Attrs], Awaitable[str]]] = {
@@ -62,6 +64,7 @@ class Writer:
             "Product": self._create_product,
             "Plan": self._create_plan,
             "Catalogue": self._create_catalogue,
+            "App": self.apps.create,
             "AccessRequest": self.requests.create,
         }
         self.updates: Mapping[str, Callable[[LiveObject, Attrs], Awaitable[None]]] = {
@@ -72,6 +75,7 @@ class Writer:
             "Product": self._update_product,
             "Plan": self._update_plan,
             "Catalogue": self._update_catalogue,
+            "App": self.apps.update,
             "AccessRequest": self.requests.update,
         }
 
@@ -132,6 +136,8 @@ class Writer:
             elif live.kind == "Catalogue":
                 await portal.delete(f"/catalogues/{live.id}", what=what)
                 ix.catalogues.pop(live.key, None)
+            elif live.kind == "App":
+                await self.apps.delete(live, what)
             elif live.kind == "AccessRequest":
                 # deleting the request revokes its credentials
                 await portal.delete(f"/access_requests/{live.id}", what=what)

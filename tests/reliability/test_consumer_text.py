@@ -44,9 +44,9 @@ def test_an_app_description_cannot_spoof_the_plan(cli_target: CliTarget, tmp_pat
     result = cli_target.invoke("plan", str(manifests))
     assert result.exit_code == 0, result.output
     text = result.stdout
-    assert "app.description" in text  # the consumer's edit is shown, as drift
+    assert "description" in text  # the consumer's edit is shown, as drift
     # and it is an update of the app in place: the consumer's credential is not reissued
-    assert "~ AccessRequest/acme-storm-tracker will be updated" in text
+    assert "~ App/alice.admin@acme.example/Storm Tracker will be updated" in text
     assert "credential" not in text.lower() and "will be replaced" not in text
     assert not [line for line in text.splitlines() if line.startswith("::")]
     for raw in ("\x1b", "\r", "\u2028", "\u202e"):

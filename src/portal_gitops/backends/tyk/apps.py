@@ -27,11 +27,15 @@ class Apps:
         self._attempts: set[tuple[int, str]] = set()  # app creates whose outcome is unknown
         self.fresh: set[int] = set()  # apps created by this process, nothing provisioned yet
 
-    async def find(self, user_id: int, app_name: str) -> Json | None:
+    async def find(self, user_id: int, app_name: str, *, listed: bool = False) -> Json | None:
+        """``listed``: ask the portal even when the index has no such app (an index rebuilt
+        by a concurrent read may predate an app created meanwhile)."""
         key = (user_id, app_name)
         apps_index = self.ids.ix.apps
         if apps_index is not None and key not in self._attempts:
-            return apps_index.get(key)
+            found = apps_index.get(key)
+            if found is not None or not listed:
+                return found
         apps = [
             a
             for a in await self.api.portal.list_apps()
@@ -45,7 +49,7 @@ class Apps:
 
     async def app_id(self, owner: str, app_name: str, what: str) -> int:
         """The ID of an app that must exist (its App is created before its requests)."""
-        found = await self.find(await self.ids.user_id(owner), app_name)
+        found = await self.find(await self.ids.user_id(owner), app_name, listed=True)
         if found is None:
             raise NotFoundError(f"the app {q(app_name)} of {owner} does not exist", operation=what)
         return int(found["ID"])

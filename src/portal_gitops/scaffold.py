@@ -119,13 +119,20 @@ def starter_manifests() -> dict[PurePosixPath, list[dict[str, Any]]]:
                 },
             )
         ],
+        PurePosixPath("apps/example-org.yaml"): [
+            _doc(
+                "App",
+                "example-app",
+                {"owner": "dev@example.com", "description": "A first application"},
+            )
+        ],
         REQUESTS / request_file(["example-api"], "dev-example-app"): [
             _doc(
                 "AccessRequest",
                 "dev-example-app",
                 {
                     "consumer": "dev@example.com",
-                    "app": {"name": "example-app", "description": "A first application"},
+                    "app": "example-app",
                     "products": ["example-api"],
                     "plan": "free",
                     "catalogue": "public",

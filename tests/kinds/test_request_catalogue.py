@@ -70,3 +70,18 @@ def test_another_is_named_when_the_recorded_one_would_not_validate() -> None:
     assert valid_catalogue(request, live, written={"zz-partner"}) == "zz-partner"
     spec = request_manifest(request, live).document["spec"]
     assert (spec["catalogue"], spec["app"]["visibility"]) == ("whole-org", "team")
+
+
+def test_a_pulled_request_names_a_declared_app_and_describes_the_consumers_own() -> None:
+    """The app of a pending request made in the portal: named only when portal-gitops
+    manages it (an App document declares it, so describing it again would not validate),
+    described as the consumer made it otherwise (the request then declares it)."""
+    request, live = live_with("zz-partner")
+    assert request_manifest(request, live).document["spec"]["app"] == {
+        "name": "a",
+        "visibility": "team",
+    }
+    objects = dict(live.objects)
+    own = objects[("App", "ann@acme.example/a")]
+    objects[own.ref] = LiveObject(own.kind, own.key, own.id, own.attrs, managed=True)
+    assert request_manifest(request, LiveState(objects)).document["spec"]["app"] == "a"

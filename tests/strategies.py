@@ -247,6 +247,7 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
     }
     apps: dict[str, list[str]] = {}  # consumer -> names of the App documents they own
     asked: set[tuple[str, str, str]] = set()  # (app, product, plan) asked so far
+    inline: dict[str, dict[str, Any]] = {}  # apps the next request describes itself
     for i, name in enumerate(unique_names(n, min_size=1)):
         usable = []
         for cat_name, spec in catalogues:
@@ -285,12 +286,16 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
             _optional(draw, app_spec, "description", texts)
             _optional(draw, app_spec, "redirectUrls", _fixed["redirectUrls"])
             _optional(draw, app_spec, "visibility", _fixed["appVisibility"])
-            docs.append(_doc("App", app_name, app_spec, meta()))
+            if draw(BOOL):  # the earlier form: the request describes the app it declares
+                del app_spec["owner"]
+                inline[app_name] = {"name": app_name, **app_spec}
+            else:
+                docs.append(_doc("App", app_name, app_spec, meta()))
             apps.setdefault(consumer, []).append(app_name)
         asked.update((app_name, p, plan) for p in products)
         request: dict[str, Any] = {
             "consumer": consumer,
-            "app": app_name,
+            "app": inline.pop(app_name, app_name),
             "products": products,
             "plan": plan,
             "catalogue": cat_name,

@@ -216,8 +216,11 @@ def code(text: str, *, table: bool = False) -> str:
     inside one (no @mention pings, no link, image or HTML), and its fence is one backtick
     longer than any run of backticks inside, so the text cannot close it (CommonMark 0.31,
     "Code spans"). In a table cell a ``|`` is escaped (GFM spec, "Tables": the pipe is
-    escaped even inside code spans)."""
-    text = " ".join(str(text).splitlines()) if text else ""
+    escaped even inside code spans). Control, line-ending and bidirectional characters are
+    shown escaped (``\\x1b``), as in the terminal: the markdown is printed in the job log and
+    the job summary too, and a reordering character would make the comment read differently
+    from what it holds."""
+    text = safe(" ".join(str(text).splitlines())) if text else ""
     if not text:
         return '""'
     if table:

@@ -132,3 +132,32 @@ def test_show_takes_verbose_and_no_color_before_the_command_too(tmp_path: Path) 
     misplaced = CliRunner().invoke(main, ["--store", "x.db", "show", path])
     assert misplaced.exit_code == 1
     assert "--store does not apply to `show`: it reads no portal" in misplaced.stderr
+
+
+def test_show_renders_consumer_text_inert_in_every_format(tmp_path: Path) -> None:
+    # an app name typed in the Live Portal, as a plan carries it (the digest is no signature:
+    # anyone can write a plan file that passes it)
+    hostile = "Evil\x1b]0;pwned\x07\x1b[2J\r\n::error::fake @octocat `x` \u202eevil"
+    data = json.loads(json.dumps(BASE))
+    data["changes"] = [
+        {
+            "op": "create",
+            "kind": "App",
+            "key": f"a@b.example/{hostile}",
+            "live_id": "",
+            "reason": "",
+            "deferred": False,
+            "attrs": {"owner": "a@b.example", "name": hostile, "description": hostile},
+            "fields": [],
+        }
+    ]
+    data["warnings"] = [f"warning about {hostile}"]
+    data["actions_digest"] = actions_digest(data)
+    path = str(_plan_file(tmp_path, data))
+    for fmt in ("text", "markdown", "json"):
+        shown = show(path, "--format", fmt)
+        assert shown.exit_code == 0, shown.output
+        out = shown.stdout + shown.stderr
+        assert not any(c in out for c in "\x1b\x07\r\u202e"), (fmt, out)
+        assert not any(line.startswith("::") for line in out.splitlines()), fmt
+

@@ -565,9 +565,13 @@ def dumps(plan: Plan) -> str:
 def loads(text: str, *, versions: Iterable[int] = (FORMAT_VERSION,)) -> Plan:
     try:
         data = json.loads(text)
+        return from_dict(data, versions=versions)
     except json.JSONDecodeError as exc:
         raise PlanError(f"plan file is not JSON: {exc.msg} at line {exc.lineno}") from None
-    return from_dict(data, versions=versions)
+    except RecursionError:
+        # a plan nests a few levels (a field's value inside a change): a file nested deeper
+        # than Python can decode or walk is no plan, and refused like any other bad file
+        raise PlanError("plan file is not a plan: its JSON is nested too deeply") from None
 
 
 __all__ = [

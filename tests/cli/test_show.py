@@ -161,3 +161,20 @@ def test_show_renders_consumer_text_inert_in_every_format(tmp_path: Path) -> Non
         assert not any(c in out for c in "\x1b\x07\r\u202e"), (fmt, out)
         assert not any(line.startswith("::") for line in out.splitlines()), fmt
 
+
+def test_show_refuses_a_plan_nested_too_deeply_without_calling_it_a_bug(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.json"
+    deep.write_text('{"format_version": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    # a digest over a value this deep cannot be computed here either: write it by hand
+    deep_attr = tmp_path / "deep-attr.json"
+    deep_attr.write_text(
+        json.dumps(BASE)[:-1].replace(
+            '"visibility": "private"', '"visibility": ' + "[" * 5000 + "]" * 5000
+        )
+        + ', "actions_digest": "0"}\n'
+    )
+    for path in (deep, deep_attr):
+        refused = show(str(path))
+        assert refused.exit_code == 1
+        assert "bug" not in refused.stderr, refused.stderr
+        assert refused.stderr == "error: plan file is not a plan: its JSON is nested too deeply\n"

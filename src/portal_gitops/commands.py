@@ -413,7 +413,9 @@ async def _apply(
                     check_fresh(saved, live, current_hash)
                     if loaded is not None:
                         _check_reproduced(saved, loaded, live, target.describe(paths), backend)
-                    the_plan = _resolve_plan_secrets(saved, target.environ)
+                    the_plan = _resolve_plan_secrets(
+                        saved, target.environ, required=bool(target.portal_url)
+                    )
                 else:
                     assert loaded is not None
                     the_plan = compute_plan(
@@ -481,7 +483,9 @@ def _check_reproduced(
         )
 
 
-def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str]) -> Plan:
+def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str], *, required: bool) -> Plan:
+    """The saved plan with its secrets' values; a missing one is refused when ``required``
+    (a real portal), and stays unset on the embedded store, as with apply from manifests."""
     resolve = secret_resolver(environ)
     actions = []
     missing = []
@@ -499,7 +503,7 @@ def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str]) -> Plan:
                     attrs[k] = Sensitive(v.ref, value)
             a = planmod.replace(a, attrs=attrs)
         actions.append(a)
-    if missing:
+    if missing and required:
         raise SecretError("secrets not available: " + "; ".join(missing))
     return planmod.replace(saved, actions=tuple(actions))
 

@@ -171,3 +171,21 @@ def test_the_quick_start_is_two_commands_and_what_it_says_after_them_holds(
     assert result.stdout == NO_CHANGES + "\n", result.output
     # the docs' first run asks for no Dashboard secret either
     assert "export TYK_DASHBOARD_SECRET" not in (REPO / "docs" / "README.md").read_text()
+
+
+def test_a_saved_plan_applies_on_the_embedded_store_without_a_dashboard_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded store needs no Dashboard secret (README, Quick start): applying the plan
+    saved for review (what the workflows do on merge) needs none either, as apply does."""
+    manifests = copy_examples(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    env = {**ENV, "TYK_DASHBOARD_SECRET": None, "PORTAL_GITOPS_APIS": str(EXAMPLE_APIS)}
+    saved = str(tmp_path / "reviewed.plan")
+    made = CliRunner().invoke(main, ["plan", str(manifests), "--out", saved], env=env)
+    assert made.exit_code == 0, made.output
+    applied = CliRunner().invoke(main, ["apply", saved, "--auto-approve"], env=env)
+    assert applied.exit_code == 0, applied.output
+    assert applied.stdout.endswith("Apply: 44 done, 0 failed, 0 skipped.\n")
+    again = CliRunner().invoke(main, ["plan", str(manifests)], env=env)
+    assert again.stdout == NO_CHANGES + "\n", again.output

@@ -160,11 +160,18 @@ def test_the_quick_start_is_two_commands_and_what_it_says_after_them_holds(
     shutil.copytree(REPO / "examples" / "apis", tmp_path / "examples" / "apis")
     monkeypatch.chdir(tmp_path)
     env = {**ENV, "TYK_DASHBOARD_SECRET": None, "PORTAL_GITOPS_APIS": None}
+    plan_out = ""
     for step in steps[2:]:
         program, *argv = shlex.split(step)
         assert program == ".venv/bin/portal-gitops"
         result = CliRunner().invoke(main, argv, env=env, catch_exceptions=False)
         assert result.exit_code == 0, result.output
+        plan_out = plan_out or result.stdout
+    # the counts the prose gives are the ones printed
+    done = re.search(r"prints the plan \((\d+) objects to create\).*?`(Apply: [^`]+)`", prose)
+    assert done, prose
+    assert f"Plan: {done.group(1)} to create, 0 to update, 0 to delete." in plan_out
+    assert result.stdout.endswith(done.group(2) + "\n")
     assert result.stdout.endswith("Apply: 44 done, 0 failed, 0 skipped.\n")
     assert (tmp_path / store.group(1)).is_file()
     result = CliRunner().invoke(main, shlex.split(again.group(1)), env=env)

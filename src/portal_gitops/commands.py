@@ -557,15 +557,27 @@ def apply_saved(
     confirm: Confirm = lambda _plan: True,
     progress: Progress | None = None,
     stop: Stop | None = None,
+    paths: Sequence[str] | None = None,
 ) -> ApplyOutcome:
+    """Apply a saved plan. With ``paths`` (the manifests a workflow plans, when the plan file
+    came from a run of unreviewed code), the plan must name exactly those, and they must plan
+    the same changes now; without, a plan whose manifests are gone is applied as it is."""
     try:
         text = Path(plan_file).read_text(encoding="utf-8")
     except OSError as exc:
         raise PortalGitopsError(f"cannot read plan file {plan_file}: {exc.strerror}") from None
     saved = planmod.loads(text)
+    loaded = None
+    if paths is not None:
+        if list(saved.paths) != list(paths):
+            raise StalePlanError(
+                f"the saved plan was made from {', '.join(saved.paths) or 'no manifests'}, "
+                f"not from {', '.join(paths)}; run plan again."
+            )
+        loaded = load(paths, target.environ)
     return asyncio.run(
         _apply(
-            None,
+            loaded,
             target,
             prune=False,
             max_deletes=max_deletes,

@@ -253,3 +253,54 @@ def test_a_pulled_request_that_would_not_validate_is_reported_and_skipped(world:
     )
     assert "skipped: its manifest does not validate" in world.summary.read_text()
     assert not list(Path(world.manifests / "requests").rglob("milton-*"))
+
+
+def test_a_forged_plan_artifact_is_not_applied_on_merge(world: World) -> None:
+    """The artifact comes from the pull request's run, which runs the branch's version of the
+    workflow: whoever can push a branch controls it. A plan whose ``paths`` name no folder
+    escaped the check that it is what main's manifests plan; apply on merge plans the
+    workflow's own manifests again and requires the same changes."""
+    import json
+
+    from portal_gitops.plan import actions_digest
+
+    _, merge = _reviewed(world, 6)  # the estate applied: the portal knows its Dashboard
+    assert world.run(_push(world, merge), "github", "apply", "manifests").exit_code == 0
+    head = world.commit("change of #7")
+    planned = world.run(
+        world.event("pull_request", world.pr_payload(7, head)),
+        "github",
+        "plan",
+        "manifests",
+        "--prune",
+        "--out",
+        "plan.json",
+    )
+    assert planned.exit_code == 0, planned.output
+    forged = json.loads((world.work / "plan.json").read_text())
+    assert forged["changes"] == []  # the branch changes nothing: the review sees no change
+    forged["changes"] = [
+        {
+            "op": "create",
+            "kind": "Organisation",
+            "key": "Planted By The Branch",
+            "live_id": "",
+            "reason": "",
+            "deferred": False,
+            "attrs": {},
+            "fields": [],
+        }
+    ]
+    forged["paths"] = ["no-such-folder"]
+    forged["actions_digest"] = actions_digest(forged)
+    world.gh.add_artifact(f"portal-plan-{head}", {"plan.json": json.dumps(forged).encode()})
+    merge = world.commit("Merge pull request #7")
+    world.gh.commit_pulls[merge] = [
+        {"number": 7, "merged_at": "2026-01-02T00:00:00Z", "head": {"sha": head}}
+    ]
+    refused = world.run(_push(world, merge), "github", "apply", "manifests")
+    assert refused.exit_code == 1, refused.output
+    assert "reviewed plan of #7 not applied" in refused.stdout, refused.output
+    body = world.gh.bodies(7)[-1]
+    assert "the saved plan was made from no-such-folder, not from manifests" in body
+    assert "Planted By The Branch" not in _organisations(world)

@@ -213,8 +213,10 @@ def _apply_reviewed(
             plan_file = Path(tmp) / PLAN_FILE
             plan_file.write_bytes(saved)
             try:
+                # the artifact was made by the branch's own workflow run: it must be the
+                # plan of the manifests merged here, never of paths it names itself
                 outcome = cmd.apply_saved(
-                    str(plan_file), target, max_deletes=max_deletes, force=force
+                    str(plan_file), target, max_deletes=max_deletes, force=force, paths=paths
                 )
             except (StalePlanError, UnsafePlanError) as exc:
                 fresh = cmd.plan(paths, target, prune=True, max_deletes=max_deletes)

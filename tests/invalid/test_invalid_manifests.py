@@ -255,6 +255,9 @@ EXPECTED: dict[str, list[str]] = {
         "warning-product-without-owners.yaml:5: warning: Product/maps: spec.owners: product has no owners; CODEOWNERS cannot route its access requests to a reviewer",
         "warning-product-without-owners.yaml:23: warning: AccessRequest/bob-maps: spec.products[0]: Product 'maps' has no owners; nobody is asked to review this request",
     ],
+    "warning-rotate-on-rejected.yaml": [
+        "warning-rotate-on-rejected.yaml:12: warning: AccessRequest/bob-dash: spec.rotate: the request is rejected and holds no credential: `rotate` does nothing",
+    ],
     "warning-public-audience.yaml": [
         "warning-public-audience.yaml:7: warning: Catalogue/extra: spec.audience: an audience on a public catalogue is ignored by Tyk; every consumer sees it",
     ],

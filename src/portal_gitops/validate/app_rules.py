@@ -1,6 +1,7 @@
-"""The rules about apps across the estate: App documents (one per owner and name, owned by a
-team member) and the apps access requests name (a declared App of the consumer, or described
-inline, the form from before App documents, consistently and never beside an App document)."""
+"""The rules about apps and credentials across the estate: App documents (one per owner and
+name, owned by a team member), the apps access requests name (a declared App of the consumer,
+or described inline, the form from before App documents, consistently and never beside an App
+document), and credential requests that would do nothing (a warning)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,24 @@ AppKey = tuple[str, str]  # (owner email, app name)
 
 def _where(doc: Document, path: tuple[str, ...]) -> str:
     return f"{doc.file}:{doc.positions.line_of(path)}"
+
+
+def check_credential_requests(estate: _Estate) -> None:
+    """A rotation or revocation asked on a rejected request does nothing: it holds no
+    credential (a warning)."""
+    for model, doc in estate.by_kind["AccessRequest"]:
+        spec = model.spec
+        if spec.decision != "reject":
+            continue
+        for field in ("rotate", "revokeCredentials"):
+            if getattr(spec, field):
+                estate.issue(
+                    model,
+                    doc,
+                    ("spec", field),
+                    f"the request is rejected and holds no credential: `{field}` does nothing",
+                    warning=True,
+                )
 
 
 def check_apps(estate: _Estate) -> None:

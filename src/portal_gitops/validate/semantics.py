@@ -24,7 +24,7 @@ from portal_gitops.models import (
 )
 from portal_gitops.source import Path, format_path
 from portal_gitops.state import DEFAULT_ORGANISATION, LOCK_POLICY, STATE_POLICY, default_team_name
-from portal_gitops.validate.app_rules import check_apps
+from portal_gitops.validate.app_rules import check_apps, check_credential_requests
 from portal_gitops.validate.structure import suggest
 
 WARNING = "warning"
@@ -49,6 +49,7 @@ def check_semantics(
     _check_catalogues(estate)
     _check_requests(estate)
     check_apps(estate)
+    check_credential_requests(estate)
 
 
 @dataclass(frozen=True)

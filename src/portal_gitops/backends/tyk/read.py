@@ -188,10 +188,7 @@ class Reader:
         return LiveObject(kind, key, str(item["ID"]), attrs)
 
     async def fetch(self) -> Raw:
-        raw = self._from_snapshot() if self.snapshot is not None else await self._fetch_all()
-        # requests whose app is ambiguous (same user, same app name twice) need their app's list
-        await self._disambiguate_apps(raw)
-        return raw
+        return self._from_snapshot() if self.snapshot is not None else await self._fetch_all()
 
     def _from_snapshot(self) -> Raw:
         fixed = self.dashboards.fixed
@@ -322,21 +319,6 @@ class Reader:
             requests_and_apps(),
         )
         return raw
-
-    async def _disambiguate_apps(self, raw: Raw) -> None:
-        if all(as_int(r.get("AppID")) for r in raw.requests):
-            return  # every request names its app
-        groups: dict[tuple[int, str], list[Json]] = {}
-        for app in raw.apps:
-            groups.setdefault((as_int(app.get("UserID")) or 0, name_of(app)), []).append(app)
-        ambiguous = [app for apps in groups.values() if len(apps) > 1 for app in apps]
-        if not ambiguous:
-            return
-        lists = await asyncio.gather(
-            *(self.api.portal.list_app_access_requests(int(a["ID"]), name_of(a)) for a in ambiguous)
-        )
-        for app, reqs in zip(ambiguous, lists, strict=True):
-            app["_request_ids"] = {as_int(r.get("ID")) for r in reqs}
 
     def translate(self, raw: Raw) -> LiveState:
         """Raw replies -> canonical live state; the index is rebuilt from them."""

@@ -461,11 +461,16 @@ def _paths_exist(paths: Sequence[str]) -> bool:
     return bool(paths) and all(Path(p).exists() for p in paths)
 
 
-def _saved_plan_inputs(paths: Sequence[str], environ: Mapping[str, str]) -> Loaded | None:
+def _saved_plan_inputs(paths: Sequence[str], environ: Mapping[str, str]) -> Loaded:
     """A saved plan's manifests as they are now: the Provider manifests give Dashboard
-    connections, the hash tells whether they changed. None when the paths are gone."""
+    connections, the hash tells whether they changed, and they must plan the same changes.
+    Manifests that are gone have changed: the plan is refused (its digest is no signature,
+    so a plan file naming paths that do not exist would otherwise go unchecked)."""
     if not _paths_exist(paths):
-        return None
+        raise StalePlanError(
+            "the saved plan is stale: the manifests it was made from "
+            f"({', '.join(paths) or 'none named'}) are not here. Run plan again."
+        )
     return load(paths, environ, allow_empty=True)  # the plan was checked when it was made
 
 
@@ -559,9 +564,9 @@ def apply_saved(
     stop: Stop | None = None,
     paths: Sequence[str] | None = None,
 ) -> ApplyOutcome:
-    """Apply a saved plan. With ``paths`` (the manifests a workflow plans, when the plan file
-    came from a run of unreviewed code), the plan must name exactly those, and they must plan
-    the same changes now; without, a plan whose manifests are gone is applied as it is."""
+    """Apply a saved plan, refused unless the manifests it names plan the same changes now.
+    With ``paths`` (the manifests a workflow plans, when the plan file came from a run of
+    unreviewed code), the plan must name exactly those."""
     try:
         text = Path(plan_file).read_text(encoding="utf-8")
     except OSError as exc:

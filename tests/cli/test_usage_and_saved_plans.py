@@ -78,3 +78,27 @@ def test_plan_warns_when_the_deletions_exceed_the_budget(
         "plan", str(manifests), "--prune", "--max-deletes", "50", "--format", "markdown"
     )
     assert "deletion budget" not in within.output
+
+
+def test_a_saved_plan_whose_manifests_are_not_there_is_refused(tmp_path: Path) -> None:
+    """A saved plan is applied only if its manifests have not changed since (SECURITY,
+    "Deletion budget"): manifests that are gone have changed. Its digest is no signature, so
+    a plan file naming paths that do not exist would otherwise be applied unchecked (the
+    composite action applies a plan artifact handed over from another job)."""
+    manifests = copy_examples(tmp_path)
+    store = tmp_path / "live.db"
+    seed_store_file(store, example_apis())
+    saved = tmp_path / "reviewed.plan"
+    env = {"TYK_DASHBOARD_SECRET": DASHBOARD_SECRET, "TYK_PORTAL_URL": None}
+    made = CliRunner().invoke(
+        main, ["plan", str(manifests), "--out", str(saved), "--store", str(store)], env=env
+    )
+    assert made.exit_code == 0, made.output
+    manifests.rename(tmp_path / "elsewhere")
+    refused = CliRunner().invoke(main, ["apply", str(saved), "--store", str(store)], env=env)
+    assert refused.exit_code == 1, refused.output
+    assert refused.stderr.startswith(
+        f"error: the saved plan is stale: the manifests it was made from ({manifests}) "
+        "are not here. Run plan again."
+    ), refused.stderr
+    assert "Apply:" not in refused.output

@@ -140,3 +140,19 @@ def test_unknown_command_and_show_without_a_file_fail(step: Step) -> None:
     assert code == 1 and "exitcode" not in outputs
     code, outputs, _, _ = step(command="show")
     assert code == 1
+
+
+@pytest.mark.parametrize("command", ["apply", "plan", "drift"])
+@pytest.mark.parametrize("status", [143, 137])
+def test_every_exit_code_but_success_and_changes_fails_the_step(
+    step: Step, tmp_path: Path, command: str, status: int
+) -> None:
+    """An apply stopped by SIGTERM exits 143 (README, "Exit codes"), one killed by the kernel
+    137: the step must fail, not pass as if the command had succeeded. The command here is a
+    stand-in that prints an apply's summary and exits so: a run cannot be killed on cue."""
+    tool = tmp_path / "bin" / "portal-gitops"
+    tool.write_text(f"#!/bin/sh\necho 'Apply: 3 done, 0 failed, 41 skipped.'\nexit {status}\n")
+    code, outputs, report, _ = step(command=command, paths=str(tmp_path))
+    assert outputs["exitcode"] == str(status)
+    assert "41 skipped" in report
+    assert code != 0, (command, status)

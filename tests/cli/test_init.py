@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from portal_gitops.cli import main
@@ -56,3 +58,18 @@ def test_init_refuses_existing_files_or_skips_them_when_asked(tmp_path: Path) ->
     forced = init(str(repo), "--force")
     assert forced.exit_code == 0, forced.output
     assert (repo / "README.md").read_text() != mine
+
+
+def test_the_next_step_init_prints_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """init ends with the commands to run next: run as printed, they validate and plan the
+    starter (the starter's products name an API only its apis/ folder defines)."""
+    monkeypatch.chdir(tmp_path)
+    env = {"NO_COLOR": "1", "TYK_PORTAL_URL": None, "PORTAL_GITOPS_APIS": None}
+    made = CliRunner().invoke(main, ["init", "repo", "--no-lock"], env=env)
+    assert made.exit_code == 0, made.output
+    (line,) = [x for x in made.stderr.splitlines() if x.startswith("Next: ")]
+    for step in line.removeprefix("Next: ").split(" && "):
+        program, *argv = shlex.split(step)
+        assert program == "portal-gitops"
+        result = CliRunner().invoke(main, argv, env=env)
+        assert result.exit_code == 0, (step, result.output)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -527,9 +528,12 @@ def init(directory: str, force: bool, lock: bool, skip_existing: bool) -> None:
             echo(str(path))
         for path in outcome.skipped:
             echo(f"skipped (already exists): {path}", err=True)
+        # the starter's product names an API only its apis/ folder defines: the embedded
+        # store's Dashboard needs it to plan
+        manifests, apis = (shlex.quote(f"{directory}/{d}") for d in ("manifests", "apis"))
         echo(
-            f"Next: portal-gitops validate {directory}/manifests && "
-            f"portal-gitops plan {directory}/manifests",
+            f"Next: portal-gitops validate {manifests} && "
+            f"portal-gitops plan {manifests} --apis {apis}",
             err=True,
         )
         return EXIT_OK

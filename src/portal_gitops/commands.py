@@ -635,6 +635,22 @@ async def read_live(
         await backend.aclose()
 
 
+def _requests_folder(top: Path, result: ValidationResult) -> str:
+    """``top/requests``; else, when ``top`` holds the manifests further down (``codeowners``
+    run at the repository root), the one ``requests`` folder the request files are in
+    (``requests/<product>/<name>.yaml``)."""
+    folder = top / "requests"
+    if not folder.is_dir():
+        found = {
+            Path(doc.file).parent.parent
+            for m, doc in result.manifests
+            if m.kind == "AccessRequest" and Path(doc.file).parent.parent.name == "requests"
+        }
+        if len(found) == 1:
+            folder = found.pop()
+    return folder.as_posix()
+
+
 def codeowners(
     paths: Sequence[str], requests_dir: str | None = None
 ) -> tuple[list[str], list[str]]:
@@ -646,7 +662,7 @@ def codeowners(
     if result.errors:
         raise ManifestError(list(result.errors))
     if requests_dir is None and Path(paths[0]).is_dir():
-        requests_dir = (Path(paths[0]) / "requests").as_posix()
+        requests_dir = _requests_folder(Path(paths[0]), result)
     # CODEOWNERS paths are relative to the repository root: the nearest folder above the
     # manifests that holds .git, else the working directory
     root = repository_root(paths[0]) or Path.cwd()

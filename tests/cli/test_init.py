@@ -73,3 +73,19 @@ def test_the_next_step_init_prints_works(tmp_path: Path, monkeypatch: pytest.Mon
         assert program == "portal-gitops"
         result = CliRunner().invoke(main, argv, env=env)
         assert result.exit_code == 0, (step, result.output)
+
+
+def test_codeowners_at_the_repository_root_routes_the_real_requests_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`codeowners` with no path reads the repository from its root: the folder line for new
+    request files must name where they are (manifests/requests/<product>/), as
+    `codeowners manifests` and the CODEOWNERS init wrote do, not a requests/ that is not there."""
+    made = CliRunner().invoke(main, ["init", str(tmp_path / "repo"), "--no-lock"])
+    assert made.exit_code == 0, made.output
+    monkeypatch.chdir(tmp_path / "repo")
+    bare = CliRunner().invoke(main, ["codeowners"])
+    named = CliRunner().invoke(main, ["codeowners", "manifests"])
+    assert bare.exit_code == named.exit_code == 0, bare.output
+    assert bare.stdout == named.stdout
+    assert bare.stdout == (tmp_path / "repo" / ".github" / "CODEOWNERS").read_text()

@@ -25,7 +25,14 @@ def write_file(path: Path, text: str) -> Path:
     """Write ``text`` to ``path`` atomically: a fresh temporary file beside it (O_EXCL, so never
     through a link planted under a predictable name), then renamed over it."""
     refuse_link(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:
+        raise PortalGitopsError(
+            f"cannot write {path}: the folder {path.parent} does not exist"
+        ) from None
+    except OSError as exc:
+        raise PortalGitopsError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)

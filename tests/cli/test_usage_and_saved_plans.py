@@ -102,3 +102,18 @@ def test_a_saved_plan_whose_manifests_are_not_there_is_refused(tmp_path: Path) -
         "are not here. Run plan again."
     ), refused.stderr
     assert "Apply:" not in refused.output
+
+
+def test_plan_out_into_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    manifests = copy_examples(tmp_path)
+    store = tmp_path / "live.db"
+    seed_store_file(store, example_apis())
+    out = tmp_path / "no-such-folder" / "plan.json"
+    env = {"TYK_DASHBOARD_SECRET": DASHBOARD_SECRET, "TYK_PORTAL_URL": None}
+    result = CliRunner().invoke(
+        main, ["plan", str(manifests), "--out", str(out), "--store", str(store)], env=env
+    )
+    assert result.exit_code == 1
+    assert result.stderr.endswith(
+        f"error: cannot write {out}: the folder {out.parent} does not exist\n"
+    ), result.stderr

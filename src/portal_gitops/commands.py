@@ -46,14 +46,13 @@ from portal_gitops.errors import (
 )
 from portal_gitops.files import write_inside
 from portal_gitops.heap import collector_paused
-from portal_gitops.load import load_manifests
 from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
 from portal_gitops.urls import check_dashboard_url, check_portal_url, display_url
-from portal_gitops.validate import ValidationResult, format_issues, refuse_empty, validate_loaded
+from portal_gitops.validate import ValidationResult, format_issues, refuse_empty, validate_paths
 from portal_gitops.validate.apis import check_product_apis
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
@@ -124,7 +123,7 @@ def load_and_validate(paths: Iterable[str], today: dt.date | None = None) -> Val
     """Read the manifests under PATHS, then validate them: the loader's problems come first
     in file order among the errors; ``expires`` dates are read against ``today`` (default:
     the local date)."""
-    return validate_loaded(load_manifests(paths), today or dt.date.today())
+    return validate_paths(paths, today or dt.date.today())
 
 
 def load(

@@ -13,12 +13,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
+from sys import intern
 from typing import Any
 
 import yaml
 
 from portal_gitops.errors import Issue, ManifestError
-from portal_gitops.source import Path, PositionIndex
+from portal_gitops.source import Lines, Path, PositionIndex, Shapes
 
 try:  # the C parser is several times faster; fall back to pure Python where libyaml is absent
     _BaseLoader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
@@ -34,11 +35,11 @@ MAX_DEPTH = 64
 YAML_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(frozen=True)
-class Document:
-    """One YAML document: its data, where it came from, and the line of each node."""
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a document came from: its file, its place in the file and the line of each node
+    (what validation keeps of a document once its model holds the data)."""
 
-    data: dict[str, Any]
     file: str
     index: int  # position of the document in its file, 0-based
     positions: PositionIndex
@@ -46,6 +47,17 @@ class Document:
     @property
     def line(self) -> int:
         return self.positions.line_of(())
+
+
+@dataclass(frozen=True, slots=True)
+class Document(Source):
+    """One YAML document: its data, where it came from, and the line of each node."""
+
+    data: dict[str, Any]
+
+    @property
+    def source(self) -> Source:
+        return Source(self.file, self.index, self.positions)
 
 
 class _Limits(Exception):
@@ -89,7 +101,9 @@ class _Builder:
 
     def scalar(self, node: yaml.Node) -> Any:
         if node.tag == _STR_TAG:
-            return node.value
+            # one object per distinct text (keys, kinds, roles, names met again in other
+            # documents): the parser makes a new one for every node
+            return intern(node.value)
         construct = self.constructors.get(node.tag) or self.constructors[None]
         try:
             return construct(self.loader, node)
@@ -236,8 +250,17 @@ def _is_scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def parse_text(text: str, file: str, paths: dict[Path, Path] | None = None) -> list[Document]:
-    """Parse YAML text into documents; raises ManifestError with every problem found."""
+def parse_text(
+    text: str,
+    file: str,
+    paths: dict[Path, Path] | None = None,
+    shapes: Shapes | None = None,
+) -> list[Document]:
+    """Parse YAML text into documents; raises ManifestError with every problem found.
+
+    ``paths`` and ``shapes``, shared by the files of one load, hold one copy of each path and
+    of each document shape (see ``Lines``) for all of them."""
+    shapes = {} if shapes is None else shapes
     loader = _BaseLoader(text)
     docs: list[Document] = []
     aliases = "&" in text and "*" in text  # no anchor, no alias: nothing can expand
@@ -270,7 +293,7 @@ def parse_text(text: str, file: str, paths: dict[Path, Path] | None = None) -> l
             builder = _Builder(loader, paths, budget=MAX_NODES_PER_FILE - nodes)
             data = builder.build(node)
             nodes += builder.nodes
-            pos = PositionIndex(file, builder.lines)
+            pos = PositionIndex(file, Lines.of(builder.lines, shapes))
             if data is None:  # an empty document between '---' markers
                 index += 1
                 continue
@@ -285,7 +308,7 @@ def parse_text(text: str, file: str, paths: dict[Path, Path] | None = None) -> l
                         )
                     ]
                 )
-            docs.append(Document(data, file, index, pos))
+            docs.append(Document(file=file, index=index, positions=pos, data=data))
             index += 1
     except _Limits as exc:
         raise ManifestError([Issue(file, exc.line, exc.message)]) from None
@@ -416,15 +439,30 @@ def load_paths(
 ) -> tuple[list[Document], list[Issue]]:
     """Load every manifest under PATHS. Returns the documents and every problem found;
     ``digests`` (optional) receives each file's SHA-256."""
-    files, issues = discover(paths)
-    docs: list[Document] = []
+    issues: list[Issue] = []
+    docs = list(read_documents(paths, issues, digests))
+    return docs, issues
+
+
+def read_documents(
+    paths: Iterable[str], issues: list[Issue], digests: dict[str, bytes] | None = None
+) -> Iterator[Document]:
+    """Every document under PATHS, file by file as each is read, so that a caller that keeps
+    less than the documents (validation keeps models) never holds them all. Every problem
+    with the paths and files goes to ``issues``, in file order; ``digests`` (optional)
+    receives each file's SHA-256."""
+    files, found = discover(paths)
+    issues.extend(found)
     shared: dict[Path, Path] = {}  # one tuple per distinct path across all files (memory)
+    shapes: Shapes = {}  # one map of path to slot per document shape across all files
     for fp, display in files:
         try:
-            docs.extend(parse_text(read_text(fp, display, digests=digests), display, shared))
+            text = read_text(fp, display, digests=digests)
+            docs = parse_text(text, display, shared, shapes)
         except ManifestError as exc:
             issues.extend(exc.issues)
-    return docs, issues
+            continue
+        yield from docs
 
 
 def iter_documents(paths: Iterable[str]) -> Iterator[Document]:

@@ -95,7 +95,7 @@ def test_result_pairs_each_model_with_its_document() -> None:
     assert result.ok
     model, doc = result.manifests[-1]
     assert isinstance(model, Catalogue)
-    assert (doc.file, doc.line, doc.data["metadata"]["name"]) == ("m.yaml", 27, "cat")
+    assert (doc.file, doc.line, model.metadata.name) == ("m.yaml", 27, "cat")
 
 
 def test_every_problem_of_a_document_is_reported_in_line_order() -> None:

@@ -34,8 +34,21 @@ Owner = Annotated[
 ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 
+_FIELDS_SET: dict[frozenset[str], frozenset[str]] = {}
+
+
 class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", strict=False)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Share the set of fields given among the models that gave the same ones.
+
+        pydantic keeps a ``set`` of them in every instance (216 bytes or more, a third of a
+        manifest's models): a large estate held one per model, all alike. The models are
+        frozen, so the set never changes; a frozenset makes sure it cannot.
+        """
+        given = frozenset(self.__pydantic_fields_set__)
+        object.__setattr__(self, "__pydantic_fields_set__", _FIELDS_SET.setdefault(given, given))
 
 
 OWN_CREDENTIALS = frozenset(

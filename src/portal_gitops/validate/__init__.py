@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from portal_gitops.errors import Issue
-from portal_gitops.load import Document, LoadResult
+from portal_gitops.load import Document, LoadResult, Source, read_documents
 from portal_gitops.models import KINDS, Manifest
 from portal_gitops.validate.semantics import WARNING, check_semantics
 from portal_gitops.validate.structure import (
@@ -35,14 +35,16 @@ __all__ = [
     "refuse_empty",
     "validate_documents",
     "validate_loaded",
+    "validate_paths",
 ]
 
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """Parsed manifests with their source documents, and every problem found."""
+    """Parsed manifests with where each came from, and every problem found. The documents'
+    data is not kept: the models hold it."""
 
-    manifests: list[tuple[Manifest, Document]] = field(default_factory=list)
+    manifests: list[tuple[Manifest, Source]] = field(default_factory=list)
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     digests: Mapping[str, bytes] = field(default_factory=dict)  # file -> SHA-256 of its bytes
@@ -66,11 +68,14 @@ def format_issues(issues: Iterable[Issue]) -> str:
     return "\n".join(lines)
 
 
-def validate_loaded(loaded: LoadResult, today: dt.date | None = None) -> ValidationResult:
+def validate_loaded(
+    loaded: LoadResult, today: dt.date | None = None, *, result: ValidationResult | None = None
+) -> ValidationResult:
     """Validate what the loader read; the loader's problems join the errors, first in file
     order, and the files' digests pass through to the result. ``today``: see
-    validate_documents."""
-    result = validate_documents(loaded.documents, today)
+    validate_documents. ``result``: the documents' validation, already made."""
+    if result is None:
+        result = validate_documents(loaded.documents, today)
     return ValidationResult(
         result.manifests,
         _sorted([*loaded.issues, *result.errors]) if loaded.issues else result.errors,
@@ -79,19 +84,30 @@ def validate_loaded(loaded: LoadResult, today: dt.date | None = None) -> Validat
     )
 
 
-def validate_documents(docs: Sequence[Document], today: dt.date | None = None) -> ValidationResult:
+def validate_paths(paths: Iterable[str], today: dt.date | None = None) -> ValidationResult:
+    """``validate_loaded(load_manifests(paths))`` in one pass over the files: each document's
+    data is dropped as soon as its model is built, so a large estate is never held twice,
+    as data and as models."""
+    issues: list[Issue] = []
+    digests: dict[str, bytes] = {}
+    result = validate_documents(read_documents(paths, issues, digests), today)
+    return validate_loaded(LoadResult([], issues, digests), result=result)
+
+
+def validate_documents(docs: Iterable[Document], today: dt.date | None = None) -> ValidationResult:
     """Both layers of validation; with ``today`` (the caller's clock: the core reads none),
-    an access request whose ``expires`` date has passed is a warning."""
-    manifests: list[tuple[Manifest, Document]] = []
+    an access request whose ``expires`` date has passed is a warning. ``docs`` is gone through
+    once, in order."""
+    manifests: list[tuple[Manifest, Source]] = []
     errors: list[Issue] = []
-    checked: list[tuple[Manifest, Document]] = []
+    checked: list[tuple[Manifest, Source]] = []
     invalid: dict[str, set[str]] = {kind: set() for kind in KINDS}
     for doc in docs:
         model, envelope_ok = check_structure(doc, errors)
         if model is not None:
-            checked.append((model, doc))
+            checked.append((model, doc.source))
             if envelope_ok:
-                manifests.append((model, doc))
+                manifests.append(checked[-1])
         else:
             kind, name = kind_and_name(doc.data)
             if kind:

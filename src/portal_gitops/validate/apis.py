@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 
 from portal_gitops.errors import Issue
-from portal_gitops.load import Document
+from portal_gitops.load import Source
 from portal_gitops.models import Manifest, Product
 from portal_gitops.source import Path, format_path
 from portal_gitops.state import LiveApi
@@ -21,7 +21,7 @@ ApisOf = Callable[[str], Mapping[str, LiveApi] | None]
 
 
 def check_product_apis(
-    manifests: Iterable[tuple[Manifest, Document]], apis_of: ApisOf
+    manifests: Iterable[tuple[Manifest, Source]], apis_of: ApisOf
 ) -> list[Issue]:
     """One error per API id a product names that its provider's Dashboard does not define,
     and per version the API does not define. Providers whose Dashboard was not read (None)
@@ -35,7 +35,7 @@ def check_product_apis(
         if apis is None:
             continue
 
-        def issue(path: Path, message: str, product: Product = model, doc: Document = doc) -> None:
+        def issue(path: Path, message: str, product: Product = model, doc: Source = doc) -> None:
             line = doc.positions.line_of(path)
             name = product.metadata.name
             issues.append(Issue(doc.file, line, message, "Product", name, format_path(path)))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal_gitops.errors import Issue
-from portal_gitops.load import Document
+from portal_gitops.load import Source
 from portal_gitops.models import (
     KINDS,
     AccessRequest,
@@ -31,7 +31,7 @@ WARNING = "warning"
 
 
 def check_semantics(
-    manifests: list[tuple[Manifest, Document]],
+    manifests: list[tuple[Manifest, Source]],
     invalid: dict[str, set[str]],
     errors: list[Issue],
     warnings: list[Issue],
@@ -54,7 +54,7 @@ def check_semantics(
 
 @dataclass(frozen=True)
 class _Seen:
-    doc: Document
+    doc: Source
     path: Path
 
     @property
@@ -78,7 +78,7 @@ class _Estate:
 
     def __init__(
         self,
-        manifests: list[tuple[Manifest, Document]],
+        manifests: list[tuple[Manifest, Source]],
         invalid: dict[str, set[str]],
         errors: list[Issue],
         warnings: list[Issue],
@@ -87,7 +87,7 @@ class _Estate:
         self.invalid = invalid
         self.errors = errors
         self.warnings = warnings
-        self.by_kind: dict[str, list[tuple[Any, Document]]] = {k: [] for k in KINDS}
+        self.by_kind: dict[str, list[tuple[Any, Source]]] = {k: [] for k in KINDS}
         for model, doc in manifests:
             self.by_kind[model.kind].append((model, doc))
         self.providers: dict[str, Provider] = {}
@@ -103,7 +103,7 @@ class _Estate:
     def issue(
         self,
         model: Manifest,
-        doc: Document,
+        doc: Source,
         path: Path,
         message: str | None,
         *,
@@ -140,7 +140,7 @@ class _Estate:
             if kind == "App":
                 continue  # unique per owner: validate/app_rules.py
             index = indexes[kind]
-            first: dict[Any, Document] = {}
+            first: dict[Any, Source] = {}
             for model, doc in entries:
                 name = model.metadata.name
                 key: Any = name
@@ -175,7 +175,7 @@ class _Estate:
         return f"unknown {kind} {name!r}{suggest(name, known)}"
 
     def repeats(
-        self, model: Manifest, doc: Document, path: Path, values: Iterable[str], what: str
+        self, model: Manifest, doc: Source, path: Path, values: Iterable[str], what: str
     ) -> set[int]:
         """Report entries of a list that repeat an earlier one; returns their indices."""
         first: dict[str, int] = {}
@@ -230,7 +230,7 @@ def _check_reserved_names(estate: _Estate) -> None:
 
     # every product and plan gets a Dashboard policy named after it; policy names are
     # unique in a Dashboard, and two names belong to the tool's own policies
-    policy_owner: dict[str, tuple[str, Document]] = {}
+    policy_owner: dict[str, tuple[str, Source]] = {}
     for kind in ("Product", "Plan"):
         for model, doc in estate.by_kind[kind]:
             name = model.metadata.name
@@ -523,7 +523,7 @@ def _check_requests(estate: _Estate) -> None:
 
 
 def _check_consumer(
-    estate: _Estate, model: AccessRequest, doc: Document, catalogue: Catalogue | None
+    estate: _Estate, model: AccessRequest, doc: Source, catalogue: Catalogue | None
 ) -> None:
     consumer = model.spec.consumer
     membership = estate.members.get(consumer)

@@ -3,7 +3,8 @@
     python benchmarks/estate.py OUT_DIR [--documents 10000]
 
 Layout: providers.yaml; organisations/<org>.yaml (an organisation and its teams); products/
-in files of ten; plans.yaml; catalogues.yaml; requests/<org>/<request>.yaml, one per file.
+in files of ten; plans.yaml; catalogues.yaml (catalogues/ in files of 50 past 50 of them);
+requests/<org>/<request>.yaml, one per file.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 API = "portal-gitops/v1"
+CATALOGUES_PER_FILE = 50
 HEADER = "# yaml-language-server: $schema=../schemas/manifest.schema.json\n"
 
 
@@ -134,7 +136,14 @@ def generate(n: int) -> dict[str, list[dict[str, Any]]]:
                 },
             )
         )
-    files["catalogues.yaml"] = cats
+    # every catalogue lists every plan: past about 50 catalogues a file of them all would go
+    # over the loader's 200,000 nodes per file, so a large estate has them in files of 50
+    if len(cats) <= CATALOGUES_PER_FILE:
+        files["catalogues.yaml"] = cats
+    else:
+        for start in range(0, len(cats), CATALOGUES_PER_FILE):
+            chunk = cats[start : start + CATALOGUES_PER_FILE]
+            files[f"catalogues/catalogues-{start // CATALOGUES_PER_FILE:04d}.yaml"] = chunk
     for r in range(c["requests"]):
         email, org = members[r % len(members)]
         cat_i = r % c["catalogues"]

@@ -44,7 +44,8 @@ class Sensitive:
         return f"Sensitive({self.ref!r})"
 
 
-@dataclass(frozen=True)
+# slots: a large estate holds one of each per object, desired and live (a __dict__ each)
+@dataclass(frozen=True, slots=True)
 class Resource:
     kind: str
     key: str
@@ -55,7 +56,7 @@ class Resource:
         return (self.kind, self.key)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveObject:
     """A live portal object in canonical form, plus what the backend needs to address it."""
 

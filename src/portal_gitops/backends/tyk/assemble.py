@@ -4,6 +4,7 @@ state, through each kind's mapping; the index of names and IDs is rebuilt on the
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from portal_gitops.backends.tyk import mapping
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from portal_gitops.backends.tyk.records import Records
 
 Json = dict[str, Any]
+_NOTHING_RECORDED: Mapping[str, Any] = MappingProxyType({})  # shared by most objects
 
 
 def held_names(
@@ -81,7 +83,7 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
     ) -> None:
         managed = (kind, key) in record.objects
         objects[(kind, key)] = LiveObject(
-            kind, key, str(live_id), attrs, managed, builtin, recorded or {}
+            kind, key, str(live_id), attrs, managed, builtin, recorded or _NOTHING_RECORDED
         )
 
     provider_names: dict[int, str] = {}

@@ -44,12 +44,11 @@ def main() -> None:
             # loader and the validator (importing commands would add the backends to its peak)
             setup="""
                 from portal_gitops.heap import collector_paused
-                from portal_gitops.load import load_manifests
-                from portal_gitops.validate import validate_loaded
+                from portal_gitops.validate import validate_paths
             """,
             body=f"""
                 with collector_paused():
-                    result = validate_loaded(load_manifests([{tmp!r}]))
+                    result = validate_paths([{tmp!r}])
                 assert result.ok, result.errors[:3]
                 extra = {{"documents": len(result.manifests)}}
             """,

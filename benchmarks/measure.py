@@ -1,6 +1,7 @@
 """Run a piece of Python in a fresh interpreter and report its wall time and peak memory.
 
-Each measurement runs in its own process so peak RSS (ru_maxrss of the child) belongs to
+Each measurement runs in its own process so peak RSS (the child's VmHWM, its own high-water
+mark: ru_maxrss would report the parent's peak for a child of a large process) belongs to
 that work alone. The snippet sets ``elapsed`` (seconds) for the part being timed.
 
 The children may write bytecode (to a cache directory of their own, never into the
@@ -27,8 +28,18 @@ import json, resource, sys, time
 _t0 = time.perf_counter()
 {body}
 elapsed = time.perf_counter() - _t0
-print(json.dumps({{"seconds": elapsed,
-                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+def _peak_mb():
+    # VmHWM: this process image's own peak. ru_maxrss keeps the larger of the peaks before
+    # and after exec, so a child of a large benchmark process reported the parent's peak
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"seconds": elapsed, "peak_mb": _peak_mb(),
                    "extra": globals().get("extra", {{}})}}))
 """
 
@@ -51,12 +62,13 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def measure(body: str, setup: str = "", repeat: int = 3) -> Measurement:
+def measure(body: str, setup: str = "", repeat: int = 3, warmup: bool = True) -> Measurement:
     """Best of ``repeat`` runs (least disturbed by the rest of the machine), after one
-    untimed run that compiles what the snippet imports."""
+    untimed run that compiles what the snippet imports (``warmup=False``: none, for a body
+    that takes minutes; its setup should then import what the body uses)."""
     best: Measurement | None = None
     code = RUNNER.format(setup=textwrap.dedent(setup), body=textwrap.dedent(body))
-    for attempt in range(repeat + 1):
+    for attempt in range(0 if warmup else 1, repeat + 1):
         out = subprocess.run(
             [sys.executable, "-c", code],
             capture_output=True,

@@ -17,12 +17,25 @@ RUNS = {
     "bench_plan.py": ["--documents", "40", "--repeat", "1"],
     "bench_read.py": ["--objects", "60", "--latency-ms", "1", "--repeat", "1"],
     "bench_apply.py": ["--creates", "40", "--latency-ms", "1"],
+    "bench_scale.py": [
+        *("--objects-small", "40", "--objects-large", "80", "--creates", "40"),
+        *("--read-objects", "60", "--plan-objects", "60", "--validate-documents", "40"),
+        *("--latency-ms", "1"),
+    ],
 }
 FIGURE_LINES = {
     "bench_validate.py": ["validate / bare parse (time)", "validate / bare parse (memory)"],
-    "bench_plan.py": ["plan / validate (time)"],
+    "bench_plan.py": ["plan / validate (time)", "plan memory above validate, per object"],
     "bench_read.py": ["read requests / minimum", "read wall time / floor"],
     "bench_apply.py": ["apply wall time / floor"],
+    "bench_scale.py": [
+        "apply per object, large / small",
+        "apply wall time / floor",
+        "read wall time / floor",
+        "plan / validate (time)",
+        "plan memory above validate, per object",
+        "validate peak memory / budget",
+    ],
 }
 
 

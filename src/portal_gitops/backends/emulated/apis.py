@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from portal_gitops.backends.emulated.db import Row, Tx
@@ -111,6 +111,14 @@ def get(tx: Tx, api_id: str) -> Row | None:
 
 def every(tx: Tx) -> list[Row]:
     return [json.loads(r[0]) for r in tx.c.execute("SELECT data FROM apis ORDER BY api_id")]
+
+
+def every_lazily(tx: Tx) -> Iterator[Row]:
+    """``every``, read now and each definition decoded as it is taken: decoded all at once, a
+    large Dashboard's definitions were 1.5 KB each at the height of a read that keeps a
+    fifth of that of each (the snapshot)."""
+    texts = [r[0] for r in tx.c.execute("SELECT data FROM apis ORDER BY api_id")]
+    return map(json.loads, texts)
 
 
 # -- what the portal and the Dashboard refuse ----------------------------------------------------

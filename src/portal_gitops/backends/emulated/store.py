@@ -116,7 +116,7 @@ class StoreSnapshot:
     requests: list[Row]
     apps: list[Row]
     policies: list[Row]
-    apis: list[Row]  # the Dashboard's API definitions (``api_definition`` objects)
+    apis: Iterable[Row]  # the Dashboard's API definitions, decoded as taken (once)
 
 
 class PortalStore:
@@ -356,50 +356,69 @@ class PortalStore:
         that answer the list and detail requests, so it carries exactly what the list entry
         merged with the detail reply would; a test holds the two reads equal.
         """
-        kinds: tuple[str, ...] = (
-            *("provider", "organisation", "team", "user", "product", "plan", "catalogue"),
-            *("audience", "app", "access_request", "tag"),
-        )
         with self._transaction(write=False) as tx:
-            rows = tx.all_rows(kinds)
-            for kind, of_kind in rows.items():
-                # what name_of would look up, one query per name, while rendering
+
+            def take(kind: str) -> list[Row]:
+                """One kind's rows, decoded now: each kind is rendered, and its rows
+                dropped, before the next is decoded (decoded all at once, the rows of a
+                large store were more than what a read keeps of them)."""
+                of_kind = tx.all_rows((kind,))[kind]
+                # what name_of would look up, one query per name, while rendering the kinds
+                # that come after (the order below has every name read before it is needed)
                 tx.remember_names(kind, of_kind)
+                return of_kind
+
+            take("tag")
+            providers = [r_provider(r) for r in take("provider")]
+            org_rows, team_rows = take("organisation"), take("team")
+            by_org: dict[int, list[Row]] = {}
+            for team in team_rows:
+                by_org.setdefault(team["OrganisationID"], []).append(team)
+            orgs = [r_org_elem(r) for r in org_rows]
+            teams = {
+                org["ID"]: [r_team_elem(t) for t in by_org.get(org["ID"], [])] for org in org_rows
+            }
+            del org_rows, by_org
+            user_rows = take("user")
             # a team's members: its organisation's users whose Teams list it (as r_team)
             members: dict[tuple[int, int], list[int]] = {}
-            for user in rows["user"]:
+            for user in user_rows:
                 for team_id in dict.fromkeys(user["Teams"]):
                     members.setdefault((user["OrganisationID"], team_id), []).append(user["ID"])
-            teams: dict[int, list[Row]] = {}
-            for team in rows["team"]:
-                teams.setdefault(team["OrganisationID"], []).append(team)
-            audiences: dict[int, list[Row]] = {}
-            for aud in rows["audience"]:
-                audiences.setdefault(aud["CatalogueID"], []).append(aud)
+            team_users = {
+                t["ID"]: members.get((t["OrganisationID"], t["ID"]), []) for t in team_rows
+            }
+            del team_rows, members
+            users = [r_user_elem(u) for u in user_rows]
+            del user_rows
+            products = [r_product(self, tx, r) for r in take("product")]
+            plans = [r_plan(self, tx, r) for r in take("plan")]
+            cat_rows = take("catalogue")
+            catalogues = [r_catalogue(tx, r) for r in cat_rows]
+            by_catalogue: dict[int, list[Row]] = {}
+            for aud in take("audience"):
+                by_catalogue.setdefault(aud["CatalogueID"], []).append(aud)
+            audiences = {
+                cat["ID"]: [r_audience(a, full=False) for a in by_catalogue.get(cat["ID"], [])]
+                for cat in cat_rows
+            }
+            del cat_rows, by_catalogue
+            apps_ = [r_app(tx, a, full=False) for a in take("app")]
+            requests = [r_access_request(tx, r, credentials=False) for r in take("access_request")]
             return StoreSnapshot(
-                providers=[r_provider(r) for r in rows["provider"]],
-                orgs=[r_org_elem(r) for r in rows["organisation"]],
-                teams={
-                    org["ID"]: [r_team_elem(t) for t in teams.get(org["ID"], [])]
-                    for org in rows["organisation"]
-                },
-                team_users={
-                    t["ID"]: members.get((t["OrganisationID"], t["ID"]), []) for t in rows["team"]
-                },
-                users=[r_user_elem(u) for u in rows["user"]],
-                products=[r_product(self, tx, r) for r in rows["product"]],
-                plans=[r_plan(self, tx, r) for r in rows["plan"]],
-                catalogues=[r_catalogue(tx, r) for r in rows["catalogue"]],
-                audiences={
-                    cat["ID"]: [r_audience(a, full=False) for a in audiences.get(cat["ID"], [])]
-                    for cat in rows["catalogue"]
-                },
-                requests=[
-                    r_access_request(tx, r, credentials=False) for r in rows["access_request"]
-                ],
-                apps=[r_app(tx, a, full=False) for a in rows["app"]],
+                providers=providers,
+                orgs=orgs,
+                teams=teams,
+                team_users=team_users,
+                users=users,
+                products=products,
+                plans=plans,
+                catalogues=catalogues,
+                audiences=audiences,
+                requests=requests,
+                apps=apps_,
                 policies=tx.all_policies(),
-                apis=apis.every(tx),
+                apis=apis.every_lazily(tx),
             )
 
     def memoised(self, tx: Tx, name: str, kinds: Iterable[str], build: Callable[[], Any]) -> Any:

@@ -66,7 +66,11 @@ def held_names(
 
 
 def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> LiveState:
-    """Raw replies -> canonical live state; the index is rebuilt from them."""
+    """Raw replies -> canonical live state; the index is rebuilt from them.
+
+    ``raw`` is used up: each list of replies is emptied once translated, so that a large read
+    never holds all the replies and all the live state at once (the replies took more
+    memory than what is kept of them)."""
     ix = Index(tags=ids.ix.tags)
     record = merge_records([decode_record(p) for p in (raw.record_policy, *raw.more_records)])
     records.state_policy_id = text(raw.record_policy.get("_id")) if raw.record_policy else None
@@ -96,6 +100,7 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
             ids.api.add_secret(conn.secret)
             ix.provider_conns[name] = conn
         add("Provider", name, p["ID"], mapping.provider_attrs(p))
+    held = held_names(raw, dashboards, provider_names.values())
 
     org_names: dict[int, str] = {}
     team_names: dict[int, tuple[str, str]] = {}
@@ -145,6 +150,7 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
         in_default = default_members is None or user_id in default_members
         attrs = mapping.user_attrs(user, org_name, teams, in_default_team=in_default)
         add("User", email, user_id, attrs)
+    raw.users, raw.team_users, raw.teams = [], {}, {}
 
     product_names: dict[int, str] = {}
     policies_of: dict[str, Mapping[str, Json] | None] = {}  # provider -> its policies
@@ -155,6 +161,7 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
         provider = provider_names.get(as_int(product.get("ProviderID")) or 0, "")
         policy = _policy(dashboards, raw, provider, text(product.get("ReferenceID")), policies_of)
         add("Product", name, product["ID"], mapping.product_attrs(product, provider, policy))
+    raw.products = []
 
     plan_names: dict[int, str] = {}
     for plan in raw.plans:
@@ -164,6 +171,8 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
         provider = provider_names.get(as_int(plan.get("ProviderID")) or 0, "")
         policy = _policy(dashboards, raw, provider, text(plan.get("ReferenceID")), policies_of)
         add("Plan", name, plan["ID"], mapping.plan_attrs(plan, provider, policy))
+    raw.plans, raw.policies = [], {}
+    policies_of.clear()
 
     for cat in raw.catalogues:
         name = name_of(cat)
@@ -202,11 +211,8 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
         owner: min(items, key=lambda a: int(a["ID"])) for owner, items in apps_by_owner.items()
     }
     ids.ix = ix
-    return LiveState(
-        objects,
-        held_names(raw, dashboards, provider_names.values()),
-        _apis(dashboards, raw, provider_names.values()),
-    )
+    raw.requests, raw.apps = [], []
+    return LiveState(objects, held, _apis(dashboards, raw, provider_names.values()))
 
 
 def _apis(

@@ -61,7 +61,7 @@ class Snapshot(Protocol):
     @property
     def policies(self) -> list[Json]: ...
     @property
-    def apis(self) -> list[Json]: ...  # the Dashboard's API definitions
+    def apis(self) -> Iterable[Json]: ...  # the Dashboard's API definitions (taken once)
 
 
 @dataclass

@@ -11,13 +11,13 @@ from portal_gitops.models import AccessRequest, App
 from portal_gitops.validate.structure import suggest
 
 if TYPE_CHECKING:
-    from portal_gitops.load import Document
+    from portal_gitops.load import Source
     from portal_gitops.validate.semantics import _Estate
 
 AppKey = tuple[str, str]  # (owner email, app name)
 
 
-def _where(doc: Document, path: tuple[str, ...]) -> str:
+def _where(doc: Source, path: tuple[str, ...]) -> str:
     return f"{doc.file}:{doc.positions.line_of(path)}"
 
 
@@ -42,7 +42,7 @@ def check_credential_requests(estate: _Estate) -> None:
 def check_apps(estate: _Estate) -> None:
     declared = _check_app_documents(estate)
     described: dict[AppKey, tuple[tuple[object, ...], str, str]] = {}
-    named: list[tuple[AccessRequest, Document]] = []
+    named: list[tuple[AccessRequest, Source]] = []
     for model, doc in estate.by_kind["AccessRequest"]:
         spec = model.spec
         app = spec.app

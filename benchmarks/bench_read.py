@@ -94,7 +94,7 @@ def live_objects(documents: int) -> int:
         + c["plans"]
         + c["catalogues"]
         + 2  # built-in catalogues
-        + c["requests"]
+        + c["requests"] * 2  # each access request and its own app
     )
 
 

@@ -83,8 +83,10 @@ class _Builder:
         paths: dict[Path, Path] | None = None,
         *,
         budget: int = MAX_NODES_PER_FILE,  # nodes this file may still build
+        flatten: bool = True,  # whether a mapping may hold merge (<<) or value (=) keys
     ):
         self.loader = loader
+        self.flatten = flatten
         self.limit = min(MAX_NODES_PER_DOCUMENT, budget)
         self.limit_message = (
             f"document expands to more than {MAX_NODES_PER_DOCUMENT} nodes "
@@ -130,7 +132,7 @@ class _Builder:
             ]
         if not isinstance(node, yaml.MappingNode):  # pragma: no cover - composer yields no others
             raise _Limits("unsupported YAML node", node.start_mark.line + 1)
-        merged = self.merged.get(id(node))
+        merged = self.merged.get(id(node)) if self.flatten else 0
         if merged is None:  # flatten_mapping rewrites the node: do it once, remember the split
             own = sum(1 for k, _ in node.value if k.tag != _MERGE_TAG)
             self.loader.flatten_mapping(node)
@@ -264,6 +266,9 @@ def parse_text(
     loader = _BaseLoader(text)
     docs: list[Document] = []
     aliases = "&" in text and "*" in text  # no anchor, no alias: nothing can expand
+    # merge keys (<<) and value keys (=) are what flatten_mapping rewrites: a file with
+    # neither character has nothing to rewrite, and skips it for every mapping
+    flatten = "<<" in text or "=" in text
     nodes = 0  # built so far in this file
     aliased = 0  # of which reached through aliases
     try:
@@ -290,7 +295,7 @@ def parse_text(
                     )
                 if nodes + expands_to > MAX_NODES_PER_FILE:
                     raise _Limits(_file_nodes_message(), line)
-            builder = _Builder(loader, paths, budget=MAX_NODES_PER_FILE - nodes)
+            builder = _Builder(loader, paths, budget=MAX_NODES_PER_FILE - nodes, flatten=flatten)
             data = builder.build(node)
             nodes += builder.nodes
             pos = PositionIndex(file, Lines.of(builder.lines, shapes))

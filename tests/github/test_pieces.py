@@ -83,3 +83,19 @@ def test_the_job_summary_is_cut_at_one_mebibyte(tmp_path: Path) -> None:
     assert len(data) <= 1024 * 1024 and data.decode().endswith(
         "(cut at the 1 MiB summary limit)\n\n"
     )
+
+
+def test_an_event_payload_that_is_no_object_is_a_clear_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from portal_gitops.cli import main
+
+    for text in ("[1]", '"text"', "null"):
+        event = tmp_path / "event.json"
+        event.write_text(text)
+        env = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event)}
+        result = CliRunner().invoke(main, ["github", "plan", str(tmp_path)], env=env)
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"error: cannot read the event payload {event}: it is not a JSON object\n"
+        ), result.stderr

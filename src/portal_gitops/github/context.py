@@ -72,6 +72,8 @@ class Run:
                 event = json.loads(Path(path).read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
                 raise GitHubError(f"cannot read the event payload {path}: {exc}") from None
+            if not isinstance(event, dict):
+                raise GitHubError(f"cannot read the event payload {path}: it is not a JSON object")
         return cls(environ, environ.get("GITHUB_EVENT_NAME", ""), event)
 
     def need(self, name: str) -> str:

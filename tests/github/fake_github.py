@@ -40,6 +40,8 @@ class FakeGitHub:
     repo: str = "acme/portal-config"
     default_branch: str = "trunk"
     token: str = "ghs_test_token"
+    # who the token belongs to: a GitHub App's installation token acts as "<app-slug>[bot]"
+    login: str = "portal-requests[bot]"
     read_only_tokens: set[str] = field(default_factory=set)
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     pulls: list[dict[str, Any]] = field(default_factory=list)
@@ -58,7 +60,8 @@ class FakeGitHub:
 
     def add_artifact(self, name: str, files: dict[str, bytes], created: str = "2026-01-01") -> None:
         buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w") as archive:
+        # GitHub's artifact archives are deflated zip files
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
             for member, data in files.items():
                 archive.writestr(member, data)
         aid = self.new_id()
@@ -171,6 +174,7 @@ def _handler(gh: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     "title": body["title"],
                     "body": body["body"],
                     "state": "open",
+                    "user": {"login": gh.login, "type": "Bot"},
                     "html_url": f"https://github.example/{gh.repo}/pull/{number}",
                 }
                 gh.pulls.append(pr)

@@ -3,13 +3,14 @@ the job summary limit."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from portal_gitops.errors import Issue
 from portal_gitops.github.comment import COMMENT_LIMIT, annotate, failure_comment, plan_comment
-from portal_gitops.github.context import PullRequest, Run
+from portal_gitops.github.context import GitHubError, PullRequest, Run
 from portal_gitops.github.flows import _matches, codeowners_for
 
 
@@ -99,3 +100,25 @@ def test_an_event_payload_that_is_no_object_is_a_clear_error(tmp_path: Path) -> 
         assert result.stderr == (
             f"error: cannot read the event payload {event}: it is not a JSON object\n"
         ), result.stderr
+
+
+def test_a_plan_artifact_is_read_within_bounds() -> None:
+    """The plan artifact comes from the pull request's own run, which the branch controls:
+    an oversized archive, or a small one that inflates to gigabytes, is refused with a clear
+    error before it is held in memory, never read whole."""
+    from portal_gitops.github.api import MAX_ARTIFACT_BYTES, GitHubApi
+    from tests.github.fake_github import FakeGitHub, running
+
+    limit = 1 << 20  # the same code path as the real limit, at a size a test can afford
+    assert 64 * limit <= MAX_ARTIFACT_BYTES  # room for the plan of a large estate
+    with running(FakeGitHub()) as gh, GitHubApi(gh.url, gh.repo, gh.token) as api:
+        gh.add_artifact("ok", {"plan.json": b"{}"})
+        assert api.artifact_file("ok", "plan.json", max_bytes=limit) == b"{}"
+        # deflate turns a run of one byte into about a thousandth of its size
+        gh.add_artifact("bomb", {"plan.json": b"0" * (limit * 50)})
+        assert len(gh.archives[max(gh.archives)]) < limit // 10
+        with pytest.raises(GitHubError, match="larger than"):
+            api.artifact_file("bomb", "plan.json", max_bytes=limit)
+        gh.add_artifact("big", {"plan.json": b"{}", "noise.bin": os.urandom(limit + 1)})
+        with pytest.raises(GitHubError, match="larger than"):
+            api.artifact_file("big", "plan.json", max_bytes=limit)

@@ -16,6 +16,10 @@ import httpx
 from portal_gitops.github.context import GitHubError
 
 API_VERSION = "2022-11-28"  # "API Versions": sent as X-GitHub-Api-Version
+# The plan artifact comes from the pull request's own run, which the branch controls: its
+# archive, and the file read from it, are held only up to this size (a saved plan of a
+# 100,000-object estate is far smaller)
+MAX_ARTIFACT_BYTES = 256 << 20
 
 
 class GitHubApi:
@@ -132,9 +136,12 @@ class GitHubApi:
 
     # --- artifacts ------------------------------------------------------------------------
 
-    def artifact_file(self, name: str, member: str) -> bytes | None:
+    def artifact_file(
+        self, name: str, member: str, *, max_bytes: int = MAX_ARTIFACT_BYTES
+    ) -> bytes | None:
         """One file of the newest unexpired artifact called ``name`` ("List artifacts for a
-        repository" with ``name``, then "Download an artifact": a 302 to a zip archive)."""
+        repository" with ``name``, then "Download an artifact": a 302 to a zip archive). The
+        archive and the file are read up to ``max_bytes`` each, never further."""
         found = self._call(
             "GET", f"/repos/{self.repo}/actions/artifacts", params={"name": name, "per_page": 100}
         ).json()
@@ -142,9 +149,37 @@ class GitHubApi:
         if not live:
             return None
         newest = max(live, key=lambda a: str(a.get("created_at") or ""))
-        data = self._call("GET", f"/repos/{self.repo}/actions/artifacts/{newest['id']}/zip")
+        path = f"/repos/{self.repo}/actions/artifacts/{newest['id']}/zip"
+        too_big = f"artifact {name} is larger than {max_bytes >> 20} MiB; refused"
+        archive_bytes = self._download(path, max_bytes, too_big)
         try:
-            with zipfile.ZipFile(io.BytesIO(data.content)) as archive:
-                return archive.read(member)
-        except (zipfile.BadZipFile, KeyError) as exc:
+            with zipfile.ZipFile(io.BytesIO(archive_bytes)) as archive:
+                # the size the archive declares, then what inflating really gives: a header
+                # that lies cannot make the read go further than the limit
+                if archive.getinfo(member).file_size > max_bytes:
+                    raise GitHubError(too_big)
+                with archive.open(member) as f:
+                    data = f.read(max_bytes + 1)
+        except (zipfile.BadZipFile, KeyError, OSError) as exc:
             raise GitHubError(f"artifact {name} has no readable {member}: {exc}") from None
+        if len(data) > max_bytes:
+            raise GitHubError(too_big)
+        return data
+
+    def _download(self, path: str, max_bytes: int, too_big: str) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            with self.http.stream("GET", path) as resp:
+                if resp.status_code >= 400:
+                    raise GitHubError(
+                        f"GitHub GET {path}: {resp.status_code}", status=resp.status_code
+                    )
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise GitHubError(too_big)
+                    chunks.append(chunk)
+        except httpx.HTTPError as exc:
+            raise GitHubError(f"GitHub GET {path}: {type(exc).__name__}: {exc}") from None
+        return b"".join(chunks)

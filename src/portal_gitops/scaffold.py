@@ -200,7 +200,9 @@ Secrets live in GitHub environments, never in the repository's secrets: `portal-
 (read credentials), `portal` (admin, required reviewers, main only) and `portal-automation`
 (admin, main only: expiries and rejections), each with `TYK_PORTAL_URL`, `TYK_PORTAL_TOKEN`,
 `TYK_DASHBOARD_SECRET`. The Dashboards a secret may be sent to are listed in the repository
-variable `PORTAL_GITOPS_APPROVED_DASHBOARDS`, which a pull request cannot change. See the
+variable `PORTAL_GITOPS_APPROVED_DASHBOARDS`, which a pull request cannot change. Closing a
+request pull request unmerged rejects the request only when the login in the repository
+variable `PORTAL_GITOPS_REQUEST_OPENER` (the App that opens them) opened it. See the
 portal-gitops guide "Access requests through pull requests".
 
 Locally: `portal-gitops validate manifests`, `portal-gitops plan manifests --apis apis`.

@@ -62,7 +62,9 @@ class World:
         path.write_text(json.dumps(payload))
         return {"GITHUB_EVENT_NAME": name, "GITHUB_EVENT_PATH": str(path)}
 
-    def env(self, *, secrets: bool = True, token: str | None = None) -> dict[str, str | None]:
+    def env(
+        self, *, secrets: bool = True, token: str | None = None, opener: str | None = None
+    ) -> dict[str, str | None]:
         env: dict[str, str | None] = {
             "GITHUB_API_URL": self.gh.url,
             "GITHUB_SERVER_URL": "https://github.example",
@@ -76,6 +78,8 @@ class World:
             "TYK_PORTAL_TOKEN": None,
             "TYK_DASHBOARD_SECRET": None,
             "TYK_DASHBOARD_URL": None,
+            # the repository variable naming who opens request pull requests
+            "PORTAL_GITOPS_REQUEST_OPENER": opener,
         }
         if secrets:
             env.update(

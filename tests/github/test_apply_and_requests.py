@@ -205,10 +205,15 @@ def test_requests_pull_opens_one_pr_per_request_from_the_real_default_branch(wor
 
     # closing it unmerged rejects the request in the portal
     closed = world.pr_payload(
-        1, "f" * 40, action="closed", ref=branch, body=pr["body"], state="closed"
+        1, "f" * 40, action="closed", ref=branch, body=pr["body"], state="closed", user=pr["user"]
     )
     rejected = world.run(
-        world.event("pull_request", closed), "github", "close-rejects", "manifests", token=token
+        world.event("pull_request", closed),
+        "github",
+        "close-rejects",
+        "manifests",
+        token=token,
+        opener="portal-requests[bot]",
     )
     assert rejected.exit_code == 0, rejected.output
     assert request_status(world.direct, rid) == "rejected"
@@ -218,18 +223,36 @@ def test_requests_pull_opens_one_pr_per_request_from_the_real_default_branch(wor
 def test_a_merged_or_foreign_closed_pr_rejects_nothing(world: World) -> None:
     rid = _pending(world)
     body = f"<!-- portal-gitops/request-id: {rid} -->"
+    bot = {"login": "portal-requests[bot]", "type": "Bot"}
+    branch = f"access-request/milton-stapler-tracker-{rid}"
     for kw in (
-        {"merged": True, "ref": "access-request/x"},
-        {"ref": "feature"},
-        {"ref": "access-request/x", "fork": True},
+        {"merged": True, "ref": branch, "user": bot},
+        {"ref": "feature", "user": bot},
+        {"ref": branch, "fork": True, "user": bot},
+        # anyone who can push a branch can open a pull request shaped like a request's,
+        # carrying another consumer's request id, and close it: only the pull requests the
+        # request puller opened are taken as requests
+        {"ref": branch, "user": {"login": "mallory", "type": "User"}},
+        {"ref": branch},
+        # the puller's own pull request for another request, its body edited
+        {"ref": "access-request/milton-stapler-tracker-999", "user": bot},
     ):
         fork = bool(kw.pop("fork", False))
         payload = world.pr_payload(5, "e" * 40, action="closed", body=body, fork=fork, **kw)
         result = world.run(
-            world.event("pull_request", payload), "github", "close-rejects", "manifests"
+            world.event("pull_request", payload),
+            "github",
+            "close-rejects",
+            "manifests",
+            opener="portal-requests[bot]",
         )
         assert result.exit_code == 0, result.output
-        assert "nothing to do" in result.stdout
+        assert "nothing to do" in result.stdout, kw
+    # with no opener configured nothing is taken as a request, and the run says how to fix it
+    payload = world.pr_payload(5, "e" * 40, action="closed", body=body, ref=branch, user=bot)
+    result = world.run(world.event("pull_request", payload), "github", "close-rejects", "manifests")
+    assert result.exit_code == 0, result.output
+    assert "PORTAL_GITOPS_REQUEST_OPENER" in result.stdout and "still pending" in result.stdout
     assert request_status(world.direct, rid) == "pending"
 
 

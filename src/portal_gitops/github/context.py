@@ -31,7 +31,7 @@ class GitHubError(PortalGitopsError):
 class PullRequest:
     """The fields of a ``pull_request`` webhook payload the workflows use ("Webhook events
     and payloads", pull_request: ``number``, ``head.sha``, ``head.ref``, ``head.repo``,
-    ``base.repo``, ``merged``, ``body``)."""
+    ``base.repo``, ``merged``, ``body``, ``user.login``: who opened it)."""
 
     number: int
     head_sha: str
@@ -39,6 +39,7 @@ class PullRequest:
     fork: bool
     merged: bool
     body: str
+    author: str = ""
 
     @classmethod
     def from_payload(cls, pr: Mapping[str, Any]) -> PullRequest:
@@ -54,6 +55,7 @@ class PullRequest:
             fork=head_repo is None or head_repo != base_repo,
             merged=bool(pr.get("merged")),
             body=str(pr.get("body") or ""),
+            author=str((pr.get("user") or {}).get("login") or ""),
         )
 
 

@@ -373,14 +373,45 @@ def _request_id(file: Path) -> str:
 # --- portal-requests-closed: a pull request closed unmerged rejects its request ---------------
 
 
+OPENER_VARIABLE = "PORTAL_GITOPS_REQUEST_OPENER"
+
+
 def close_rejects(paths: Sequence[str], target: cmd.Target, run: Run) -> Outcome:
+    """pull_request closed unmerged: reject the request a request pull request carried. Only
+    pull requests opened by the request puller count (its login, from the repository variable
+    PORTAL_GITOPS_REQUEST_OPENER, which a pull request cannot change), and only for the request
+    its branch was named after: anyone who can push a branch could otherwise open one shaped
+    like a request's, carrying another consumer's request id, and close it."""
     pr = run.pull_request
     if pr is None or run.event.get("action") != "closed":
         raise GitHubError("github close-rejects runs on pull_request closed events")
     found = REQUEST_MARK.search(pr.body)
+    nothing = "not an access-request pull request closed unmerged: nothing to do"
     if pr.merged or pr.fork or not pr.head_ref.startswith(BRANCH_PREFIX) or not found:
-        return Outcome(0, ["not an access-request pull request closed unmerged: nothing to do"])
+        return Outcome(0, [nothing])
     request_id = found.group(1)
+    opener = run.environ.get(OPENER_VARIABLE, "").strip()
+    if not opener:
+        return Outcome(
+            0,
+            [
+                gc.warning(
+                    f"the repository variable {OPENER_VARIABLE} is not set, so no pull request "
+                    "is taken as a request pull request; set it to the login that opens them "
+                    f"('<app-slug>[bot]' for a GitHub App). Request {request_id} is still "
+                    "pending."
+                )
+            ],
+        )
+    # GitHub logins are case-insensitive
+    if pr.author.lower() != opener.lower() or not pr.head_ref.endswith(f"-{request_id}"):
+        return Outcome(
+            0,
+            [
+                f"{nothing} (opened by {pr.author or 'unknown'}, not by {opener}, "
+                "or for another request)"
+            ],
+        )
     if not target.portal_url:
         return Outcome(0, [gc.notice(NO_PORTAL + f" Request {request_id} is still pending.")])
     status = asyncio.run(_reject(paths, target, request_id))

@@ -332,6 +332,27 @@ def is_saved_plan(path: str) -> bool:
     return re.match(r'\s*\{\s*"format_version"\s*:', head) is not None
 
 
+# A plan file can come from a pull request's own run (the workflows' artifact): it is read
+# only up to this size (a saved plan of a 100,000-object estate is far smaller)
+MAX_PLAN_BYTES = 256 << 20
+
+
+def _plan_text(plan_file: str) -> str:
+    try:
+        with open(plan_file, "rb") as fh:
+            data = fh.read(MAX_PLAN_BYTES + 1)
+    except OSError as exc:
+        raise PortalGitopsError(f"cannot read plan file {plan_file}: {exc.strerror}") from None
+    if len(data) > MAX_PLAN_BYTES:
+        raise PortalGitopsError(
+            f"plan file {plan_file} is larger than {MAX_PLAN_BYTES >> 20} MiB; refused"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PortalGitopsError(f"cannot read plan file {plan_file}: {exc}") from None
+
+
 def read_saved_plan(plan_file: str) -> Plan:
     """The plan saved in ``plan_file`` (any format version ``show`` can render), refused
     unless the file is one `plan --out` wrote (known by its content, not its name)."""
@@ -342,11 +363,7 @@ def read_saved_plan(plan_file: str) -> Plan:
             f"{plan_file} is not a saved plan: a plan is the JSON file `plan --out FILE` "
             'writes, an object whose first key is "format_version"'
         )
-    try:
-        text = Path(plan_file).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PortalGitopsError(f"cannot read plan file {plan_file}: {exc}") from None
-    return planmod.loads(text, versions=planmod.READABLE_VERSIONS)
+    return planmod.loads(_plan_text(plan_file), versions=planmod.READABLE_VERSIONS)
 
 
 def lock_holder() -> str:
@@ -566,11 +583,7 @@ def apply_saved(
     """Apply a saved plan, refused unless the manifests it names plan the same changes now.
     With ``paths`` (the manifests a workflow plans, when the plan file came from a run of
     unreviewed code), the plan must name exactly those."""
-    try:
-        text = Path(plan_file).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PortalGitopsError(f"cannot read plan file {plan_file}: {exc.strerror}") from None
-    saved = planmod.loads(text)
+    saved = planmod.loads(_plan_text(plan_file))
     loaded = None
     if paths is not None:
         if list(saved.paths) != list(paths):

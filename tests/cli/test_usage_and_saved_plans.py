@@ -117,3 +117,20 @@ def test_plan_out_into_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None
     assert result.stderr.endswith(
         f"error: cannot write {out}: the folder {out.parent} does not exist\n"
     ), result.stderr
+
+
+@pytest.mark.parametrize("command", ["apply", "show"])
+def test_a_plan_file_past_the_size_limit_is_refused_unread(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a plan file can come from a pull request's own run (the workflows' artifact): its size
+    # is bounded before it is read, at the same limit as the artifact's
+    from portal_gitops.github import api
+
+    assert api.MAX_ARTIFACT_BYTES == cmd.MAX_PLAN_BYTES
+    monkeypatch.setattr(cmd, "MAX_PLAN_BYTES", 1024)
+    big = tmp_path / "plan.json"
+    big.write_text('{"format_version": 2, "padding": "' + "x" * 2000 + '"}')
+    result = CliRunner().invoke(main, [command, str(big)])
+    assert result.exit_code == 1, result.output
+    assert "larger than" in result.output and "Traceback" not in result.output

@@ -13,13 +13,13 @@ from typing import Any
 
 import httpx
 
+from portal_gitops.commands import MAX_PLAN_BYTES
 from portal_gitops.github.context import GitHubError
 
 API_VERSION = "2022-11-28"  # "API Versions": sent as X-GitHub-Api-Version
 # The plan artifact comes from the pull request's own run, which the branch controls: its
-# archive, and the file read from it, are held only up to this size (a saved plan of a
-# 100,000-object estate is far smaller)
-MAX_ARTIFACT_BYTES = 256 << 20
+# archive, and the plan file read from it, are held only up to a plan file's limit
+MAX_ARTIFACT_BYTES = MAX_PLAN_BYTES
 
 
 class GitHubApi:

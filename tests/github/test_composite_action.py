@@ -156,3 +156,16 @@ def test_every_exit_code_but_success_and_changes_fails_the_step(
     assert outputs["exitcode"] == str(status)
     assert "41 skipped" in report
     assert code != 0, (command, status)
+
+
+def test_text_output_is_fenced_in_the_job_summary(step: Step, tmp_path: Path) -> None:
+    # the job summary is markdown ("Adding a job summary"); a report that is not markdown goes
+    # in a fenced block longer than any run of backticks in it, so nothing in it renders
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x`````@octocat.yaml").write_text("kind: [\n")
+    code, _, report, summary = step(command="validate", paths=str(bad))
+    assert code == 1 and "`````@octocat" in report
+    lines = summary.splitlines()
+    assert lines[0] == lines[-1] == "``````"
+    assert "\n".join(lines[1:-1]) == report.rstrip("\n")

@@ -3,7 +3,7 @@ state, through each kind's mapping; the index of names and IDs is rebuilt on the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -134,7 +134,7 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
             memberships.setdefault(user_id, set()).add(team_names[team_id][1])
     emails: dict[int, str] = {}
     user_orgs: dict[int, str] = {}
-    for user in raw.users:
+    for user in _used_up(raw.users):
         user_id = int(user["ID"])
         email = text(user.get("Email"))
         emails[user_id] = email
@@ -154,7 +154,7 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
 
     product_names: dict[int, str] = {}
     policies_of: dict[str, Mapping[str, Json] | None] = {}  # provider -> its policies
-    for product in raw.products:
+    for product in _used_up(raw.products):
         name = name_of(product)
         product_names[int(product["ID"])] = name
         ix.products[name] = int(product["ID"])
@@ -213,6 +213,14 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
     ids.ix = ix
     raw.requests, raw.apps = [], []
     return LiveState(objects, held, _apis(dashboards, raw, provider_names.values()))
+
+
+def _used_up(items: list[Json]) -> Iterator[Json]:
+    """The items in order, each let go of by the list as it is handed out (the list ends
+    empty): a reply is freed as soon as it is translated, not with its whole list."""
+    items.reverse()
+    while items:
+        yield items.pop()
 
 
 def _apis(

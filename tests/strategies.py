@@ -9,9 +9,14 @@ catalogue's audience, members belong to one organisation and agree wherever list
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
+
+from portal_gitops.state import Content
 
 API_VERSION = "portal-gitops/v1"
 
@@ -51,6 +56,39 @@ INDEX = st.integers(min_value=0, max_value=2**16)
 MASK = st.integers(min_value=0, max_value=2**16 - 1)
 USERS_PER_ORG = st.integers(1, 3)
 _lists_of_names: dict[tuple[int, int], Any] = {}
+GUIDE_TITLES = ["Getting started", "Limits & quotas", "Errors", "Über uns"]
+markdown = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=40,
+)
+
+
+def openapi_document(api_id: str) -> bytes:
+    """The OpenAPI document a generated ``openapi`` path names (``documents_of``)."""
+    doc = {"openapi": "3.0.3", "info": {"title": api_id, "version": "1"}, "paths": {}}
+    return json.dumps(doc).encode()
+
+
+def documents_of(docs: Iterable[dict[str, Any]]) -> dict[tuple[str, str], Content]:
+    """The OpenAPI documents generated products name, as documents.py reads them."""
+    return {
+        (d["metadata"]["name"], api["openapi"]): Content(openapi_document(api["apiId"]))
+        for d in docs
+        if d["kind"] == "Product"
+        for api in d["spec"]["apis"]
+        if "openapi" in api
+    }
+
+
+def write_documents(docs: Iterable[dict[str, Any]], manifests: Path) -> None:
+    """Write the OpenAPI documents generated products name, beside their manifests."""
+    for (_, path), content in documents_of(docs).items():
+        target = manifests / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content.data)
+
+
 _fixed: dict[str, Any] = {
     "dashboardUrl": st.sampled_from(["http://dash:3000", "https://d.example.com"]),
     "secret": st.sampled_from([{"fromEnv": "TYK_SECRET"}, {"fromFile": "secrets/dashboard"}]),
@@ -60,6 +98,7 @@ _fixed: dict[str, Any] = {
     "orgSpec": st.sampled_from([None, {}]),
     "role": st.sampled_from(["admin", "member"]),
     "apiIds": st.lists(api_ids, min_size=1, max_size=3, unique=True),
+    "oasUrl": st.sampled_from(["https://docs.example.com/a.yaml", "http://x.example/o.json"]),
     "versions": st.lists(st.sampled_from(["v1", "v2", "Default"]), unique=True),
     "allowedUrls": st.lists(
         st.fixed_dictionaries(
@@ -177,6 +216,22 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
                 spec["members"] = [dict(u) for u in chosen]
             docs.append(_doc("Team", team, spec, meta()))
 
+    # admin users (API owners), named after their email's local part as import names them
+    admins = []
+    for k in range(draw(st.integers(0, 2))):
+        name = f"owner{k + 1}"
+        admin: dict[str, Any] = {"email": f"{name}@example.com"}
+        _optional(draw, admin, "role", st.sampled_from(["provider-admin", "super-admin"]))
+        _optional(draw, admin, "first", texts)
+        _optional(draw, admin, "last", texts)
+        _optional(draw, admin, "sso", st.sampled_from(["okta", "github"]))
+        _optional(draw, admin, "github", st.sampled_from(["octocat", "@acme/api-owners"]))
+        admins.append(name)
+        docs.append(_doc("AdminUser", name, admin, meta()))
+
+    def owned_by() -> list[str]:
+        return [*draw(owners), *_subset(draw, admins)]
+
     # products and plans, each from a provider
     products: dict[str, str] = {}
     for name in unique_names(n, min_size=1, avoid=RESERVED_POLICY_NAMES):
@@ -187,11 +242,27 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
             api: dict[str, Any] = {"apiId": api_id}
             for key in ("versions", "allowedUrls"):
                 _optional(draw, api, key, _fixed[key])
+            # documentation: an OpenAPI document (tests supply its content as read from the
+            # repository: DOCUMENTS) or a URL
+            documentation = draw(st.sampled_from(["", "openapi", "oasUrl"]))
+            if documentation == "openapi":
+                api["openapi"] = f"openapi/{api_id}.json"  # JSON: not read as a manifest
+            elif documentation == "oasUrl":
+                api["oasUrl"] = draw(_fixed["oasUrl"])
             apis.append(api)
-        spec = {"provider": provider, "apis": apis, "owners": draw(owners)}
+        spec = {"provider": provider, "apis": apis, "owners": owned_by()}
         for key in ("displayName", "description", "content"):
             _optional(draw, spec, key, texts)
         _optional(draw, spec, "tags", _fixed["tags"])
+        titles = draw(st.lists(st.sampled_from(GUIDE_TITLES), max_size=3, unique=True))
+        if titles:
+            guides = []
+            for k, title in enumerate(titles):
+                guide: dict[str, Any] = {"title": title, "content": draw(markdown)}
+                _optional(draw, guide, "path", st.just(f"page-{k}"))  # unique in the product
+                _optional(draw, guide, "status", st.sampled_from(["published", "draft", "review"]))
+                guides.append(guide)
+            spec["guides"] = guides
         docs.append(_doc("Product", name, spec, meta()))
     plans: dict[str, str] = {}
     auto_approving: set[str] = set()
@@ -208,7 +279,8 @@ def estates(draw: st.DrawFn, max_objects: int = 4) -> list[dict[str, Any]]:
         _optional(draw, spec, "autoApprove", BOOL)
         if spec.get("autoApprove"):
             auto_approving.add(name)
-        _optional(draw, spec, "owners", owners)
+        if draw(BOOL):
+            spec["owners"] = owned_by()
         docs.append(_doc("Plan", name, spec, meta()))
 
     # catalogues: one provider's products and plans each; audiences only on private ones

@@ -68,6 +68,18 @@ spec:
     - {email: ada@acme.example, role: admin, first: Ada, last: Lovelace}
     - {email: bob@acme.example}
 """,
+    "AdminUser": """\
+apiVersion: portal-gitops/v1
+kind: AdminUser
+metadata:
+  name: grace
+spec:
+  email: grace@example.com
+  role: provider-admin
+  first: Grace
+  last: Hopper
+  github: ghopper
+""",
     "Product": """\
 apiVersion: portal-gitops/v1
 kind: Product
@@ -80,7 +92,7 @@ spec:
     - apiId: weather-v1
       allowedUrls:
         - {url: /forecast, methods: [GET]}
-  owners: ["@acme/weather-team"]
+  owners: ["@acme/weather-team", grace]
 """,
     "Plan": """\
 apiVersion: portal-gitops/v1

@@ -8,6 +8,7 @@ runs the engine. cli.py only parses arguments, prints what these functions retur
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import getpass
 import os
@@ -37,6 +38,7 @@ from portal_gitops.credentials import (
 )
 from portal_gitops.desired import Desired, build_desired, with_live_apis
 from portal_gitops.diff import diff
+from portal_gitops.documents import read_product_documents
 from portal_gitops.errors import (
     Issue,
     ManifestError,
@@ -50,7 +52,7 @@ from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
-from portal_gitops.state import LiveState, Sensitive
+from portal_gitops.state import Content, LiveState, Sensitive
 from portal_gitops.urls import check_dashboard_url, check_portal_url, display_url
 from portal_gitops.validate import ValidationResult, format_issues, refuse_empty, validate_paths
 from portal_gitops.validate.apis import check_product_apis
@@ -122,8 +124,18 @@ class Loaded:
 def load_and_validate(paths: Iterable[str], today: dt.date | None = None) -> ValidationResult:
     """Read the manifests under PATHS, then validate them: the loader's problems come first
     in file order among the errors; ``expires`` dates are read against ``today`` (default:
-    the local date)."""
-    return validate_paths(paths, today or dt.date.today())
+    the local date); then the documents products name are read and checked."""
+    paths = list(paths)
+    result = validate_paths(paths, today or dt.date.today())
+    read = read_product_documents(result.manifests, paths)
+    if not read.contents and not read.issues:
+        return result
+    return dataclasses.replace(
+        result,
+        errors=sorted([*result.errors, *read.issues], key=lambda i: (i.file, i.line)),
+        digests={**result.digests, **read.digests},
+        documents=read.contents,
+    )
 
 
 def load(
@@ -146,6 +158,7 @@ def load(
         [m for m, _ in result.manifests],
         today=today,
         resolve_secret=secret_resolver(environ if environ is not None else os.environ),
+        documents=result.documents,
     )
     return Loaded(paths, result, desired, planmod.hash_digests(result.digests.items()))
 
@@ -432,6 +445,8 @@ async def _apply(
                     the_plan = _resolve_plan_secrets(
                         saved, target.environ, required=bool(target.portal_url)
                     )
+                    if loaded is not None:
+                        the_plan = _attach_documents(the_plan, loaded)
                 else:
                     assert loaded is not None
                     the_plan = compute_plan(
@@ -526,6 +541,24 @@ def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str], *, required: 
         actions.append(a)
     if missing and required:
         raise SecretError("secrets not available: " + "; ".join(missing))
+    return planmod.replace(saved, actions=tuple(actions))
+
+
+def _attach_documents(saved: Plan, loaded: Loaded) -> Plan:
+    """A saved plan's documents are their addresses only: the documents themselves come from
+    the manifests as they are now (``_check_reproduced`` has checked they are the same)."""
+    resources = loaded.desired.state.resources
+    actions = []
+    for a in saved.actions:
+        fresh = resources.get((a.kind, a.key))
+        if a.attrs and fresh is not None and a.kind in ("ApiDoc", "Guide"):
+            attrs = dict(a.attrs)
+            for name in ("document", "content"):
+                value = fresh.attrs.get(name)
+                if isinstance(value, Content) and attrs.get(name) == value:
+                    attrs[name] = value
+            a = planmod.replace(a, attrs=attrs)
+        actions.append(a)
     return planmod.replace(saved, actions=tuple(actions))
 
 
@@ -637,12 +670,14 @@ def write_manifest(out: Path, relpath: PurePosixPath, body: str) -> Path:
 
 
 async def read_live(
-    target: Target, paths: Sequence[str], manifests: Sequence[Manifest]
+    target: Target, paths: Sequence[str], manifests: Sequence[Manifest], *, documents: bool = False
 ) -> LiveState:
+    """The live state (``documents``: with the uploaded OpenAPI documents downloaded)."""
     backend = open_backend(target, paths, manifests)
     try:
         with collector_paused():
-            return await backend.read()
+            live = await backend.read()
+            return await backend.with_documents(live) if documents else live
     finally:
         await backend.aclose()
 

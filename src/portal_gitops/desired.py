@@ -16,7 +16,7 @@ from portal_gitops.kinds import REGISTRY
 from portal_gitops.kinds.base import Building, SecretResolver, no_secret
 from portal_gitops.kinds.product import with_default_versions
 from portal_gitops.models import Manifest
-from portal_gitops.state import DesiredState, Key, LiveApi, Resource
+from portal_gitops.state import Content, DesiredState, Key, LiveApi, Resource
 
 
 @dataclass(frozen=True)
@@ -39,15 +39,17 @@ def build_desired(
     *,
     today: dt.date,
     resolve_secret: SecretResolver = no_secret,
+    documents: Mapping[tuple[str, str], Content] | None = None,
 ) -> Desired:
-    """Turn validated manifests into canonical resources. Assumes validation passed."""
+    """Turn validated manifests into canonical resources. Assumes validation passed;
+    ``documents`` holds the files products name (documents.py), by (product, path)."""
     by_kind: dict[str, list[Manifest]] = {}
     for m in manifests:
         docs = by_kind.get(m.kind)
         if docs is None:
             docs = by_kind[m.kind] = []
         docs.append(m)
-    building = Building(today, resolve_secret)
+    building = Building(today, resolve_secret, documents)
     for kind in REGISTRY:
         kind.build(by_kind.get(kind.source, ()), building)
     return Desired(

@@ -23,6 +23,8 @@ from portal_gitops.state import LiveState
 class ImportResult:
     files: Mapping[PurePosixPath, list[dict[str, Any]]]
     skipped: list[Skipped] = field(default_factory=list)
+    # files beside the manifests (the OpenAPI documents downloaded), UTF-8
+    attachments: Mapping[PurePosixPath, bytes] = field(default_factory=dict)
 
 
 def import_state(live: LiveState) -> ImportResult:
@@ -30,7 +32,7 @@ def import_state(live: LiveState) -> ImportResult:
     for kind in REGISTRY:
         if kind.export is not None:
             kind.export(importing.objects(kind.name), importing)
-    return ImportResult(dict(importing.files), importing.skipped)
+    return ImportResult(dict(importing.files), importing.skipped, dict(importing.attachments))
 
 
 __all__ = ["ImportResult", "Skipped", "import_state", "secret_env_name"]

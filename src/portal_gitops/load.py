@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path as FsPath
@@ -354,9 +355,12 @@ def read_text(
     ``digests``, when given, receives the SHA-256 of the file's bytes under its display name
     (a saved plan records them, so the files need not be read twice)."""
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError as exc:
         raise ManifestError([Issue(display, 1, f"cannot read file: {exc.strerror}")]) from None
+    if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read forever
+        raise ManifestError([Issue(display, 1, "not a regular file; it is not read")])
+    size = info.st_size
     if size > max_bytes:
         raise ManifestError(
             [Issue(display, 1, f"file is {size} bytes, over the {max_bytes}-byte limit")]

@@ -21,6 +21,7 @@ from portal_gitops.models import (
     API_VERSION,
     REQUEST_ID_ANNOTATION,
     AccessRequest,
+    AdminUser,
     Manifest,
     Plan,
     Product,
@@ -108,10 +109,21 @@ def codeowners_lines(
     follow (and take precedence) add the plan's owners once the file exists.
     Returns the lines and warnings (a request nobody owns routes to no one).
     """
+    admins = {m.metadata.name: m.spec for m, _ in manifests if isinstance(m, AdminUser)}
+
+    def handle(owner: str) -> str:
+        """An owner as CODEOWNERS names it: an AdminUser's GitHub handle (else its email)."""
+        admin = admins.get(owner)
+        if admin is None:
+            return owner
+        if admin.github:
+            return "@" + admin.github.removeprefix("@")
+        return str(admin.email)
+
     owners: dict[tuple[str, str], list[str]] = {}
     for m, _ in manifests:
         if isinstance(m, (Product, Plan)):
-            owners[(m.kind, m.metadata.name)] = list(m.spec.owners)
+            owners[(m.kind, m.metadata.name)] = _unique(handle(o) for o in m.spec.owners)
     per_file: dict[str, list[str]] = {}
     warnings: list[str] = []
     for m, path in manifests:
@@ -124,7 +136,7 @@ def codeowners_lines(
                     f"{', '.join(m.spec.products)} or plan {m.spec.plan}; add owners"
                 )
         elif isinstance(m, (Product, Plan)):
-            names = list(m.spec.owners)
+            names = owners[(m.kind, m.metadata.name)]
         else:
             continue
         if names and _CONTROL.search(path):

@@ -175,6 +175,32 @@ def fingerprint(attrs: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(attrs).encode()).hexdigest()[:16]
 
 
+class Content(str):
+    """A document's content address (``sha256:<hex>``) that carries its bytes (``data``): an
+    OpenAPI document or a guide (kinds/docs.py, documents.py).
+
+    Being a string, it compares, hashes and serialises as its address: plans, fingerprints and
+    the managed record hold the address only, never the document.
+    """
+
+    data: bytes
+
+    def __new__(cls, data: bytes) -> Content:
+        self = super().__new__(cls, content_address(data))
+        self.data = data
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Content, (self.data,))
+
+    def __repr__(self) -> str:
+        return f"Content({str(self)!r})"
+
+
+def content_address(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def default_team_name(organisation: str) -> str:
     return f"{organisation}{DEFAULT_TEAM_SUFFIX}"
 

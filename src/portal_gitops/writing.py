@@ -41,9 +41,11 @@ def import_portal(
         result = load_and_validate(list(paths))
         manifests = [m for m, _ in result.manifests]
     store_paths = tuple(paths)
-    live = asyncio.run(read_live(target, store_paths, manifests))
+    live = asyncio.run(read_live(target, store_paths, manifests, documents=True))
     imported = import_state(live)
-    existing = sorted(rel for rel in imported.files if _exists(out_dir, rel))
+    existing = sorted(
+        rel for rel in (*imported.files, *imported.attachments) if _exists(out_dir, rel)
+    )
     if existing and not force:
         raise PortalGitopsError(
             f"{out} already has {_some(existing)}; import writes whole files and would "
@@ -55,6 +57,8 @@ def import_portal(
         body = yaml.safe_dump_all(docs, sort_keys=False)
         written.append(write_manifest(out_dir, relpath, body))
         count += len(docs)
+    for relpath, data in sorted(imported.attachments.items()):  # downloaded documents
+        written.append(write_inside(out_dir, relpath, data.decode("utf-8")))
     return ImportOutcome(written, count, [str(s) for s in imported.skipped])
 
 

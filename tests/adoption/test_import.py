@@ -16,7 +16,7 @@ from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.commands import load_and_validate
 from tests.apis import api_definition, definitions_for, seed_store_file
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
-from tests.strategies import estates
+from tests.strategies import estates, write_documents
 
 
 def test_apply_import_then_plan_the_imported_manifests_is_clean(
@@ -120,6 +120,7 @@ def test_for_generated_live_states_import_then_plan_is_empty(
     src = root / "src"
     src.mkdir()
     (src / "estate.yaml").write_text(yaml.safe_dump_all(estate, sort_keys=False))
+    write_documents(estate, src)
     seed_store_file(root / "portal.db", definitions_for(estate))
     target = cmd.Target(store=str(root / "portal.db"), environ={})
     today = dt.date(2026, 1, 1)

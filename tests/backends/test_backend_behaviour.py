@@ -22,6 +22,7 @@ from portal_gitops.state import (
     LOCK_POLICY,
     MANAGED_POLICY_TAG,
     STATE_POLICY,
+    Content,
     Key,
     LiveState,
     Sensitive,
@@ -154,6 +155,34 @@ def estate(target: Target) -> list[tuple[str, str, Attrs]]:
         ),
         ("App", "alice@acme.example/weather-app", app_attrs("weather-app")),
         (
+            "AdminUser",
+            "grace@provider.example",
+            {"role": "provider-admin", "first": "Grace", "last": "Hopper"},
+        ),
+        (
+            "ApiDoc",
+            "weather-api/weather-api-1",
+            {
+                "product": "weather-api",
+                "apiId": "weather-api-1",
+                "oasUrl": "https://docs.example.com/weather.yaml",
+                "document": "",
+            },
+        ),
+        (
+            "Guide",
+            "weather-api/Getting started",
+            {
+                "product": "weather-api",
+                "title": "Getting started",
+                "path": "getting-started",
+                "status": "published",
+                "markdown": True,
+                "content": Content(b"# Start\n"),
+                "position": 0,
+            },
+        ),
+        (
             "AccessRequest",
             "alice-weather",
             {
@@ -172,6 +201,8 @@ async def create_all(backend: PortalBackend, target: Target) -> dict[Key, str]:
     ids: dict[Key, str] = {}
     for kind, key, attrs in estate(target):
         ids[(kind, key)] = await backend.create(kind, key, attrs)
+    # recorded as an apply records them (an admin user is the tool's once recorded)
+    await backend.write_managed(ManagedRecord(ids))
     return ids
 
 
@@ -195,6 +226,7 @@ def attrs_of(state: LiveState, kind: str, key: str) -> Any:
 async def test_a_fresh_portal_has_only_flagged_builtins(backend: PortalBackend) -> None:
     state = await backend.read()
     assert sorted(o.ref for o in state) == [
+        ("AdminUser", "admin@portal.local"),  # the portal's first admin: not the tool's
         ("Catalogue", "Private Catalogue"),
         ("Catalogue", "Public Catalogue"),
         ("Organisation", "Default Organisation"),
@@ -478,7 +510,7 @@ async def test_managed_record_round_trips_on_the_target(
     backend: PortalBackend, target: Target
 ) -> None:
     ids = await create_all(backend, target)
-    assert await backend.read_managed() == ManagedRecord()
+    assert await backend.read_managed() == ManagedRecord(ids)  # as create_all recorded it
     record = ManagedRecord(
         {
             ("Organisation", "Acme"): ids[("Organisation", "Acme")],

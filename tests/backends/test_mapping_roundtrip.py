@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portal_gitops.backends.tyk import mapping
+from portal_gitops.backends.tyk import docs_mapping, mapping, owners
 from portal_gitops.backends.tyk.dashboards import DashboardConn, live_conn
 from portal_gitops.backends.tyk.quirks import name_of, parse_user_ref
-from portal_gitops.state import Sensitive
+from portal_gitops.state import Content, Sensitive
 from tests.strategies import api_ids, names, positive, texts
 
 Json = dict[str, Any]
@@ -127,6 +127,33 @@ def test_user_round_trips(key: str, attrs: Json) -> None:
     assert mapping.is_consumer(user)
     organisation = {org_id: attrs["organisation"]}[user["OrganisationID"]]
     assert mapping.user_attrs(user, organisation, teams, in_default_team=in_default) == attrs
+
+
+# --------------------------------------------------------------------------------------------
+# AdminUser (an API owner)
+
+admins = st.fixed_dictionaries(
+    {
+        "first": texts,
+        "last": texts,
+        "role": st.sampled_from(sorted(owners.ADMIN_ROLES)),
+    },
+    optional={"sso": st.sampled_from(["okta", "github", "azure-ad"])},
+)
+
+
+@given(key=emails, attrs=admins)
+def test_admin_user_round_trips(key: str, attrs: Json) -> None:
+    body = owners.admin_body(key, attrs)
+    body.update(mapping.new_user(attrs))
+    assert body["OrganisationID"] == 0  # User-basis: always 0 for admin users
+    user = wire({**body, "ID": 9})
+    assert owners.is_admin(user) and not mapping.is_consumer(user)
+    assert owners.admin_attrs(user) == attrs
+    # an update sends the same fields (and the sign-in), read back the same way
+    update = owners.admin_body(key, attrs)
+    update.update(mapping.user_sign_in_update(attrs, attrs))
+    assert owners.admin_attrs(wire({**user, **update})) == attrs
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,3 +360,62 @@ def test_access_request_round_trips(attrs: Json, products_as_string: bool) -> No
     assert mapping.access_request_attrs(request, consumer, organisation, known) == attrs
     assert mapping.request_matches(request, attrs, set(known))
     assert mapping.request_catalogue(request) == "chosen by the portal"
+
+
+# --------------------------------------------------------------------------------------------
+# ApiDoc and Guide (a product's documentation)
+
+oas_urls = st.one_of(st.just(""), urls)
+
+
+@given(product=names, api_id=api_ids, url=oas_urls, document=st.binary(max_size=64))
+def test_api_doc_round_trips(product: str, api_id: str, url: str, document: bytes) -> None:
+    address = Content(document) if document else ""
+    attrs = {"product": product, "apiId": api_id, "oasUrl": url, "document": address}
+    current = {"APIID": api_id, "Description": "kept", "Name": api_id}
+    body = docs_mapping.api_detail_body(current, url)
+    assert body["Description"] == "kept"  # APIDetail-update: the description is not lost
+    detail = wire({**current, **body})  # the portal answers APIDetail-show
+    # the document's address is what the managed record keeps (a note), as a string
+    note = wire({"document": str(address)})["document"]
+    assert docs_mapping.api_doc_attrs(product, api_id, detail, note) == attrs
+
+
+guides = st.fixed_dictionaries(
+    {
+        "title": texts.filter(bool),
+        "path": st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True),
+        "status": st.sampled_from(["published", "draft", "review"]),
+        "markdown": st.just(True),
+        "content": st.text(max_size=80).map(lambda t: Content(t.encode("utf-8"))),
+        "position": st.integers(0, 5),
+    }
+)
+
+
+@given(product=names, attrs=guides, post_id=positive)
+def test_guide_round_trips(product: str, attrs: Json, post_id: int) -> None:
+    attrs = {"product": product, **attrs}
+    body = docs_mapping.post_body(attrs, attrs["content"].data)
+    assert body["MarkdownEnabled"] is True
+    post = wire({**body, "ID": post_id, "Type": "tutorial", "Lede": ""})  # Post-index-elem
+    read = docs_mapping.guide_attrs(product, post, attrs["position"])
+    assert read == attrs
+    assert read["content"].data == attrs["content"].data
+
+
+@given(
+    pages=st.lists(st.tuples(positive, st.sampled_from("ABCDE")), unique_by=lambda p: p[0]),
+    order=st.lists(st.sampled_from("ABCDEF"), unique=True),
+)
+def test_pages_are_put_in_the_manifest_order_the_others_after(
+    pages: list[tuple[int, str]], order: list[str]
+) -> None:
+    wanted = docs_mapping.reordered(pages, order)
+    assert sorted(wanted) == sorted(i for i, _ in pages)
+    title = dict(pages)
+    named = [i for i in wanted if title[i] in order]
+    assert [order.index(title[i]) for i in named] == sorted(order.index(title[i]) for i in named)
+    assert wanted[len(named) :] == [i for i, t in pages if t not in order]
+    # a fixed point: in order already, it stays so
+    assert docs_mapping.reordered([(i, title[i]) for i in wanted], order) == wanted

@@ -22,7 +22,7 @@ from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.state import LOCK_POLICY
 from tests.conftest import DASHBOARD_SECRET, CliTarget, copy_examples
 
-TOTAL = 44  # objects in examples/manifests
+TOTAL = 48  # objects in examples/manifests
 REQUESTS = 7  # access requests under examples/manifests/requests
 PLAN_LINE = f"Plan: {TOTAL} to create, 0 to update, 0 to delete."
 NO_CHANGES = "No changes. The portal matches the manifests."

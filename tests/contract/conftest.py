@@ -121,7 +121,9 @@ class SpecRequest:
         self.path = path
         self.method = method.lower()
         self.body = body
-        self.content_type = "application/json"
+        # a JSON body unless the request says otherwise (an OpenAPI upload is multipart)
+        lower = {k.lower(): v for k, v in headers.items()}
+        self.content_type = lower.get("content-type", "application/json")
         self.parameters = RequestParameters(
             query=ImmutableMultiDict(query),
             header=Headers(headers),

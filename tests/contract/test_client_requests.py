@@ -39,7 +39,7 @@ from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
 from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.kinds import LEVEL
-from portal_gitops.state import Sensitive
+from portal_gitops.state import Content, Sensitive
 from tests.apis import TEST_APIS
 from tests.backends.conftest import DASHBOARD_SECRET, PORTAL_TOKEN, PROVIDER, FakeClock, Target
 from tests.backends.test_backend_behaviour import app_attrs, estate, plan_attrs, product_attrs
@@ -53,6 +53,19 @@ from .conftest import (
     openapi,
     patched_portal_spec,
 )
+
+DOC_KEY = "weather-api/weather-api-1"
+GUIDE_KEY = "weather-api/Getting started"
+OAS = Content(b"openapi: 3.0.3\ninfo: {title: Weather, version: '1'}\npaths: {}\n")
+
+
+def documented(target: Target) -> dict[str, Any]:
+    return dict(next(a for k, key, a in estate(target) if (k, key) == ("ApiDoc", DOC_KEY)))
+
+
+def guide(target: Target) -> dict[str, Any]:
+    return dict(next(a for k, key, a in estate(target) if (k, key) == ("Guide", GUIDE_KEY)))
+
 
 PROVISION_BODY = {
     "type": "object",
@@ -105,7 +118,32 @@ def portal_document() -> OpenAPI:
     update = spec["components"]["schemas"]["Catalogue-update"]["properties"]
     for field in ("Products", "Plans"):  # the description says null clears the list
         update[field] = {"anyOf": [update[field], {"type": "null"}]}
+    # update-oas: the multipart ``file`` is ``type: string, format: binary``, which openapi-core
+    # decodes to bytes and then refuses as "not a string"; the part is checked by
+    # ``check_multipart`` instead (present, named ``file``, a file with content)
+    oas = spec["paths"]["/products/{product_id}/api-details/{api_id}/oas"]["post"]
+    oas["requestBody"]["content"]["multipart/form-data"]["schema"] = {
+        "type": "object",
+        "required": ["file"],
+        "properties": {"file": {}},
+    }
     return openapi(spec)
+
+
+def check_multipart(sent: Sent) -> None:
+    """An OpenAPI upload is one multipart/form-data part named ``file``, a named file."""
+    import email.parser
+    import email.policy
+
+    ctype = sent.headers["content-type"]
+    head = f"Content-Type: {ctype}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        head + (sent.body or b"")
+    )
+    parts = list(message.iter_parts())
+    assert [p.get_param("name", header="content-disposition") for p in parts] == ["file"]
+    assert parts[0].get_filename()
+    assert parts[0].get_payload(decode=True)
 
 
 @functools.cache
@@ -210,6 +248,9 @@ async def full_cycle(url: str, recorder: Recorder) -> None:
                 "alice@acme.example/second-app",
                 second_app | {"description": "renamed nothing", "visibility": "organisation"},
             ),
+            # the API's URL gives way to an uploaded document (multipart), a guide is edited
+            ("ApiDoc", DOC_KEY, {**documented(target), "oasUrl": "", "document": OAS}),
+            ("Guide", GUIDE_KEY, {**guide(target), "content": Content(b"# Begin here\n")}),
         ]
         for kind, key, attrs in changes:
             await backend.update(live.objects[(kind, key)], attrs)
@@ -219,10 +260,17 @@ async def full_cycle(url: str, recorder: Recorder) -> None:
         second = live.objects[("AccessRequest", "second")]
         await backend.update(second, {**second.attrs, "rotate": "r1"})
         await backend.update(second, {**second.attrs, "revokeCredentials": ["999999"]})
-        live = await backend.read()
-        await backend.write_managed(ManagedRecord(ids))  # creates the record policy
-        await backend.write_managed(ManagedRecord(ids))  # updates it
+        # a second guide, placed first: the product's pages are reordered
+        limits = {**guide(target), "title": "Limits", "path": "limits", "position": 0}
+        ids[("Guide", "weather-api/Limits")] = await backend.create(
+            "Guide", "weather-api/Limits", limits
+        )
+        notes = {("ApiDoc", DOC_KEY): {"document": str(OAS)}}  # as an apply records the upload
+        await backend.write_managed(ManagedRecord(ids, notes))  # creates the record policy
+        await backend.write_managed(ManagedRecord(ids, notes))  # updates it
         await backend.read_managed()
+        live = await backend.read()
+        assert live.objects[("ApiDoc", DOC_KEY)].attrs["document"] == OAS
         for obj in sorted((o for o in live if not o.builtin), key=lambda o: -LEVEL[o.kind]):
             await backend.delete(obj)
         await backend.release_lock("contract-run")
@@ -271,7 +319,10 @@ def check_requests(
             sent.body,
         )
         (dashboard_api if dashboard else portal_api).validate_request(request)
-        body = json.loads(sent.body) if sent.body else None
+        multipart = sent.headers.get("content-type", "").startswith("multipart/form-data")
+        if multipart:
+            check_multipart(sent)
+        body = json.loads(sent.body) if sent.body and not multipart else None
         if template == "/apps/{app_id}/provision":
             jsonschema.validate(body, PROVISION_BODY)  # undocumented in the spec: see docstring
         if template in product_keys and body is not None:
@@ -323,6 +374,16 @@ def test_every_request_conforms_to_the_documents(recorded_cycle: list[Sent]) -> 
         ("GET", "/api/portal/policies/{id}"),
         ("PUT", "/api/portal/policies/{id}"),
         ("DELETE", "/api/portal/policies/{id}"),
+        # a product's documentation
+        ("GET", "/products/{product_id}/api-details/{api-id}"),
+        ("PUT", "/products/{product_id}/api-details/{api-id}"),
+        ("POST", "/products/{product_id}/api-details/{api_id}/oas"),
+        ("DELETE", "/products/{product_id}/api-details/{api_id}/oas"),
+        ("GET", "/products/{product_id}/docs"),
+        ("POST", "/products/{product_id}/docs"),
+        ("POST", "/products/{product_id}/docs/reorder"),
+        ("PUT", "/products/{product_id}/docs/{doc_id}"),
+        ("DELETE", "/products/{product_id}/docs/{doc_id}"),
     }
     assert expected - covered == set()
 

@@ -24,7 +24,15 @@ from portal_gitops.backends.emulated.store import PortalStore
 from portal_gitops.errors import PortalGitopsError
 from tests.apis import TEST_APIS
 
-from .conftest import Contract, error_schemas, portal_openapi
+from .conftest import (
+    PORTAL_HOST,
+    Contract,
+    SpecRequest,
+    SpecResponse,
+    _load,
+    error_schemas,
+    portal_openapi,
+)
 
 PORTAL_TOKEN = "portal-admin-token"
 DASHBOARD_SECRET = "dashboard-secret"
@@ -526,3 +534,128 @@ def test_settings_from_env() -> None:
     assert settings_from_env(env) == ("pt", "ds")
     with pytest.raises(PortalGitopsError, match="TYK_DASHBOARD_SECRET"):
         settings_from_env({"TYK_PORTAL_TOKEN": "pt"})
+
+
+def test_product_documentation_conforms(contract: Contract) -> None:
+    """api-details, the OpenAPI document (multipart upload, YAML download) and tutorials."""
+    c = contract.call
+    provider = c(
+        "POST",
+        "/portal-api/providers",
+        json_body={"Name": "Tyk Dashboard", "Type": "tyk-pro", "Configuration": {"MetaData": META}},
+    )
+    api_id = "3108a5fc970946ef66c1835cf73ba7a5"
+    product = c(
+        "POST",
+        "/portal-api/products",
+        json_body={
+            "Name": "weather",
+            "ProviderID": provider["ID"],
+            "IsDocumentationOnly": False,
+            "APIDetails": [{"APIID": api_id}],
+        },
+        expect=201,
+    )
+    base = f"/portal-api/products/{product['ID']}"
+    c("GET", f"{base}/api-details")
+    detail = c("GET", f"{base}/api-details/{api_id}")
+    assert detail["OASUrl"] == ""
+    c(
+        "PUT",
+        f"{base}/api-details/{api_id}",
+        json_body={"Description": "Forecasts", "OASUrl": "https://docs.example.com/w.yaml"},
+    )
+    assert c("GET", f"{base}/api-details/{api_id}")["OASUrl"] == "https://docs.example.com/w.yaml"
+
+    # the OpenAPI document: multipart ``file`` in, the file out (application/x-yaml)
+    headers = {"authorization": contract.portal_token}
+    oas = b"openapi: 3.0.3\ninfo: {title: Weather, version: '1'}\npaths: {}\n"
+    upload = contract.client.post(
+        f"{base}/api-details/{api_id}/oas",
+        files={"file": ("weather.yaml", oas, "application/x-yaml")},
+        headers=headers,
+    )
+    assert upload.status_code == 200, upload.text
+    sent = upload.request
+    request = SpecRequest(PORTAL_HOST, sent.url.path, "POST", {}, dict(sent.headers), sent.read())
+    contract.portal.validate_response(request, SpecResponse(upload))
+    downloaded = contract.client.get(f"{base}/api-details/{api_id}/oas", headers=headers)
+    assert downloaded.status_code == 200
+    assert downloaded.headers["content-type"] == "application/x-yaml"
+    assert downloaded.content == oas
+    # get-oas documents 200 as application/x-yaml, a string (openapi-core reads the body as
+    # bytes and refuses it as "not a string": checked here against the document instead)
+    documented = _load("enterprise-developer-portal-swagger.yaml")["paths"][
+        "/products/{product_id}/api-details/{api_id}/oas"
+    ]["get"]["responses"]["200"]["content"]
+    assert set(documented) == {"application/x-yaml"}
+    # refused: not multipart, no file part, not an OpenAPI document
+    for body, ctype in (
+        (oas, "application/x-yaml"),
+        (b"--x\r\nContent-Disposition: form-data; name=other\r\n\r\nx\r\n--x--\r\n", None),
+    ):
+        refused = contract.client.post(
+            f"{base}/api-details/{api_id}/oas",
+            content=body,
+            headers={**headers, "content-type": ctype or "multipart/form-data; boundary=x"},
+        )
+        assert refused.status_code == 422, refused.text
+    garbage = contract.client.post(
+        f"{base}/api-details/{api_id}/oas",
+        files={"file": ("x.yaml", b"just: [text", "application/x-yaml")},
+        headers=headers,
+    )
+    assert garbage.status_code == 422
+    assert (
+        contract.client.delete(f"{base}/api-details/{api_id}/oas", headers=headers).status_code
+        == 200
+    )
+    gone = contract.client.get(f"{base}/api-details/{api_id}/oas", headers=headers)
+    assert gone.status_code == 422 and gone.json() == {"errors": ["no oas specified"]}
+
+    # tutorials
+    first = c(
+        "POST",
+        f"{base}/docs",
+        json_body={
+            "Title": "Start",
+            "Content": "# Start",
+            "MarkdownEnabled": True,
+            "Path": "start",
+            "Status": "published",
+        },
+        expect=201,
+    )
+    c(
+        "POST",
+        f"{base}/docs",
+        json_body={"Title": "Limits", "Content": "Quota", "Path": "limits", "Status": "draft"},
+        expect=201,
+    )
+    c(
+        "POST",
+        f"{base}/docs",
+        json_body={"Title": "No path", "Content": "x", "Status": "published"},
+        expect=422,
+    )
+    pages = c("GET", f"{base}/docs")
+    assert [p["Title"] for p in pages] == ["Start", "Limits"]
+    ids = [p["ID"] for p in pages]
+    reorder = contract.client.post(f"{base}/docs/reorder", json=ids[::-1], headers=headers)
+    assert reorder.status_code == 200
+    assert [p["Title"] for p in c("GET", f"{base}/docs")] == ["Limits", "Start"]
+    bad = contract.client.post(f"{base}/docs/reorder", json=ids[:1], headers=headers)
+    assert bad.status_code == 400  # every page, once
+    c("GET", f"{base}/docs/{ids[0]}")
+    c(
+        "PUT",
+        f"{base}/docs/{ids[0]}",
+        json_body={"Title": "Start here", "Status": "published", "Content": "# Start"},
+    )
+    c("PUT", f"{base}/docs/{ids[0]}", json_body={"Title": "x", "Status": "gone"}, expect=422)
+    c("DELETE", f"{base}/docs/{ids[0]}")
+    c("DELETE", f"{base}/docs/{ids[0]}", expect=404)
+    assert first["Title"] == "Start"
+    # deleting the product deletes its documentation
+    c("DELETE", base)
+    c("GET", f"{base}/docs", expect=404, undocumented=True)

@@ -186,7 +186,7 @@ def test_requests_pull_opens_one_pr_per_request_from_the_real_default_branch(wor
     files = git(world.work, "diff", "--name-only", "origin/trunk", f"origin/{branch}")
     assert files == f"manifests/requests/weather-api/{branch.split('/', 1)[1]}.yaml"
     assert world.gh.reviewers[1] == {
-        "reviewers": [],
+        "reviewers": ["rosa-weatherco"],  # the API owner (AdminUser rosa) by GitHub handle
         "team_reviewers": ["api-platform", "forecasting"],
     }
     assert all(r.authorization == f"Bearer {token}" for r in world.gh.requests)

@@ -112,7 +112,7 @@ def test_reviewed_plan_is_applied_and_refused_when_stale(step: Step, tmp_path: P
     code, outputs, report, _ = step(command="plan", plan_file=saved, **common)
     assert outputs["exitcode"] == "2" and Path(saved).is_file()
     code, outputs, report, _ = step(command="apply", plan_file=saved, **common)
-    assert code == 0 and "Apply: 44 done, 0 failed, 0 skipped." in report, report
+    assert code == 0 and "Apply: 48 done, 0 failed, 0 skipped." in report, report
     # a new reviewed plan, then the manifests change before it is applied: refused, nothing
     # applied, and the report shows what a plan says now
     product = manifests / "products" / "weather-api.yaml"

@@ -39,14 +39,14 @@ def test_one_comment_updated_in_place_and_replaced_on_failure(world: World) -> N
     assert first.exit_code == 0, first.output  # type: ignore[attr-defined]
     (body,) = world.gh.bodies(7)
     assert body.startswith("<!-- portal-gitops-plan -->\n### portal-gitops plan")
-    assert "Plan: 44 to create" in body and "GRANT" in body
+    assert "Plan: 48 to create" in body and "GRANT" in body
     assert "actions/runs/4242" in body  # links the run holding the full plan
     # consumer-typed text stays inside a code span: no ping, no link, no image
     assert f"``{HOSTILE_APP}``" in body
     assert "@octocat" not in re.sub(r"``.*?``", "", body)
     saved = loads((world.work / "plan.json").read_text())
-    assert len(saved.actions) == 44
-    assert "Plan: 44 to create" in world.summary.read_text()
+    assert len(saved.actions) == 48
+    assert "Plan: 48 to create" in world.summary.read_text()
     assert "changes=true" in world.output.read_text()
 
     # break a manifest: the same comment now says the plan failed, with the problem
@@ -82,7 +82,7 @@ def test_one_comment_updated_in_place_and_replaced_on_failure(world: World) -> N
     again = _plan_step(world, head)
     assert again.exit_code == 0, again.output  # type: ignore[attr-defined]
     (body,) = world.gh.bodies(7)  # still one comment, the plan again
-    assert "Plan: 44 to create" in body
+    assert "Plan: 48 to create" in body
     assert [r.method for r in world.gh.writes()] == ["POST", "PATCH", "PATCH", "PATCH"]
 
 

@@ -62,7 +62,10 @@ EXPECTED: dict[str, list[str]] = {
         "bad-http-method.yaml:11: Product/maps: spec.apis[0].allowedUrls[0].methods[1]: must be one of: GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, got 'FETCH'",
     ],
     "bad-owner.yaml": [
-        "bad-owner.yaml:8: Product/maps: spec.owners[0]: must be a GitHub @user or @org/team, or an email address, got 'acme-maps-team'",
+        "bad-owner.yaml:8: Product/maps: spec.owners[0]: must be a GitHub @user or @org/team, an email address, or an AdminUser's name, got 'acme maps team'",
+    ],
+    "owner-unknown-admin.yaml": [
+        "owner-unknown-admin.yaml:8: Product/maps: spec.owners[0]: unknown AdminUser 'acme-maps-team'",
     ],
     "bad-provider-type.yaml": [
         "bad-provider-type.yaml:6: Provider/third: spec.type: must be tyk-pro, got 'tyk-ce'",
@@ -134,7 +137,7 @@ EXPECTED: dict[str, list[str]] = {
         "email-in-two-organisations.yaml:8: Team/audit: spec.members[0].email: member 'bob@acme.example' already belongs to Organisation 'Acme' (Team 'devs' at base/estate.yaml:35); a portal user belongs to one organisation only",
     ],
     "empty-kind.yaml": [
-        "empty-kind.yaml:3: kind: must not be empty (one of: Provider, Organisation, Team, Product, Plan, Catalogue, App, AccessRequest)",
+        "empty-kind.yaml:3: kind: must not be empty (one of: Provider, Organisation, Team, AdminUser, Product, Plan, Catalogue, App, AccessRequest)",
     ],
     "empty-request-products.yaml": [
         "empty-request-products.yaml:8: AccessRequest/bob-empty: spec.products: must not be empty",
@@ -161,7 +164,7 @@ EXPECTED: dict[str, list[str]] = {
         "missing-apiversion.yaml:2: Organisation/Initech: apiVersion: is required (supported: portal-gitops/v1)",
     ],
     "missing-kind.yaml": [
-        "missing-kind.yaml:2: kind: is required (one of: Provider, Organisation, Team, Product, Plan, Catalogue, App, AccessRequest)",
+        "missing-kind.yaml:2: kind: is required (one of: Provider, Organisation, Team, AdminUser, Product, Plan, Catalogue, App, AccessRequest)",
     ],
     "missing-name.yaml": [
         "missing-name.yaml:4: Organisation: metadata.name: is required",
@@ -246,7 +249,7 @@ EXPECTED: dict[str, list[str]] = {
         "unknown-field.yaml:7: Product/maps: spec: unknown field 'dispalyName' (did you mean 'displayName'?)",
     ],
     "unknown-kind.yaml": [
-        "unknown-kind.yaml:3: kind: unknown kind 'Prodcut' (did you mean 'Product'?); one of: Provider, Organisation, Team, Product, Plan, Catalogue, App, AccessRequest",
+        "unknown-kind.yaml:3: kind: unknown kind 'Prodcut' (did you mean 'Product'?); one of: Provider, Organisation, Team, AdminUser, Product, Plan, Catalogue, App, AccessRequest",
     ],
     "unknown-top-level-field.yaml": [
         "unknown-top-level-field.yaml:5: Organisation/Initech: unknown field 'specs' (did you mean 'spec'?)",

@@ -13,8 +13,9 @@ canonical form keeps only what the portal holds:
 - what the canonical form does not carry is dropped: metadata other than the name (labels,
   annotations), owners (CODEOWNERS only), a catalogue's displayName (readers only), an access
   request's justification (a note) and expires (a request past it is revoked: not a
-  resource, checked separately); the values of an access request's ``rotate`` and
-  ``revokeCredentials`` do round-trip (the live side reads them from the managed record);
+  resource, checked separately), an admin's GitHub handle (CODEOWNERS only); the values of
+  an access request's ``rotate`` and ``revokeCredentials`` do round-trip (the live side reads
+  them from the managed record);
 - a provider's secret reference becomes the variable the importer names: secrets never
   round-trip, by design;
 - a user is one portal user across the teams that list it: its role is the strongest and its
@@ -33,11 +34,12 @@ from hypothesis import HealthCheck, given, settings
 
 from portal_gitops.kinds import BY_NAME, LEVEL, NAMES, REGISTRY, lookup
 from portal_gitops.kinds.base import Building, Importing
+from portal_gitops.kinds.docs import guide_path
 from portal_gitops.kinds.provider import secret_env_name
 from portal_gitops.models import KINDS as MODELS
 from portal_gitops.models import Manifest
 from portal_gitops.state import LiveObject, LiveState
-from tests.strategies import estates
+from tests.strategies import documents_of, estates
 
 TODAY = dt.date(2030, 1, 1)  # generated requests expire between 2020 and 2040
 Doc = dict[str, Any]
@@ -54,10 +56,11 @@ ROUND_TRIP = settings(
 
 
 def to_canonical(docs: Iterable[Doc]) -> Building:
+    docs = list(docs)
     by_source: dict[str, list[Manifest]] = {}
     for d in docs:
         by_source.setdefault(d["kind"], []).append(MODELS[d["kind"]].model_validate(d))
-    building = Building(TODAY)
+    building = Building(TODAY, documents=documents_of(docs))
     for kind in REGISTRY:
         kind.build(by_source.get(kind.source, []), building)
     return building
@@ -126,7 +129,12 @@ def normalise(doc: Doc, users: dict[str, Doc], provider_index: dict[str, int]) -
         if members:
             spec["members"] = members
     elif kind == "Product":
+        for guide in spec.get("guides", []):
+            if guide.get("path") == guide_path(guide["title"]):
+                del guide["path"]  # the default, not written
         for api in spec["apis"]:
+            if "openapi" in api:  # its content is compared (the file is written elsewhere)
+                api["openapi"] = "<document>"
             if "versions" in api:
                 api["versions"] = _set(api["versions"])
             for url in api.get("allowedUrls", []):
@@ -136,6 +144,9 @@ def normalise(doc: Doc, users: dict[str, Doc], provider_index: dict[str, int]) -
         spec["apis"].sort(key=lambda a: a["apiId"])
         if "tags" in spec:
             spec["tags"] = _set(spec["tags"])
+    elif kind == "AdminUser":
+        spec.pop("github", None)
+        spec.setdefault("role", "provider-admin")  # the default, written by import
     elif kind == "Catalogue":
         spec.pop("displayName", None)
         if "audience" in spec:
@@ -171,6 +182,12 @@ def normalised(docs: list[Doc]) -> dict[str, dict[str, Any]]:
         out[d["kind"]][key] = n
     for email, u in users.items():
         out["User"][email] = {**u, "in": _set(u["in"])}  # its (organisation, team) pairs
+    for product, doc in out["Product"].items():  # documentation: inside its product
+        for api in doc["spec"]["apis"]:
+            if "openapi" in api or "oasUrl" in api:
+                out["ApiDoc"][f"{product}/{api['apiId']}"] = api
+        for guide in doc["spec"].get("guides", []):
+            out["Guide"][f"{product}/{guide['title']}"] = guide
     return out
 
 
@@ -231,6 +248,10 @@ def test_manifest_to_canonical_to_manifest_is_the_identity(kind: str, estate: li
             assert set(d["spec"]["products"]) <= set(offer.get("products", []))
     # every resource of the kind was built, under the identity its documents give
     assert {key for k, key in building.resources if k == kind} == set(before)
+    # an OpenAPI document is written beside the manifests, as it was read
+    if kind == "ApiDoc":
+        written = list(importing.attachments.values())
+        assert sorted(written) == sorted(c.data for c in documents_of(estate).values())
 
 
 @ROUND_TRIP
@@ -260,7 +281,7 @@ def test_references_of_a_valid_estate_resolve_to_lower_levels(estate: list[Doc])
 def test_the_registry_lists_every_kind_once_in_dependency_order() -> None:
     assert [k.level for k in REGISTRY] == sorted(k.level for k in REGISTRY)
     assert len(set(NAMES)) == len(NAMES)
-    assert set(NAMES) == set(MODELS) | {"User"}
+    assert set(NAMES) == set(MODELS) | {"User", "ApiDoc", "Guide"}
     assert {k.source for k in REGISTRY} == set(MODELS)
     assert {k.name for k in REGISTRY if k.policy_backed} == {"Product", "Plan"}
 

@@ -29,13 +29,14 @@ from portal_gitops.backends.tyk.backend import PortalBackend, open_tyk
 from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.desired import Desired, build_desired, with_live_apis
 from portal_gitops.diff import diff
-from portal_gitops.kinds import LEVEL
+from portal_gitops.kinds import BY_NAME, LEVEL
 from portal_gitops.load import parse_text
 from portal_gitops.plan import Plan, build_plan
 from portal_gitops.retry import RetryPolicy
 from portal_gitops.state import DesiredState, Key, LiveObject, LiveState, Resource
 from portal_gitops.validate import format_issues, validate_documents
 from tests.apis import definitions_of_state
+from tests.strategies import documents_of
 
 PORTAL_TOKEN = "reconcile-portal-token-77d0"
 DASHBOARD_SECRET = "reconcile-dashboard-secret-4be1"
@@ -69,7 +70,10 @@ def desired_of(docs: Sequence[Mapping[str, Any]]) -> Desired:
     result = validate_documents(parse_text(text, "estate.yaml"))
     assert result.ok, format_issues(result.errors)
     return build_desired(
-        [m for m, _ in result.manifests], today=TODAY, resolve_secret=lambda _ref: DASHBOARD_SECRET
+        [m for m, _ in result.manifests],
+        today=TODAY,
+        resolve_secret=lambda _ref: DASHBOARD_SECRET,
+        documents=documents_of(docs),  # the OpenAPI documents, as read with the manifests
     )
 
 
@@ -177,10 +181,16 @@ async def read_live(portal: Portal, desired: Desired | None = None) -> LiveState
 
 
 def live_of(desired: Desired, *, managed: bool = True) -> LiveState:
-    """A live state holding exactly the desired objects (as if applied), with made-up IDs."""
+    """A live state holding exactly the desired objects (as if applied), with made-up IDs;
+    what is written but never read back (a kind's write-only attrs) is not there."""
+
+    def read_back(r: Resource) -> Mapping[str, Any]:
+        hidden = BY_NAME[r.kind].write_only
+        return {k: v for k, v in r.attrs.items() if k not in hidden} if hidden else r.attrs
+
     return LiveState(
         {
-            r.ref: LiveObject(r.kind, r.key, str(i), r.attrs, managed=managed)
+            r.ref: LiveObject(r.kind, r.key, str(i), read_back(r), managed=managed)
             for i, r in enumerate(desired.state)
         }
     )

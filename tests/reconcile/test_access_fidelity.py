@@ -97,7 +97,10 @@ def example_estate(today: dt.date) -> Desired:
     result = load_and_validate([str(EXAMPLES)])
     assert not result.errors, result.errors
     return build_desired(
-        [m for m, _ in result.manifests], today=today, resolve_secret=lambda _: DASHBOARD_SECRET
+        [m for m, _ in result.manifests],
+        today=today,
+        resolve_secret=lambda _: DASHBOARD_SECRET,
+        documents=result.documents,
     )
 
 

@@ -223,18 +223,18 @@ def test_codeowners_routes_requests_to_the_owners_of_their_products_and_plan() -
     result = CliRunner().invoke(main, ["codeowners", "examples/manifests"])
     assert result.exit_code == 0
     out = result.stdout.splitlines()
-    assert (
+    # rosa is an API owner (an AdminUser): her GitHub handle is written
+    folder = (
         "/examples/manifests/requests/weather-api/ @weatherco/api-platform "
-        "@weatherco/forecasting" in out
+        "@weatherco/forecasting @rosa-weatherco"
     )
+    assert folder in out
     assert (
         "/examples/manifests/requests/weather-api/globex-premium-upgrade.yaml "
-        "@weatherco/api-platform @weatherco/forecasting @weatherco/partnerships"
+        "@weatherco/api-platform @weatherco/forecasting @rosa-weatherco @weatherco/partnerships"
     ) in out
     # per-file lines come after the folder lines, so they take precedence
-    assert out.index(
-        "/examples/manifests/requests/weather-api/ @weatherco/api-platform @weatherco/forecasting"
-    ) < next(
+    assert out.index(folder) < next(
         i
         for i, line in enumerate(out)
         if line.startswith("/examples/manifests/requests/weather-api/globex")

@@ -128,6 +128,16 @@ def test_read_text_refuses_binary_non_utf8_and_oversize(tmp_path: Path) -> None:
     assert read_text(f, "m.yaml", max_bytes=50) == "a: 1\n" * 10
 
 
+@pytest.mark.timeout(20)
+def test_a_fifo_named_like_a_manifest_is_refused_not_read(tmp_path: Path) -> None:
+    """A FIFO would block the read forever (nobody writes to it): refused before opening."""
+    os.mkfifo(tmp_path / "pipe.yaml")
+    (tmp_path / "ok.yaml").write_text("a: 1\n")
+    docs, issues = load_paths([str(tmp_path)])
+    assert [d.data for d in docs] == [{"a": 1}]
+    assert [i.message for i in issues] == ["not a regular file; it is not read"]
+
+
 def test_read_text_drops_a_byte_order_mark(tmp_path: Path) -> None:
     f = tmp_path / "m.yaml"
     f.write_bytes("\ufeffa: 1\n".encode())

@@ -84,7 +84,17 @@ def test_examples_are_valid_without_warnings() -> None:
     assert result.ok
     kinds = sorted({m.kind for m, _ in result.manifests})
     assert kinds == sorted(
-        ["AccessRequest", "App", "Catalogue", "Organisation", "Plan", "Product", "Provider", "Team"]
+        [
+            "AccessRequest",
+            "AdminUser",
+            "App",
+            "Catalogue",
+            "Organisation",
+            "Plan",
+            "Product",
+            "Provider",
+            "Team",
+        ]
     )
     decisions = {m.spec.decision for m, _ in result.manifests if m.kind == "AccessRequest"}
     assert decisions == {"approve", "reject"}

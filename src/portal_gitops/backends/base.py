@@ -44,6 +44,10 @@ class Backend(Protocol):
         """Read every live object, including policies, in canonical form."""
         ...
 
+    async def with_documents(self, live: LiveState) -> LiveState:
+        """``live`` with the portal's copy of each uploaded OpenAPI document (for import)."""
+        ...
+
     async def find(self, kind: str, key: str) -> LiveObject | None:
         """Look one object up by identity (used after a create whose reply was lost)."""
         ...

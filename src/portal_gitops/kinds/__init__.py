@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from portal_gitops.kinds import (
     access_request,
+    admin_user,
     app,
     catalogue,
     organisation,
@@ -19,6 +20,7 @@ from portal_gitops.kinds import (
     provider,
 )
 from portal_gitops.kinds.base import Building, Importing, Kind, Skipped, slug
+from portal_gitops.kinds.docs import API_DOC_KIND, GUIDE_KIND
 from portal_gitops.kinds.team import TEAM, USER
 
 REGISTRY: tuple[Kind, ...] = (
@@ -26,10 +28,13 @@ REGISTRY: tuple[Kind, ...] = (
     organisation.KIND,
     TEAM,
     USER,
+    admin_user.KIND,
     product.KIND,
     plan.KIND,
     catalogue.KIND,
     app.KIND,
+    API_DOC_KIND,
+    GUIDE_KIND,
     access_request.KIND,
 )
 

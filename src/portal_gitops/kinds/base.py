@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from portal_gitops.models import API_VERSION
-from portal_gitops.state import Key, LiveObject, LiveState, Resource
+from portal_gitops.state import Content, Key, LiveObject, LiveState, Resource
 
 Attrs = Mapping[str, Any]
 
@@ -44,9 +44,16 @@ class Building:
     ``details`` are what the diff needs beyond canonical attrs (see desired.Desired).
     """
 
-    def __init__(self, today: dt.date, resolve_secret: SecretResolver = no_secret) -> None:
+    def __init__(
+        self,
+        today: dt.date,
+        resolve_secret: SecretResolver = no_secret,
+        documents: Mapping[tuple[str, str], Content] | None = None,
+    ) -> None:
         self.today = today
         self.resolve_secret = resolve_secret
+        # the files products name, read and checked by documents.py: (product, path) -> content
+        self.documents: Mapping[tuple[str, str], Content] = documents or {}
         self.resources: dict[Key, Resource] = {}
         self.expired: set[Key] = set()
         self.aliases: dict[Key, Key] = {}
@@ -55,6 +62,11 @@ class Building:
 
     def add(self, kind: str, key: str, attrs: dict[str, Any]) -> None:
         self.resources[(kind, key)] = Resource(kind, key, attrs)
+
+    @staticmethod
+    def inline(text: str) -> Content:
+        """A document written in a manifest (a guide's Markdown), as content."""
+        return Content(text.encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,8 @@ class Importing:
         self.files: dict[PurePosixPath, list[dict[str, Any]]] = defaultdict(list)
         self.skipped: list[Skipped] = []
         self.written: dict[str, set[str]] = defaultdict(set)  # kind -> names of documents
+        # files other than manifests (downloaded OpenAPI documents), by path
+        self.attachments: dict[PurePosixPath, bytes] = {}
         self._keys: dict[str, set[str]] = {}
 
     def objects(self, kind: str) -> list[LiveObject]:
@@ -112,6 +126,10 @@ class Importing:
         doc = {"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": spec}
         self.files[path].append(doc)
         self.written[kind].add(name)
+
+    def attach(self, path: PurePosixPath, data: bytes) -> None:
+        """A file to write beside the manifests (under a folder the loader does not read)."""
+        self.attachments[path] = data
 
     def skip(self, kind: str, key: str, reason: str) -> None:
         self.skipped.append(Skipped(kind, key, reason))

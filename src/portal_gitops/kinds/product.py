@@ -30,6 +30,7 @@ from portal_gitops.kinds.base import (
     on_provider,
     slug,
 )
+from portal_gitops.kinds.docs import documented
 from portal_gitops.models import Product
 from portal_gitops.state import LiveApi, LiveObject
 
@@ -110,9 +111,14 @@ def export(objects: Sequence[LiveObject], importing: Importing) -> None:
         for f in ("displayName", "description", "content"):
             if a.get(f):
                 spec[f] = a[f]
+        documents, guides = documented(importing, o.key)
+        for api in apis:
+            api.update(documents.get(api["apiId"], {}))
         spec["apis"] = apis
         if a.get("tags"):
             spec["tags"] = list(a["tags"])
+        if guides:
+            spec["guides"] = guides
         importing.write(file_of(o.key), "Product", o.key, spec)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field
 
 from portal_gitops.models.access_request import REQUEST_ID_ANNOTATION, AccessRequest, InlineApp
+from portal_gitops.models.admin_user import AdminUser
 from portal_gitops.models.app import App
 from portal_gitops.models.catalogue import Catalogue
 from portal_gitops.models.common import API_VERSION, FromEnv, FromFile, SecretRef
@@ -16,13 +17,16 @@ from portal_gitops.models.product import Product
 from portal_gitops.models.provider import Provider
 from portal_gitops.models.team import Team
 
-Manifest = Provider | Organisation | Team | Product | Plan | Catalogue | App | AccessRequest
+Manifest = (
+    Provider | Organisation | Team | AdminUser | Product | Plan | Catalogue | App | AccessRequest
+)
 AnyManifest = Annotated[Manifest, Field(discriminator="kind")]
 
 KINDS: dict[str, type[Manifest]] = {
     "Provider": Provider,
     "Organisation": Organisation,
     "Team": Team,
+    "AdminUser": AdminUser,
     "Product": Product,
     "Plan": Plan,
     "Catalogue": Catalogue,
@@ -35,6 +39,7 @@ __all__ = [
     "KINDS",
     "REQUEST_ID_ANNOTATION",
     "AccessRequest",
+    "AdminUser",
     "AnyManifest",
     "App",
     "Catalogue",

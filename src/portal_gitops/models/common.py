@@ -26,10 +26,15 @@ Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", 
 Owner = Annotated[
     str,
     StringConstraints(
-        pattern=r"^@[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$|^[^@\s]+@[^@\s]+\.[^@\s]+$"
+        pattern=(
+            r"^@[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?$"
+            r"|^[^@\s]+@[^@\s]+\.[^@\s]+$"
+            r"|^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+        )
     ),
 ]
-"""A CODEOWNERS owner: @user, @org/team or an email address."""
+"""A CODEOWNERS owner: @user, @org/team, an email address, or the name of an AdminUser
+manifest (written as that admin's GitHub handle, or email, by ``codeowners``)."""
 
 ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -97,12 +102,24 @@ class FromFile(Model):
     @field_validator("fromFile")
     @classmethod
     def _inside_the_repository(cls, value: str) -> str:
-        parts = PurePath(value.replace("\\", "/")).parts
-        if PurePath(value).is_absolute() or value.startswith(("/", "\\", "~")):
-            raise ValueError("must be a path relative to the repository, not an absolute one")
-        if ".." in parts:
+        value = repository_path(value)
+        if ".." in PurePath(value.replace("\\", "/")).parts:
             raise ValueError("must stay inside the repository (no '..')")
         return value
+
+
+_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
+
+
+def repository_path(value: str) -> str:
+    """A path written in a manifest: relative, never absolute or from a home directory, no
+    control characters. Where it leads is checked when the file is read (inside the
+    repository, links included)."""
+    if PurePath(value).is_absolute() or value.startswith(("/", "\\", "~")) or _DRIVE.match(value):
+        raise ValueError("must be a path relative to the repository, not an absolute one")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not hold control characters")
+    return value
 
 
 SecretRef = FromEnv | FromFile

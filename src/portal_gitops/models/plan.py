@@ -44,7 +44,10 @@ class PlanSpec(Model):
     )
     owners: list[Owner] = Field(
         default_factory=list,
-        description="Who reviews access requests for this plan (`portal-gitops codeowners`).",
+        description=(
+            "Who reviews access requests for this plan (`portal-gitops codeowners`): "
+            "`@user`, `@org/team`, an email, or the name of an AdminUser (an API owner)."
+        ),
     )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from portal_gitops.errors import Issue
 from portal_gitops.load import Document, LoadResult, Source, read_documents
 from portal_gitops.models import KINDS, Manifest
+from portal_gitops.state import Content
 from portal_gitops.validate.semantics import WARNING, check_semantics
 from portal_gitops.validate.structure import (
     LITERAL_SECRET,
@@ -48,6 +49,8 @@ class ValidationResult:
     errors: list[Issue] = field(default_factory=list)
     warnings: list[Issue] = field(default_factory=list)
     digests: Mapping[str, bytes] = field(default_factory=dict)  # file -> SHA-256 of its bytes
+    # the documents products name (documents.py): (product, path as written) -> content
+    documents: Mapping[tuple[str, str], Content] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from portal_gitops.errors import Issue
+from portal_gitops.kinds.docs import guide_path
 from portal_gitops.load import Source
 from portal_gitops.models import (
     KINDS,
     AccessRequest,
+    AdminUser,
     Catalogue,
     Manifest,
     Organisation,
@@ -45,6 +47,7 @@ def check_semantics(
     estate.index_names()
     _check_reserved_names(estate)
     _check_teams(estate)
+    _check_admins(estate)
     _check_products_and_plans(estate)
     _check_catalogues(estate)
     _check_requests(estate)
@@ -97,6 +100,7 @@ class _Estate:
         self.products: dict[str, Product] = {}
         self.plans: dict[str, Plan] = {}
         self.catalogues: dict[str, Catalogue] = {}
+        self.admins: dict[str, AdminUser] = {}
         self.members: dict[str, _Membership] = {}  # email -> first membership seen
         self.today: dt.date | None = None  # the date `expires` is read against (None: not)
 
@@ -134,6 +138,7 @@ class _Estate:
             "Product": self.products,
             "Plan": self.plans,
             "Catalogue": self.catalogues,
+            "AdminUser": self.admins,
             "AccessRequest": {},
         }
         for kind, entries in self.by_kind.items():
@@ -310,6 +315,40 @@ def _check_teams(estate: _Estate) -> None:
                     )
 
 
+# an admin's email is its own (no other admin's, no consumer's); owners naming an admin
+# (a bare name) name a declared AdminUser
+def _check_admins(estate: _Estate) -> None:
+    emails: dict[str, Source] = {}
+    for model, doc in estate.by_kind["AdminUser"]:
+        email = model.spec.email
+        path: Path = ("spec", "email")
+        if email in emails:
+            where = _Seen(emails[email], path).where
+            estate.issue(model, doc, path, f"another AdminUser has email {email!r} (at {where})")
+            continue
+        emails[email] = doc
+        member = estate.members.get(email)
+        if member is not None:
+            estate.issue(
+                model,
+                doc,
+                path,
+                f"{email!r} is a consumer, a member of Team {member.team!r} "
+                f"({member.seen.where}); a portal user is either a consumer or an admin",
+            )
+    for kind in ("Product", "Plan"):
+        for model, doc in estate.by_kind[kind]:
+            for i, owner in enumerate(model.spec.owners):
+                if owner.startswith("@") or "@" in owner or owner in estate.admins:
+                    continue
+                estate.issue(
+                    model,
+                    doc,
+                    ("spec", "owners", i),
+                    estate.unknown("AdminUser", owner, estate.admins),
+                )
+
+
 def _check_products_and_plans(estate: _Estate) -> None:
     for kind in ("Product", "Plan"):
         for model, doc in estate.by_kind[kind]:
@@ -324,6 +363,10 @@ def _check_products_and_plans(estate: _Estate) -> None:
     for model, doc in estate.by_kind["Product"]:
         api_ids = [api.apiId for api in model.spec.apis]
         estate.repeats(model, doc, ("spec", "apis"), api_ids, "API")
+        guides = model.spec.guides
+        estate.repeats(model, doc, ("spec", "guides"), [g.title for g in guides], "guide")
+        paths = [g.path or guide_path(g.title) for g in guides]
+        estate.repeats(model, doc, ("spec", "guides"), paths, "guide path")
         if not model.spec.owners:
             estate.issue(
                 model,

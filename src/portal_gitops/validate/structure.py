@@ -190,7 +190,9 @@ def _register_patterns() -> None:
     named = {
         _common.Name: "must be a name without '/' or '\\' and without leading or trailing spaces",
         _common.Email: "must be an email address",
-        _common.Owner: "must be a GitHub @user or @org/team, or an email address",
+        _common.Owner: (
+            "must be a GitHub @user or @org/team, an email address, or an AdminUser's name"
+        ),
         _provider.Url: "must be an http:// or https:// URL",
     }
     for annotated, message in named.items():

@@ -14,6 +14,7 @@ from portal_gitops.backends.emulated.dashboard import (
     update_backing_policy,
 )
 from portal_gitops.backends.emulated.db import Row, Tx, new_cid, slug, timestamp
+from portal_gitops.backends.emulated.docs import delete_product_docs
 from portal_gitops.backends.emulated.replies import (
     Params,
     Reply,
@@ -304,6 +305,7 @@ def _products_delete(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     row = need(tx, "product", p["id"], "product")
     delete_policy_of(store, tx, row)
     drop_from_catalogues(tx, "Products", row["ID"])
+    delete_product_docs(tx, row["ID"])
     tx.delete("product", row["ID"])
     return 200, {"status": "ok"}
 

@@ -29,6 +29,8 @@ _PARENT_FIELD = {
     "app": "UserID",
     "access_request": "AppID",
     "credential": "AccessRequestID",
+    "oas": "ProductID",
+    "doc": "ProductID",
 }
 
 

@@ -16,6 +16,7 @@ from portal_gitops.backends.emulated.catalogue import (
 )
 from portal_gitops.backends.emulated.dashboard import delete_policy_of, provider_tags
 from portal_gitops.backends.emulated.db import Row, Tx, new_cid, timestamp
+from portal_gitops.backends.emulated.docs import delete_product_docs
 from portal_gitops.backends.emulated.replies import (
     OK_ACTION,
     Params,
@@ -47,6 +48,7 @@ route = RouteTable()
 
 DEFAULT_ORGANISATION_ID = 1
 CONSUMER_ROLES = ("consumer-admin", "consumer-team-member")
+ADMIN_ROLES = ("provider-admin", "super-admin")  # User-basis: their OrganisationID is always 0
 
 
 # -- providers -------------------------------------------------------------------------------------
@@ -127,6 +129,8 @@ def _providers_delete(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
             if obj["ProviderID"] == row["ID"]:
                 delete_policy_of(store, tx, obj)
                 drop_from_catalogues(tx, field, obj["ID"])
+                if kind == "product":
+                    delete_product_docs(tx, obj["ID"])
                 tx.delete(kind, obj["ID"])
     tx.delete("provider", row["ID"])
     return 200, {"status": "ok"}
@@ -383,10 +387,14 @@ def _user_teams(tx: Tx, body: Row, org_id: int) -> list[int]:
 
 
 def _user_org(tx: Tx, body: Row, role: str) -> int:
+    if role not in CONSUMER_ROLES + ADMIN_ROLES:
+        raise perr(422, f"unknown role {role!r}")
     if "OrganisationID" in body and body["OrganisationID"] is not None:
         org_id = int_field(body, "OrganisationID")
     else:
         org_id = DEFAULT_ORGANISATION_ID if role in CONSUMER_ROLES else 0
+    if role in ADMIN_ROLES and org_id:
+        raise perr(422, "an admin user belongs to no organisation (OrganisationID 0)")
     if org_id:
         need(tx, "organisation", org_id, f"organisation {org_id}", 422)
     return org_id
@@ -457,8 +465,8 @@ def _users_update(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
     for field in ("Active", "ResetPassword"):
         if field in body:
             user[field] = bool_field(body, field)
-    if "OrganisationID" in body:
-        org_id = _user_org(tx, body, user["Role"])
+    if "OrganisationID" in body or "Role" in body:
+        org_id = _user_org(tx, {"OrganisationID": user["OrganisationID"], **body}, user["Role"])
         if org_id != user["OrganisationID"]:
             default = tx.default_team(org_id) if org_id else None
             user.update(OrganisationID=org_id, Teams=[default["ID"]] if default else [])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from portal_gitops.backends.emulated.db import Row, Tx
@@ -38,6 +38,14 @@ class ApiError(Exception):
         self.payload = payload
 
 
+@dataclass(frozen=True)
+class RawBody:
+    """A reply that is not JSON (a downloaded OpenAPI document), with its content type."""
+
+    body: bytes
+    content_type: str
+
+
 def perr(status: int, message: str) -> ApiError:
     """A refusal in the portal's shape."""
     return ApiError(status, {"errors": [message]})
@@ -55,6 +63,7 @@ class Req:
     path: str
     query: Mapping[str, str]
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names
 
     def json(self) -> Row:
         """The body as a JSON object; malformed JSON is 422 (portal) or 400 (Dashboard)."""

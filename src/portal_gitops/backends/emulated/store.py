@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from portal_gitops.backends.emulated import access, apis, catalogue, dashboard, identity
+from portal_gitops.backends.emulated import access, apis, catalogue, dashboard, docs, identity
 from portal_gitops.backends.emulated.db import (
     INDEXES,
     SCHEMA,
@@ -41,6 +41,7 @@ from portal_gitops.backends.emulated.replies import (
     Api,
     ApiError,
     Params,
+    RawBody,
     Reply,
     Req,
     Route,
@@ -78,6 +79,7 @@ _ROUTES: tuple[Route, ...] = (
     *access.route.routes,
     *dashboard.route.routes,
     *apis.route.routes,
+    *docs.route.routes,
 )
 _BY_METHOD: dict[tuple[Api, str], list[Route]] = {}
 
@@ -117,6 +119,7 @@ class StoreSnapshot:
     apps: list[Row]
     policies: list[Row]
     apis: Iterable[Row]  # the Dashboard's API definitions, decoded as taken (once)
+    posts: dict[int, list[Row]]  # product ID -> its tutorial pages, in order (docs.py)
 
 
 class PortalStore:
@@ -310,7 +313,7 @@ class PortalStore:
                 )
         else:
             return self._respond(404, {"errors": [f"{path} not found"]})
-        req = Req(api, method, sub, query, body)
+        req = Req(api, method, sub, query, body, lower)
         chosen = next(
             ((r, m) for r in _routes_for(api, method) if (m := r.pattern.match(sub))), None
         )
@@ -419,6 +422,7 @@ class PortalStore:
                 apps=apps_,
                 policies=tx.all_policies(),
                 apis=apis.every_lazily(tx),
+                posts=docs.snapshot_posts(tx),
             )
 
     def memoised(self, tx: Tx, name: str, kinds: Iterable[str], build: Callable[[], Any]) -> Any:
@@ -448,5 +452,7 @@ class PortalStore:
 
     @staticmethod
     def _respond(status: int, payload: Any) -> StoreResponse:
+        if isinstance(payload, RawBody):
+            return StoreResponse(status, payload.body, {"content-type": payload.content_type})
         body = json.dumps(payload, separators=(",", ":")).encode()
         return StoreResponse(status, body, {"content-type": "application/json"})

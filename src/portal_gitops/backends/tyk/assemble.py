@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from portal_gitops.backends.tyk import mapping
 from portal_gitops.backends.tyk.dashboards import DashboardConn, live_conn
+from portal_gitops.backends.tyk.docs_mapping import product_docs
 from portal_gitops.backends.tyk.ids import Ids, Index
+from portal_gitops.backends.tyk.owners import admin_attrs, is_admin
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_user_ref, text
 from portal_gitops.backends.tyk.records import decode_record, merge_records
 from portal_gitops.kinds.access_request import applied_once, kept_facts
@@ -142,8 +144,14 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
             user.get("Organisation")
         )
         user_orgs[user_id] = org_name
+        if is_admin(user):
+            # an admin the tool did not make (the portal's first admin, whose token this may
+            # be) is never touched, listed or imported: like a built-in
+            builtin = ("AdminUser", email) not in record.objects
+            add("AdminUser", email, user_id, admin_attrs(user), builtin=builtin)
+            continue
         if not mapping.is_consumer(user):
-            continue  # admins are never touched
+            continue  # a role the tool does not know is never touched
         ix.users[email] = user_id
         teams = memberships.get(user_id, ())
         default_members = raw.team_users.get(ix.default_teams.get(org_name, 0))
@@ -161,7 +169,9 @@ def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> Li
         provider = provider_names.get(as_int(product.get("ProviderID")) or 0, "")
         policy = _policy(dashboards, raw, provider, text(product.get("ReferenceID")), policies_of)
         add("Product", name, product["ID"], mapping.product_attrs(product, provider, policy))
-    raw.products = []
+        for kind, key, live_id, attrs in product_docs(product, raw.posts, record):
+            add(kind, key, live_id, attrs)
+    raw.products, raw.posts = [], {}
 
     plan_names: dict[int, str] = {}
     for plan in raw.plans:

@@ -98,6 +98,9 @@ class PortalBackend:
     async def read(self) -> LiveState:
         return await self.reader.read()
 
+    async def with_documents(self, live: LiveState) -> LiveState:
+        return await self.reader.with_documents(live)
+
     async def find(self, kind: str, key: str) -> LiveObject | None:
         """Look one object up by identity, after a create whose reply was lost."""
         return await self.reader.find(kind, key)

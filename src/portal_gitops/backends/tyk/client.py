@@ -39,7 +39,7 @@ from portal_gitops.backends.tyk.limits import (
 )
 from portal_gitops.backends.tyk.quirks import as_int, as_list, parse_retry_after
 from portal_gitops.backends.tyk.transport import InProcessTransport, default_transport
-from portal_gitops.backends.tyk.wires import _NO_BODY, HttpWire, StoreWire
+from portal_gitops.backends.tyk.wires import _NO_BODY, HttpWire, Multipart, StoreWire
 from portal_gitops.errors import (
     AuthError,
     BackendError,
@@ -273,8 +273,10 @@ class _Client:
         params: Mapping[str, str | int] | None = None,
         body: Any = _NO_BODY,
         idempotent: bool = True,
+        raw: bool = False,
     ) -> Any:
-        """Send one request (retrying only when safe); return the decoded JSON reply or None.
+        """Send one request (retrying only when safe); return the decoded JSON reply or None
+        (``raw``: the reply's bytes, not decoded).
 
         A DELETE whose retry finds the object gone (404) has succeeded: the first attempt
         deleted it and only the reply was lost. ``idempotent=False`` marks a PUT that makes
@@ -285,7 +287,9 @@ class _Client:
         attempt = 0
         while True:
             try:
-                return await self._once(method, path, operation=operation, params=params, body=body)
+                return await self._once(
+                    method, path, operation=operation, params=params, body=body, raw=raw
+                )
             except NotFoundError:
                 if method == "DELETE" and attempt > 0:
                     return None
@@ -306,6 +310,7 @@ class _Client:
         operation: str,
         params: Mapping[str, str | int] | None,
         body: Any,
+        raw: bool = False,
     ) -> Any:
         query = {k: str(v) for k, v in params.items()} if params else {}
         async with self._semaphore:
@@ -337,6 +342,8 @@ class _Client:
             raise error
         if status >= 300:
             raise BackendError(f"{status} unexpected redirect", operation=operation, status=status)
+        if raw:
+            return content
         if not content.strip():
             return None
         try:
@@ -411,6 +418,18 @@ class PortalApi(_Client):
         """POST (never retried); 200 and 201 are both success."""
         reply = await self.request("POST", path, operation=f"create {what}", body=dict(body))
         return reply if isinstance(reply, dict) else {}
+
+    async def upload(
+        self, path: str, field: str, filename: str, data: bytes, content_type: str, *, what: str
+    ) -> None:
+        """POST one file as multipart/form-data (never retried)."""
+        body = Multipart(field, filename, data, content_type)
+        await self.request("POST", path, operation=f"upload {what}", body=body)
+
+    async def download(self, path: str, *, what: str) -> bytes:
+        """GET a file (not JSON): its bytes, within the reply-size cap."""
+        content: bytes = await self.request("GET", path, operation=f"download {what}", raw=True)
+        return content
 
     async def update(self, path: str, body: Mapping[str, Any], *, what: str) -> dict[str, Any]:
         reply = await self.request("PUT", path, operation=f"update {what}", body=dict(body))

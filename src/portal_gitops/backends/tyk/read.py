@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from portal_gitops import kinds
@@ -15,10 +15,12 @@ from portal_gitops.backends.tyk.apis import live_apis
 from portal_gitops.backends.tyk.assemble import assemble
 from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.backends.tyk.ids import Ids, q
+from portal_gitops.backends.tyk.owners import admin_attrs, is_admin
 from portal_gitops.backends.tyk.quirks import as_int, name_of, parse_user_ref, text
 from portal_gitops.errors import NotFoundError
 from portal_gitops.state import (
     STATE_POLICY,
+    Content,
     LiveApi,
     LiveObject,
     LiveState,
@@ -62,6 +64,8 @@ class Snapshot(Protocol):
     def policies(self) -> list[Json]: ...
     @property
     def apis(self) -> Iterable[Json]: ...  # the Dashboard's API definitions (taken once)
+    @property
+    def posts(self) -> dict[int, list[Json]]: ...  # product ID -> its tutorial pages, in order
 
 
 @dataclass
@@ -83,6 +87,7 @@ class Raw:
     record_policy: Json | None = None
     more_records: list[Json] = field(default_factory=list)  # found elsewhere: merged
     apis: dict[DashboardConn, dict[str, LiveApi]] = field(default_factory=dict)
+    posts: dict[int, list[Json]] = field(default_factory=dict)  # product ID -> guides, in order
 
 
 def policies_by_id(policies: Iterable[Json]) -> dict[str, Json]:
@@ -166,6 +171,7 @@ class Reader:
             "Provider": (portal.list_providers, ix.providers, "Name"),
             "Organisation": (portal.list_organisations, ix.orgs, "Name"),
             "User": (portal.list_users, ix.users, "Email"),
+            "AdminUser": (portal.list_users, {}, "Email"),
             "Product": (portal.list_products, ix.products, "Name"),
             "Plan": (portal.list_plans, ix.plans, "Name"),
             "Catalogue": (portal.list_catalogues, ix.catalogues, "Name"),
@@ -176,7 +182,11 @@ class Reader:
         if item is None:
             return None
         if kind == "User" and not mapping.is_consumer(item):
-            return None  # admins are never touched
+            return None  # not a consumer: not a User
+        if kind == "AdminUser":
+            if not is_admin(item):
+                return None
+            return LiveObject(kind, key, str(item["ID"]), admin_attrs(item))
         index[key] = int(item["ID"])
         attrs: Json = {}
         if kinds.lookup(kind).policy_backed:
@@ -209,6 +219,7 @@ class Reader:
             policies={fixed: policies_by_id(snap.policies)},
             record_policy=record_policy(snap.policies),
             apis={fixed: live_apis(snap.apis)},
+            posts=snap.posts,
         )
 
     async def _fetch_all(self) -> Raw:
@@ -281,6 +292,14 @@ class Reader:
         async def products() -> None:
             raw.products = await details("/products", "product")
 
+            async def posts(product: Json) -> None:
+                raw.posts[int(product["ID"])] = await portal.list_all(
+                    f"/products/{product['ID']}/docs",
+                    what=f"guides of product {q(name_of(product))}",
+                )
+
+            await asyncio.gather(*(posts(p) for p in raw.products))
+
         async def plans() -> None:
             raw.plans = await details("/plans", "plan")
 
@@ -319,6 +338,26 @@ class Reader:
             requests_and_apps(),
         )
         return raw
+
+    async def with_documents(self, live: LiveState) -> LiveState:
+        """The live state with each uploaded OpenAPI document downloaded (for import): its
+        ``document`` then carries the portal's copy."""
+        docs = [o for o in live if o.kind == "ApiDoc" and o.attrs.get("document")]
+
+        async def download(o: LiveObject) -> LiveObject:
+            product_id, _, api_id = o.id.partition("/")
+            data = await self.api.portal.download(
+                f"/products/{product_id}/api-details/{api_id}/oas",
+                what=f"OpenAPI document of {q(o.key)}",
+            )
+            return replace(o, attrs={**o.attrs, "document": Content(data)})
+
+        fetched = await asyncio.gather(*(download(o) for o in docs))
+        if not fetched:
+            return live
+        objects = dict(live.objects)
+        objects.update((o.ref, o) for o in fetched)
+        return replace(live, objects=objects)
 
     def translate(self, raw: Raw) -> LiveState:
         """Raw replies -> canonical live state; the index is rebuilt from them."""

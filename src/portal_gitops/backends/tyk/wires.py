@@ -17,6 +17,20 @@ _NO_BODY: Any = object()
 """No request body (``None`` is a JSON body: ``null``)."""
 
 
+class Multipart:
+    """A multipart/form-data body of one file (an OpenAPI document upload), encoded by httpx
+    the same way for both wires."""
+
+    __slots__ = ("content", "content_type")
+
+    def __init__(self, field: str, filename: str, data: bytes, content_type: str) -> None:
+        encoded = httpx.Request(
+            "POST", "http://multipart.invalid", files={field: (filename, data, content_type)}
+        )
+        self.content = encoded.read()
+        self.content_type = encoded.headers["content-type"]
+
+
 class HttpWire:
     """Over httpx: the request ``AsyncClient.request`` would build (same URL, headers, JSON
     body), built here and handed to our transport, or to httpx's client where it routes (a
@@ -49,10 +63,17 @@ class HttpWire:
         url = self.base_url + path
         if query:
             url += "?" + urlencode(query)
+        headers = self.headers
+        content: bytes | None = None
+        if isinstance(body, Multipart):
+            headers = httpx.Headers(self.headers)
+            headers["Content-Type"] = body.content_type
+            content, body = body.content, _NO_BODY
         request = httpx.Request(
             method,
             url,
-            headers=self.headers,
+            headers=headers,
+            content=content,
             json=None if body is _NO_BODY else body,
             extensions={
                 "timeout": self.timeout,
@@ -85,11 +106,14 @@ class StoreWire:
     async def exchange(
         self, method: str, path: str, query: Mapping[str, str], body: Any, deadline: float
     ) -> tuple[int, str | None, bytes]:
-        status, headers, content = self.store.call(
-            method,
-            self.prefix + path,
-            query,
-            self.headers,
-            json.dumps(body).encode() if body is not _NO_BODY else b"",
+        headers: Mapping[str, str] = self.headers
+        if isinstance(body, Multipart):
+            headers = {**self.headers, "content-type": body.content_type}
+            payload = body.content
+        else:
+            payload = json.dumps(body).encode() if body is not _NO_BODY else b""
+        status, reply_headers, content = self.store.call(
+            method, self.prefix + path, query, headers, payload
         )
+        headers = reply_headers
         return status, headers.get("retry-after"), content

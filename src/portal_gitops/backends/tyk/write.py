@@ -15,7 +15,9 @@ from portal_gitops.backends.tyk.access import AccessRequests
 from portal_gitops.backends.tyk.apps import Apps
 from portal_gitops.backends.tyk.backing import Backing
 from portal_gitops.backends.tyk.dashboards import Dashboards
+from portal_gitops.backends.tyk.docs import Docs
 from portal_gitops.backends.tyk.ids import Ids, new_id, q
+from portal_gitops.backends.tyk.owners import Admins
 from portal_gitops.backends.tyk.quirks import as_int, parse_names, provider_metadata, text
 from portal_gitops.errors import (
     BackendError,
@@ -55,16 +57,21 @@ class Writer:
         self.apps = Apps(ids)
         self.requests = AccessRequests(ids, self.apps)
         self.backing = Backing(ids, dashboards, find)
+        self.admins = Admins(ids)
+        self.docs = Docs(ids)
         # one row per registered kind (kinds.NAMES): tests/backends hold the two in step
         self.creates: Mapping[str, Callable[[str, Attrs], Awaitable[str]]] = {
             "Provider": self._create_provider,
             "Organisation": self._create_organisation,
             "Team": self._create_team,
             "User": self._create_user,
+            "AdminUser": self.admins.create,
             "Product": self._create_product,
             "Plan": self._create_plan,
             "Catalogue": self._create_catalogue,
             "App": self.apps.create,
+            "ApiDoc": self.docs.create_api_doc,
+            "Guide": self.docs.create_guide,
             "AccessRequest": self.requests.create,
         }
         self.updates: Mapping[str, Callable[[LiveObject, Attrs], Awaitable[None]]] = {
@@ -72,10 +79,13 @@ class Writer:
             "Organisation": self._update_noop,
             "Team": self._update_noop,
             "User": self._update_user,
+            "AdminUser": self.admins.update,
             "Product": self._update_product,
             "Plan": self._update_plan,
             "Catalogue": self._update_catalogue,
             "App": self.apps.update,
+            "ApiDoc": self.docs.update_api_doc,
+            "Guide": self.docs.update_guide,
             "AccessRequest": self.requests.update,
         }
 
@@ -127,6 +137,8 @@ class Writer:
                     )
                 await portal.delete(f"/users/{live.id}", what=what)
                 ix.users.pop(live.key, None)
+            elif live.kind == "AdminUser":
+                await self.admins.delete(live)
             elif live.kind == "Product":
                 await self._delete_with_policy(live, "/products", what)
                 ix.products.pop(live.key, None)
@@ -138,6 +150,10 @@ class Writer:
                 ix.catalogues.pop(live.key, None)
             elif live.kind == "App":
                 await self.apps.delete(live, what)
+            elif live.kind == "ApiDoc":
+                await self.docs.delete_api_doc(live)
+            elif live.kind == "Guide":
+                await self.docs.delete_guide(live)
             elif live.kind == "AccessRequest":
                 # deleting the request revokes its credentials
                 await portal.delete(f"/access_requests/{live.id}", what=what)

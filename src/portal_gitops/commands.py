@@ -8,7 +8,6 @@ runs the engine. cli.py only parses arguments, prints what these functions retur
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import getpass
 import os
@@ -38,7 +37,7 @@ from portal_gitops.credentials import (
 )
 from portal_gitops.desired import Desired, build_desired, with_live_apis
 from portal_gitops.diff import diff
-from portal_gitops.documents import read_product_documents
+from portal_gitops.documents import with_product_documents
 from portal_gitops.errors import (
     Issue,
     ManifestError,
@@ -52,7 +51,7 @@ from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
-from portal_gitops.state import Content, LiveState, Sensitive
+from portal_gitops.state import LiveState, Sensitive
 from portal_gitops.urls import check_dashboard_url, check_portal_url, display_url
 from portal_gitops.validate import ValidationResult, format_issues, refuse_empty, validate_paths
 from portal_gitops.validate.apis import check_product_apis
@@ -126,16 +125,7 @@ def load_and_validate(paths: Iterable[str], today: dt.date | None = None) -> Val
     in file order among the errors; ``expires`` dates are read against ``today`` (default:
     the local date); then the documents products name are read and checked."""
     paths = list(paths)
-    result = validate_paths(paths, today or dt.date.today())
-    read = read_product_documents(result.manifests, paths)
-    if not read.contents and not read.issues:
-        return result
-    return dataclasses.replace(
-        result,
-        errors=sorted([*result.errors, *read.issues], key=lambda i: (i.file, i.line)),
-        digests={**result.digests, **read.digests},
-        documents=read.contents,
-    )
+    return with_product_documents(validate_paths(paths, today or dt.date.today()), paths)
 
 
 def load(
@@ -446,7 +436,7 @@ async def _apply(
                         saved, target.environ, required=bool(target.portal_url)
                     )
                     if loaded is not None:
-                        the_plan = _attach_documents(the_plan, loaded)
+                        the_plan = planmod.with_contents(the_plan, loaded.desired.state.resources)
                 else:
                     assert loaded is not None
                     the_plan = compute_plan(
@@ -541,24 +531,6 @@ def _resolve_plan_secrets(saved: Plan, environ: Mapping[str, str], *, required: 
         actions.append(a)
     if missing and required:
         raise SecretError("secrets not available: " + "; ".join(missing))
-    return planmod.replace(saved, actions=tuple(actions))
-
-
-def _attach_documents(saved: Plan, loaded: Loaded) -> Plan:
-    """A saved plan's documents are their addresses only: the documents themselves come from
-    the manifests as they are now (``_check_reproduced`` has checked they are the same)."""
-    resources = loaded.desired.state.resources
-    actions = []
-    for a in saved.actions:
-        fresh = resources.get((a.kind, a.key))
-        if a.attrs and fresh is not None and a.kind in ("ApiDoc", "Guide"):
-            attrs = dict(a.attrs)
-            for name in ("document", "content"):
-                value = fresh.attrs.get(name)
-                if isinstance(value, Content) and attrs.get(name) == value:
-                    attrs[name] = value
-            a = planmod.replace(a, attrs=attrs)
-        actions.append(a)
     return planmod.replace(saved, actions=tuple(actions))
 
 

@@ -22,7 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from portal_gitops.load import Document, Source, parse_text
 from portal_gitops.models import Manifest, Product
 from portal_gitops.source import format_path
 from portal_gitops.state import Content
+from portal_gitops.validate import ValidationResult
 
 MAX_OPENAPI_BYTES = 5 * 1024 * 1024
 MAX_GUIDE_BYTES = 1024 * 1024
@@ -95,6 +96,21 @@ def read_product_documents(
                 contents[(model.metadata.name, guide.file)] = Content(found[1])
                 digests[found[0]] = hashlib.sha256(found[1]).digest()
     return DocumentsRead(contents, issues, digests)
+
+
+def with_product_documents(result: ValidationResult, paths: Sequence[str]) -> ValidationResult:
+    """A validation's result with the documents its products name read and checked: their
+    problems join the errors (in file order), their digests the manifests' (a saved plan is
+    stale once a document changes)."""
+    read = read_product_documents(result.manifests, paths)
+    if not read.contents and not read.issues:
+        return result
+    return replace(
+        result,
+        errors=sorted([*result.errors, *read.issues], key=lambda i: (i.file, i.line)),
+        digests={**result.digests, **read.digests},
+        documents=read.contents,
+    )
 
 
 class _Reader:
@@ -264,4 +280,5 @@ __all__ = [
     "DocumentsRead",
     "read_product_documents",
     "repository_root",
+    "with_product_documents",
 ]

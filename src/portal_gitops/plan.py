@@ -17,7 +17,15 @@ from portal_gitops.diff import Change, DiffResult, FieldChange
 from portal_gitops.errors import PlanError, StalePlanError, UnsafePlanError
 from portal_gitops.kinds import BY_NAME, LEVEL
 from portal_gitops.kinds.base import held_name_problem
-from portal_gitops.state import LiveObject, LiveState, Sensitive, to_jsonable
+from portal_gitops.state import (
+    Content,
+    Key,
+    LiveObject,
+    LiveState,
+    Resource,
+    Sensitive,
+    to_jsonable,
+)
 
 FORMAT_VERSION = 2
 # the versions ``show`` can still render (1: a set's members added or removed were positions)
@@ -558,6 +566,23 @@ def from_dict(data: Mapping[str, Any], *, versions: Iterable[int] = (FORMAT_VERS
         raise PlanError(f"plan file is malformed: missing or bad {exc}") from None
 
 
+def with_contents(saved: Plan, resources: Mapping[Key, Resource]) -> Plan:
+    """A saved plan whose documents (an API's OpenAPI document, a guide) carry their bytes
+    again: its JSON form holds their addresses only, ``resources`` (the desired state built
+    from the manifests as they are now) the documents themselves."""
+    actions = []
+    for a in saved.actions:
+        fresh = resources.get((a.kind, a.key))
+        if a.attrs and fresh is not None:
+            attrs = dict(a.attrs)
+            for name, value in fresh.attrs.items():
+                if isinstance(value, Content) and attrs.get(name) == value:
+                    attrs[name] = value
+            a = replace(a, attrs=attrs)
+        actions.append(a)
+    return replace(saved, actions=tuple(actions))
+
+
 def dumps(plan: Plan) -> str:
     return json.dumps(to_dict(plan), indent=2, sort_keys=False, default=str) + "\n"
 
@@ -583,4 +608,5 @@ __all__ = [
     "dumps",
     "loads",
     "replace",
+    "with_contents",
 ]

@@ -119,10 +119,10 @@ def test_common_options_are_accepted_before_the_command_as_after_it(tmp_path: Pa
     before = _run("-v", "--no-color", *seeded, "plan", manifests)
     after = _run("plan", manifests, "-v", "--no-color", *seeded)
     assert before[0] == after[0] == 0, before[2]
-    assert before[1] == after[1] and "Plan: 44 to create" in before[1]
+    assert before[1] == after[1] and "Plan: 48 to create" in before[1]
 
     code, out, _ = _run(*seeded, "apply", manifests, "--auto-approve")
-    assert (code, out.splitlines()[-1]) == (0, "Apply: 44 done, 0 failed, 0 skipped.")
+    assert (code, out.splitlines()[-1]) == (0, "Apply: 48 done, 0 failed, 0 skipped.")
     assert _run("--store", store, "plan", manifests)[1] == NO_CHANGES + "\n"
     # given at both places, the one after the command wins: the other store is empty
     code, _, err = _run("--store", store, "plan", manifests, "--store", other)
@@ -172,7 +172,7 @@ def test_the_quick_start_is_two_commands_and_what_it_says_after_them_holds(
     assert done, prose
     assert f"Plan: {done.group(1)} to create, 0 to update, 0 to delete." in plan_out
     assert result.stdout.endswith(done.group(2) + "\n")
-    assert result.stdout.endswith("Apply: 44 done, 0 failed, 0 skipped.\n")
+    assert result.stdout.endswith("Apply: 48 done, 0 failed, 0 skipped.\n")
     assert (tmp_path / store.group(1)).is_file()
     result = CliRunner().invoke(main, shlex.split(again.group(1)), env=env)
     assert result.stdout == NO_CHANGES + "\n", result.output
@@ -193,6 +193,6 @@ def test_a_saved_plan_applies_on_the_embedded_store_without_a_dashboard_secret(
     assert made.exit_code == 0, made.output
     applied = CliRunner().invoke(main, ["apply", saved, "--auto-approve"], env=env)
     assert applied.exit_code == 0, applied.output
-    assert applied.stdout.endswith("Apply: 44 done, 0 failed, 0 skipped.\n")
+    assert applied.stdout.endswith("Apply: 48 done, 0 failed, 0 skipped.\n")
     again = CliRunner().invoke(main, ["plan", str(manifests)], env=env)
     assert again.stdout == NO_CHANGES + "\n", again.output

@@ -194,4 +194,5 @@ def _check_report(
     reported |= {address for _, address in before[len(before) - skipped :]}
     unreported = not_done - reported
     assert not unreported, f"run {run} left undone what it did not report: {sorted(unreported)}"
-    return match.group(0)
+    # the failures themselves, so a run that does not converge says why
+    return "; ".join([match.group(0), *(f"{o} {a}: {r}" for (o, a), r in reported_failed.items())])

@@ -213,13 +213,11 @@ class Tx:
         sql = "SELECT data FROM policies ORDER BY seq LIMIT ? OFFSET ?"
         return [json.loads(r[0]) for r in self.c.execute(sql, (limit, offset))]
 
-    def all_policies(self) -> list[Row]:
-        """``policies()`` decoded in one call (see ``all_rows``), in the same order."""
-        r = self.c.execute(
-            "SELECT '[' || group_concat('[' || seq || ',' || data || ']', ',') || ']' FROM policies"
-        ).fetchone()
-        pairs = json.loads(r[0]) if r[0] else []
-        return [policy for _, policy in sorted(pairs, key=_first)]
+    def policy_texts(self) -> list[str]:
+        """Every policy's JSON text, in ``policies()`` order, left undecoded: a read decodes
+        each when it needs it (decoded all at once, the policies of a large store took more
+        memory than the live state built from them)."""
+        return [r[0] for r in self.c.execute("SELECT data FROM policies ORDER BY seq")]
 
     def policy_count(self) -> int:
         r = self.c.execute("SELECT COUNT(*) FROM policies").fetchone()

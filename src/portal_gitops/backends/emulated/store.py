@@ -117,7 +117,7 @@ class StoreSnapshot:
     audiences: dict[int, list[Row]]  # catalogue ID -> its audiences' list entries
     requests: list[Row]
     apps: list[Row]
-    policies: list[Row]
+    policies: list[str]  # every policy's JSON text (as a Dashboard sends it), in order
     apis: Iterable[Row]  # the Dashboard's API definitions, decoded as taken (once)
     posts: dict[int, list[Row]]  # product ID -> its tutorial pages, in order (docs.py)
 
@@ -420,7 +420,7 @@ class PortalStore:
                 audiences=audiences,
                 requests=requests,
                 apps=apps_,
-                policies=tx.all_policies(),
+                policies=tx.policy_texts(),
                 apis=apis.every_lazily(tx),
                 posts=docs.snapshot_posts(tx),
             )

@@ -3,6 +3,7 @@ state, through each kind's mapping; the index of names and IDs is rebuilt on the
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -52,7 +53,7 @@ def held_names(
             on.setdefault(conn, []).append(provider)
     held: dict[str, dict[str, str]] = {}
     for conn, names in on.items():
-        for policy in {id(p): p for p in raw.policies[conn].values()}.values():
+        for policy in _each_policy(raw.policies[conn]):
             name, pid = text(policy.get("name")), text(policy.get("_id"))
             if (
                 not name
@@ -65,6 +66,62 @@ def held_names(
             for provider in names:
                 held.setdefault(name, {})[provider] = pid
     return held
+
+
+_HEAD = ("_id", "id", "name", "tags")  # what a read looks at in every policy
+
+
+class PolicyTexts(Mapping[str, Json]):
+    """Policies by ``_id`` and by ``id`` as ``policies_by_id`` has them, each kept as its
+    JSON text and decoded anew when looked up (a product's or plan's own, once).
+
+    A read looks at four fields of every policy (``heads``) and at all of only those a
+    product or plan references: decoded and held whole, the policies of a large estate took
+    more memory than the live state built from them.
+    """
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self._texts: list[str] = []
+        self._heads: list[Json] = []
+        self._at: dict[str, int] = {}
+        for raw in texts:
+            policy = json.loads(raw)
+            at = len(self._texts)
+            self._texts.append(raw)
+            self._heads.append({k: policy[k] for k in _HEAD if k in policy})
+            for key in ("_id", "id"):
+                if isinstance(policy.get(key), str) and policy[key]:
+                    self._at.setdefault(policy[key], at)
+
+    def __getitem__(self, key: str) -> Json:
+        decoded: Json = json.loads(self._texts[self._at[key]])
+        return decoded
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._at
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def heads(self) -> Iterator[Json]:
+        """Each policy that has an ID once, with only its ``_id``, ``id``, name and tags."""
+        return (self._heads[at] for at in dict.fromkeys(self._at.values()))
+
+    def named(self, name: str) -> Json | None:
+        """The first policy (of all, with an ID or not) called ``name``, decoded."""
+        at = next((i for i, head in enumerate(self._heads) if head.get("name") == name), None)
+        return None if at is None else dict(json.loads(self._texts[at]))
+
+
+def _each_policy(policies: Mapping[str, Json]) -> Iterable[Json]:
+    """Each policy once (a mapping by ``_id`` and by ``id`` holds most twice); of policies
+    kept as text, only the fields ``held_names`` looks at."""
+    if isinstance(policies, PolicyTexts):
+        return policies.heads()
+    return {id(p): p for p in policies.values()}.values()
 
 
 def assemble(raw: Raw, ids: Ids, dashboards: Dashboards, records: Records) -> LiveState:

@@ -5,14 +5,14 @@ in-process store), then translated to canonical state with the portal's IDs reso
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from portal_gitops import kinds
 from portal_gitops.backends.tyk import mapping
 from portal_gitops.backends.tyk.apis import live_apis
-from portal_gitops.backends.tyk.assemble import assemble
+from portal_gitops.backends.tyk.assemble import PolicyTexts, assemble
 from portal_gitops.backends.tyk.dashboards import DashboardConn
 from portal_gitops.backends.tyk.ids import Ids, q
 from portal_gitops.backends.tyk.owners import admin_attrs, is_admin
@@ -61,7 +61,7 @@ class Snapshot(Protocol):
     @property
     def apps(self) -> list[Json]: ...
     @property
-    def policies(self) -> list[Json]: ...
+    def policies(self) -> list[str]: ...  # every policy's JSON text, in order
     @property
     def apis(self) -> Iterable[Json]: ...  # the Dashboard's API definitions (taken once)
     @property
@@ -83,7 +83,7 @@ class Raw:
     audiences: dict[int, list[Json]] = field(default_factory=dict)
     requests: list[Json] = field(default_factory=list)
     apps: list[Json] = field(default_factory=list)
-    policies: dict[DashboardConn, dict[str, Json]] = field(default_factory=dict)
+    policies: dict[DashboardConn, Mapping[str, Json]] = field(default_factory=dict)
     record_policy: Json | None = None
     more_records: list[Json] = field(default_factory=list)  # found elsewhere: merged
     apis: dict[DashboardConn, dict[str, LiveApi]] = field(default_factory=dict)
@@ -204,6 +204,7 @@ class Reader:
         fixed = self.dashboards.fixed
         assert self.snapshot is not None and fixed is not None
         snap = self.snapshot()
+        policies = PolicyTexts(snap.policies)
         return Raw(
             providers=snap.providers,
             orgs=snap.orgs,
@@ -216,8 +217,8 @@ class Reader:
             audiences=snap.audiences,
             requests=snap.requests,
             apps=snap.apps,
-            policies={fixed: policies_by_id(snap.policies)},
-            record_policy=record_policy(snap.policies),
+            policies={fixed: policies},
+            record_policy=policies.named(STATE_POLICY),
             apis={fixed: live_apis(snap.apis)},
             posts=snap.posts,
         )

@@ -14,7 +14,7 @@ import os
 import re
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -47,7 +47,7 @@ from portal_gitops.errors import (
 )
 from portal_gitops.files import write_inside
 from portal_gitops.heap import collector_paused
-from portal_gitops.models import Manifest, Provider
+from portal_gitops.models import Manifest, Product, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
 from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
@@ -117,6 +117,15 @@ class Loaded:
     @property
     def warnings(self) -> list[Issue]:
         return list(self.validation.warnings)
+
+
+def for_reading(loaded: Loaded) -> Loaded:
+    """``loaded`` with only the manifests a plan still needs once the desired state is built:
+    the providers (their Dashboards) and the products (their APIs, checked against the
+    Dashboards' after the read, each problem at its line). The others are freed before the
+    read: held through it, they were most of what validate keeps of a large estate."""
+    kept = [(m, doc) for m, doc in loaded.validation.manifests if isinstance(m, Product | Provider)]
+    return replace(loaded, validation=replace(loaded.validation, manifests=kept))
 
 
 @collector_paused()
@@ -309,6 +318,7 @@ def plan(
         loaded = load(paths, target.environ, today=today, allow_empty=allow_empty)
         if target.portal_url:
             require_secrets(loaded)
+        loaded = for_reading(loaded)
         p = asyncio.run(_plan(loaded, target, prune=prune))
     n = len(p.deletions)
     if max_deletes is not None and n > max_deletes:

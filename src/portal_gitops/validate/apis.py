@@ -10,6 +10,7 @@ whole plan fails with one error per unknown id or version, instead of an apply f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
 from portal_gitops.errors import Issue
 from portal_gitops.load import Source
@@ -20,39 +21,62 @@ from portal_gitops.state import LiveApi
 ApisOf = Callable[[str], Mapping[str, LiveApi] | None]
 
 
-def check_product_apis(
-    manifests: Iterable[tuple[Manifest, Source]], apis_of: ApisOf
-) -> list[Issue]:
+@dataclass(frozen=True, slots=True)
+class ProductApis:
+    """What the check needs of one product manifest, kept through a plan's read instead of
+    the product's model (most of what a model holds is not needed once the desired state is
+    built)."""
+
+    name: str
+    provider: str
+    apis: tuple[tuple[str, tuple[str, ...]], ...]  # (apiId, versions), as the manifest lists
+    doc: Source
+
+
+def products_apis(manifests: Iterable[tuple[Manifest, Source]]) -> list[ProductApis]:
+    """The products among ``manifests``, in order, as the check needs them."""
+    return [
+        ProductApis(
+            model.metadata.name,
+            model.spec.provider,
+            tuple((api.apiId, tuple(api.versions)) for api in model.spec.apis),
+            doc,
+        )
+        for model, doc in manifests
+        if isinstance(model, Product)
+    ]
+
+
+def check_product_apis(products: Iterable[ProductApis], apis_of: ApisOf) -> list[Issue]:
     """One error per API id a product names that its provider's Dashboard does not define,
     and per version the API does not define. Providers whose Dashboard was not read (None)
     are not checked."""
     issues: list[Issue] = []
-    for model, doc in manifests:
-        if not isinstance(model, Product):
-            continue
-        provider = model.spec.provider
+    for product in products:
+        provider = product.provider
         apis = apis_of(provider)
         if apis is None:
             continue
 
-        def issue(path: Path, message: str, product: Product = model, doc: Source = doc) -> None:
-            line = doc.positions.line_of(path)
-            name = product.metadata.name
-            issues.append(Issue(doc.file, line, message, "Product", name, format_path(path)))
+        def issue(path: Path, message: str, product: ProductApis = product) -> None:
+            line = product.doc.positions.line_of(path)
+            issues.append(
+                Issue(product.doc.file, line, message, "Product", product.name, format_path(path))
+            )
 
-        for i, api in enumerate(model.spec.apis):
-            live = apis.get(api.apiId)
+        for i, (api_id, versions) in enumerate(product.apis):
+            live = apis.get(api_id)
             if live is None:
                 issue(
                     ("spec", "apis", i, "apiId"),
-                    f'API "{api.apiId}" is not defined on the Dashboard of provider "{provider}"',
+                    f'API "{api_id}" is not defined on the Dashboard of provider "{provider}"',
                 )
                 continue
-            for j, version in enumerate(api.versions):
+            for j, version in enumerate(versions):
                 if version not in live.versions:
                     issue(
                         ("spec", "apis", i, "versions", j),
-                        f'API "{api.apiId}" has no version "{version}" (it defines '
+                        f'API "{api_id}" has no version "{version}" (it defines '
                         + ", ".join(f'"{v}"' for v in live.versions)
                         + ")",
                     )

@@ -38,6 +38,7 @@ from portal_gitops import commands
 from portal_gitops.desired import build_desired
 from portal_gitops.heap import collector_paused
 from portal_gitops.plan import hash_digests
+from portal_gitops.validate.apis import products_apis, providers_only
 """
 
 PARTS_BODY = """
@@ -51,7 +52,9 @@ with collector_paused():  # as commands.plan
     marks.append(time.perf_counter())
     digest = hash_digests(result.digests.items())
     marks.append(time.perf_counter())
-    loaded = commands.Loaded(tuple(paths), result, desired, digest)
+    products = tuple(products_apis(result.manifests))
+    loaded = commands.Loaded(tuple(paths), providers_only(result), desired, digest, products)
+    del result  # as commands.plan: only the providers' manifests are kept through the read
 
     async def read():
         backend = commands.open_backend(target, loaded.paths, loaded.manifests)

@@ -47,7 +47,6 @@ from portal_gitops.errors import (
 )
 from portal_gitops.files import write_inside
 from portal_gitops.heap import collector_paused
-from portal_gitops.load import Source
 from portal_gitops.models import Manifest, Provider
 from portal_gitops.models.common import secret_ref_label
 from portal_gitops.plan import Plan, build_plan, check_fresh
@@ -55,7 +54,7 @@ from portal_gitops.scaffold import SCHEMA_COMMENT, schema_line
 from portal_gitops.state import LiveState, Sensitive
 from portal_gitops.urls import check_dashboard_url, check_portal_url, display_url
 from portal_gitops.validate import ValidationResult, format_issues, refuse_empty, validate_paths
-from portal_gitops.validate.apis import ProductApis, check_product_apis, products_apis
+from portal_gitops.validate import apis as api_check
 
 DEFAULT_STORE = Path(".portal-gitops") / "portal.db"
 STORE_ENV = "PORTAL_GITOPS_STORE"  # the embedded store's file, when --store is not given
@@ -110,14 +109,7 @@ class Loaded:
     validation: ValidationResult
     desired: Desired
     manifests_hash: str
-    # what the API check needs of the products, once their models are freed (for_reading)
-    products: tuple[ProductApis, ...] | None = None
-
-    @property
-    def product_apis(self) -> Iterable[ProductApis]:
-        if self.products is not None:
-            return self.products
-        return products_apis(self.validation.manifests)
+    products: tuple[api_check.ProductApis, ...] = ()  # what the API check needs of the products
 
     @property
     def manifests(self) -> list[Manifest]:
@@ -126,22 +118,6 @@ class Loaded:
     @property
     def warnings(self) -> list[Issue]:
         return list(self.validation.warnings)
-
-
-def for_reading(loaded: Loaded) -> Loaded:
-    """``loaded`` with only what a plan still needs of the manifests once the desired state
-    is built: the providers (their Dashboards) and what the products name of their APIs
-    (checked against the Dashboards' after the read, each problem at its line). The rest is
-    freed before the read: held through it, it was most of what validate keeps of a large
-    estate."""
-    kept: list[tuple[Manifest, Source]] = [
-        (m, doc) for m, doc in loaded.validation.manifests if isinstance(m, Provider)
-    ]
-    return replace(
-        loaded,
-        validation=replace(loaded.validation, manifests=kept),
-        products=tuple(loaded.product_apis),
-    )
 
 
 @collector_paused()
@@ -175,7 +151,8 @@ def load(
         resolve_secret=secret_resolver(environ if environ is not None else os.environ),
         documents=result.documents,
     )
-    return Loaded(paths, result, desired, planmod.hash_digests(result.digests.items()))
+    products = tuple(api_check.products_apis(result.manifests))
+    return Loaded(paths, result, desired, planmod.hash_digests(result.digests.items()), products)
 
 
 def require_secrets(loaded: Loaded) -> None:
@@ -283,7 +260,7 @@ def compute_plan(
 ) -> Plan:
     """The plan, after checking the products' APIs against their providers' Dashboards (a
     ManifestError, one issue per unknown API id or version, before anything is applied)."""
-    problems = check_product_apis(loaded.product_apis, live.apis_of)
+    problems = api_check.check_product_apis(loaded.products, live.apis_of)
     if problems:
         raise ManifestError(problems)
     desired = with_live_apis(loaded.desired, live.apis_of)
@@ -334,7 +311,8 @@ def plan(
         loaded = load(paths, target.environ, today=today, allow_empty=allow_empty)
         if target.portal_url:
             require_secrets(loaded)
-        loaded = for_reading(loaded)
+        # what a plan no longer needs of the manifests is freed before the read
+        loaded = replace(loaded, validation=api_check.providers_only(loaded.validation))
         p = asyncio.run(_plan(loaded, target, prune=prune))
     n = len(p.deletions)
     if max_deletes is not None and n > max_deletes:

@@ -10,13 +10,17 @@ whole plan fails with one error per unknown id or version, instead of an apply f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from portal_gitops.errors import Issue
 from portal_gitops.load import Source
-from portal_gitops.models import Manifest, Product
+from portal_gitops.models import Manifest, Product, Provider
 from portal_gitops.source import Path, format_path
 from portal_gitops.state import LiveApi
+
+if TYPE_CHECKING:
+    from portal_gitops.validate import ValidationResult
 
 ApisOf = Callable[[str], Mapping[str, LiveApi] | None]
 
@@ -45,6 +49,16 @@ def products_apis(manifests: Iterable[tuple[Manifest, Source]]) -> list[ProductA
         for model, doc in manifests
         if isinstance(model, Product)
     ]
+
+
+def providers_only(result: ValidationResult) -> ValidationResult:
+    """``result`` with only its provider manifests (their Dashboards): what a plan needs of
+    the manifests once the desired state is built and ``products_apis`` taken. The rest,
+    held through the read, was most of what validate keeps of a large estate."""
+    kept: list[tuple[Manifest, Source]] = [
+        (m, doc) for m, doc in result.manifests if isinstance(m, Provider)
+    ]
+    return replace(result, manifests=kept)
 
 
 def check_product_apis(products: Iterable[ProductApis], apis_of: ApisOf) -> list[Issue]:

@@ -76,7 +76,12 @@ def read_product_documents(
     issues: list[Issue] = []
     digests: dict[str, bytes] = {}
     for model, doc in manifests:
-        if not isinstance(model, Product):
+        # most products name no file: for them nothing is resolved on the filesystem (a plan
+        # of 5,000 products spent a seventh of its validation here)
+        if not isinstance(model, Product) or not (
+            any(api.openapi is not None for api in model.spec.apis)
+            or any(guide.file is not None for guide in model.spec.guides)
+        ):
             continue
         reader = _Reader(model, doc, repository_root(Path(doc.file), fallback), issues)
         for i, api in enumerate(model.spec.apis):

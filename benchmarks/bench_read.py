@@ -15,7 +15,8 @@ is asked, so a short page does not prove the end (REFERENCE §2, §9) and no rep
 ever does: every list costs one empty page more than its items fill.
   lists      pages(n) for each portal list: providers, organisations, users, products, plans,
              catalogues, apps, access requests; pages(teams of o) for every organisation o;
-             pages(audiences of c) for every catalogue c
+             pages(audiences of c) for every catalogue c; pages(guides of p) for every
+             product p (a product's reply names none of its guides)
   policies   1 per Dashboard: ``p=-2`` returns every policy in one reply (documented)
   apis       1 per Dashboard: ``GET /api/apis?p=-1`` returns every API definition in one
              reply ("Send number less than 0 to return all items", Dashboard spec), to check
@@ -267,6 +268,9 @@ def minimum_requests(db: str, per_page: int, dashboards: int) -> dict[str, int]:
             "lists": sum(pages(count(k)) for k in lists),
             "teams lists (one per organisation)": per_parent("team", "organisation"),
             "audience lists (one per catalogue)": per_parent("audience", "catalogue"),
+            # a product's reply names none of its guides (Product-show in the portal's
+            # document), so each product's tutorial pages are a list of their own
+            "guide lists (one per product)": per_parent("doc", "product"),
             "policies (p=-2, per Dashboard)": dashboards,
             "API definitions (p=-1, per Dashboard)": dashboards,
             "provider details": count("provider"),

@@ -20,6 +20,7 @@ from portal_gitops.backends.emulated.replies import (
     id_list,
     int_field,
     need,
+    need_child,
     perr,
     portal_page,
     r_access_request,
@@ -283,10 +284,7 @@ def _ars_reject(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
 
 def _app_ar(tx: Tx, p: dict[str, str], status: int = 404) -> Row:
     app = need(tx, "app", p["app"], "app", status)
-    ar = need(tx, "access_request", p["ar"], "access request", status)
-    if ar["AppID"] != app["ID"]:
-        raise perr(status, "access request not found")
-    return ar
+    return need_child(tx, "access_request", p["ar"], "access request", ("AppID", app["ID"]), status)
 
 
 @route("GET", "/apps/{app}/access-requests")
@@ -316,10 +314,9 @@ def _creds_list(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
 
 def _credential(tx: Tx, p: dict[str, str], status: int = 404) -> Row:
     ar = _app_ar(tx, p, status)
-    cred = need(tx, "credential", p["id"], "credential", status)
-    if cred["AccessRequestID"] != ar["ID"]:
-        raise perr(status, "credential not found")
-    return cred
+    return need_child(
+        tx, "credential", p["id"], "credential", ("AccessRequestID", ar["ID"]), status
+    )
 
 
 @route("GET", "/apps/{app}/access-requests/{ar}/credentials/{id}")

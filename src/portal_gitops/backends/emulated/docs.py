@@ -24,6 +24,7 @@ from portal_gitops.backends.emulated.replies import (
     RouteTable,
     bool_field,
     need,
+    need_child,
     perr,
     portal_page,
     required,
@@ -269,10 +270,7 @@ def _docs_reorder(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
 
 def _doc_of(tx: Tx, p: Params, status: int = 404) -> Row:
     product = need(tx, "product", p["id"], "product", status)
-    row = need(tx, "doc", p["doc"], "tutorial page", status)
-    if row["ProductID"] != product["ID"]:
-        raise perr(status, "tutorial page not found")
-    return row
+    return need_child(tx, "doc", p["doc"], "tutorial page", ("ProductID", product["ID"]), status)
 
 
 @route("GET", "/products/{id}/docs/{doc}")

@@ -27,6 +27,7 @@ from portal_gitops.backends.emulated.replies import (
     id_list,
     int_field,
     need,
+    need_child,
     perr,
     portal_page,
     r_org,
@@ -289,10 +290,7 @@ def _orgs_delete(store: PortalStore, tx: Tx, req: Req, p: Params) -> Reply:
 
 def _team_of(tx: Tx, p: dict[str, str], status: int = 404) -> tuple[Row, Row]:
     org = need(tx, "organisation", p["org"], "organisation", status)
-    team = need(tx, "team", p["id"], "team", status)
-    if team["OrganisationID"] != org["ID"]:
-        raise perr(status, "team not found")
-    return org, team
+    return org, need_child(tx, "team", p["id"], "team", ("OrganisationID", org["ID"]), status)
 
 
 @route("GET", "/organisations/{org}/teams")

@@ -128,6 +128,18 @@ def need(tx: Tx, kind: str, raw: str | int, label: str, status: int = 404) -> Ro
     return row
 
 
+def need_child(
+    tx: Tx, kind: str, raw: str | int, label: str, parent: tuple[str, Any], status: int = 404
+) -> Row:
+    """As ``need``, for an object reached through its parent's path: ``parent`` is the field
+    naming the parent and the parent's ID; an object of another parent is not found either."""
+    row = need(tx, kind, raw, label, status)
+    field, parent_id = parent
+    if row.get(field) != parent_id:
+        raise perr(status, f"{label} not found")
+    return row
+
+
 def unique(
     tx: Tx, kind: str, label: str, name: str, oid: int = 0, parent: int | None = None
 ) -> None:

@@ -13,9 +13,8 @@ from tests.github.conftest import REPO, World, git
 from tests.requests.test_access_requests import consumer_requests_access, request_status
 
 
-def _reviewed(world: World, number: int, *extra: str) -> tuple[str, str]:
-    """A pull request planned by portal-plan (artifact uploaded), then merged: returns
-    (head sha, merge sha) and registers the merge as GitHub would."""
+def _planned(world: World, number: int, *extra: str) -> str:
+    """A pull request's commit planned by portal-plan (plan.json written): its head sha."""
     head = world.commit(f"change of #{number}")
     planned = world.run(
         world.event("pull_request", world.pr_payload(number, head)),
@@ -28,6 +27,13 @@ def _reviewed(world: World, number: int, *extra: str) -> tuple[str, str]:
         *extra,
     )
     assert planned.exit_code == 0, planned.output
+    return head
+
+
+def _reviewed(world: World, number: int, *extra: str) -> tuple[str, str]:
+    """A pull request planned by portal-plan (artifact uploaded), then merged: returns
+    (head sha, merge sha) and registers the merge as GitHub would."""
+    head = _planned(world, number, *extra)
     world.gh.add_artifact(
         f"portal-plan-{head}", {"plan.json": (world.work / "plan.json").read_bytes()}
     )
@@ -289,17 +295,7 @@ def test_a_forged_plan_artifact_is_not_applied_on_merge(world: World) -> None:
 
     _, merge = _reviewed(world, 6)  # the estate applied: the portal knows its Dashboard
     assert world.run(_push(world, merge), "github", "apply", "manifests").exit_code == 0
-    head = world.commit("change of #7")
-    planned = world.run(
-        world.event("pull_request", world.pr_payload(7, head)),
-        "github",
-        "plan",
-        "manifests",
-        "--prune",
-        "--out",
-        "plan.json",
-    )
-    assert planned.exit_code == 0, planned.output
+    head = _planned(world, 7)
     forged = json.loads((world.work / "plan.json").read_text())
     assert forged["changes"] == []  # the branch changes nothing: the review sees no change
     forged["changes"] = [
